@@ -1,0 +1,1 @@
+"""Kopf handlers and reconcile logic of the MCPRegistry operator."""

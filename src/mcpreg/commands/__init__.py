@@ -1,0 +1,1 @@
+"""Subcommands of the `mcpreg` CLI, one module per group."""

@@ -1,0 +1,1 @@
+"""Local development and test environment: control plane, git servers."""

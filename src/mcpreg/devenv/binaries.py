@@ -1,0 +1,286 @@
+"""Build the real control-plane binaries from Go modules, once, and cache them by version.
+
+The versions are pinned in exactly one place: the `go.mod` files of the small Go modules under
+`tools/` (`tools/kube` requires k8s.io/kubernetes with a replace for every staging module;
+`tools/etcd` requires go.etcd.io/etcd/server/v3). Binaries land in
+`$MCPREG_CACHE_DIR/bin/<component>-<version>/` (default `~/.cache/mcp-registry-operator`), built in a
+temporary directory and renamed into place, so an interrupted build never leaves a half-written cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TOOLS_DIR = Path(os.environ.get("MCPREG_TOOLS_DIR", REPO_ROOT / "tools"))
+
+
+class BuildError(RuntimeError):
+    """A binary could not be built; the message is one line saying what to do."""
+
+
+@dataclass(frozen=True)
+class GoComponent:
+    """A set of commands built from one of the project's pinning Go modules."""
+
+    name: str  # cache key prefix and progress label
+    module_dir: Path
+    pinned_module: str  # the module whose version names the cache entry
+    packages: tuple[str, ...]  # Go import paths of the commands to build
+
+    @property
+    def version(self) -> str:
+        return pinned_version(self.module_dir / "go.mod", self.pinned_module)
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return tuple(
+            pkg.rstrip("/").rsplit("/", 1)[-1] if "/cmd/" in pkg else self.name for pkg in self.packages
+        )
+
+
+KUBERNETES = GoComponent(
+    name="kubernetes",
+    module_dir=TOOLS_DIR / "kube",
+    pinned_module="k8s.io/kubernetes",
+    packages=(
+        "k8s.io/kubernetes/cmd/kube-apiserver",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kubectl",
+    ),
+)
+ETCD = GoComponent(
+    name="etcd",
+    module_dir=TOOLS_DIR / "etcd",
+    pinned_module="go.etcd.io/etcd/server/v3",
+    packages=("go.etcd.io/etcd/server/v3",),
+)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MCPREG_CACHE_DIR", Path.home() / ".cache" / "mcp-registry-operator"))
+
+
+def pinned_version(go_mod: Path, module: str) -> str:
+    """The version `go_mod` requires of `module` (the single place versions are pinned)."""
+    try:
+        text = go_mod.read_text()
+    except OSError as exc:
+        raise BuildError(
+            f"cannot read {go_mod}: {exc.strerror}; is this a full checkout of the project?"
+        ) from exc
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.MULTILINE)
+    if not match:
+        raise BuildError(f"{go_mod} does not require {module}; restore it from git")
+    return match.group(1)
+
+
+def _ldflags(component: GoComponent) -> str:
+    if component is not KUBERNETES:
+        return "-s -w"
+    version = component.version
+    major, minor = version.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    # Stamp the version the way Kubernetes' own build does, so /version and `kubectl version` tell it.
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    return " ".join(flags)
+
+
+def component_dir(component: GoComponent) -> Path:
+    return cache_dir() / "bin" / f"{component.name}-{component.version}"
+
+
+def _is_complete(directory: Path, component: GoComponent) -> bool:
+    return all(os.access(directory / cmd, os.X_OK) for cmd in component.commands)
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    # Two test sessions (or a test run and `mcpreg dev up`) must not build the same thing at once.
+    lock_path = cache_dir() / "build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Never download another toolchain: this machine's Go builds these modules.
+    env.setdefault("GOTOOLCHAIN", "local")
+    env.setdefault("CGO_ENABLED", "0")
+    env["GOFLAGS"] = (env.get("GOFLAGS", "") + " -mod=readonly -trimpath").strip()
+    return env
+
+
+def _find_go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise BuildError(
+            "Go is not installed (no `go` on PATH): install Go 1.26 or newer, or set MCPREG_BIN_DIR to a "
+            "directory holding etcd, kube-apiserver, kube-controller-manager and kubectl"
+        )
+    return go
+
+
+def _count_packages(go: str, component: GoComponent, env: dict[str, str]) -> int | None:
+    try:
+        out = subprocess.run(
+            [go, "list", "-deps", *component.packages],
+            cwd=component.module_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        ).stdout
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None  # progress then shows a count without a total; the build itself will explain failures
+    return len(out.splitlines())
+
+
+def _build(component: GoComponent, target: Path, progress: Callable[[str], None]) -> None:
+    go = _find_go()
+    env = _go_env()
+    label = f"{component.name} {component.version}"
+    progress(f"building {label} from Go modules (first time only; several minutes on 2 cores)…")
+    started = time.monotonic()
+    total = _count_packages(go, component, env)
+    staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=target.parent))
+    try:
+        # One package: name the output file (etcd's main package is its module root, which Go would
+        # name "server"); several: a directory, where each binary takes its command's name.
+        output = str(staging / component.commands[0]) if len(component.packages) == 1 else f"{staging}/"
+        cmd = [go, "build", "-v", "-ldflags", _ldflags(component), "-o", output, *component.packages]
+        proc = subprocess.Popen(
+            cmd,
+            cwd=component.module_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        compiled = 0
+        tail: list[str] = []
+        last_report = 0.0
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-30:], line]
+            # `go build -v` names each package as it compiles it; errors come as other lines.
+            if re.fullmatch(r"[\w.\-/~]+", line):
+                compiled += 1
+            now = time.monotonic()
+            if now - last_report >= 10:
+                last_report = now
+                of_total = f"/{total}" if total else ""
+                progress(f"  {label}: {compiled}{of_total} packages compiled, {now - started:.0f}s")
+        code = proc.wait()
+        if code != 0:
+            detail = " | ".join(t for t in tail if t and not re.fullmatch(r"[\w.\-/~]+", t))[-600:]
+            raise BuildError(
+                f"building {label} failed (go build exit {code}): {detail or 'see output above'}"
+            )
+        if not _is_complete(staging, component):
+            raise BuildError(f"building {label} produced no {', '.join(component.commands)} in {staging}")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+        progress(f"built {label} in {time.monotonic() - started:.0f}s → {target}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_component(component: GoComponent, progress: Callable[[str], None] = _stderr_progress) -> Path:
+    """Directory holding the component's binaries, building them first when not cached."""
+    target = component_dir(component)
+    if _is_complete(target, component):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock():
+        if not _is_complete(target, component):  # another process may have built it while we waited
+            _build(component, target, progress)
+    return target
+
+
+@dataclass(frozen=True)
+class ControlPlaneBinaries:
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kubectl: Path
+    kubernetes_version: str
+
+
+def ensure_binaries(progress: Callable[[str], None] = _stderr_progress) -> ControlPlaneBinaries:
+    """Paths of all control-plane binaries, built from Go modules on first use.
+
+    `MCPREG_BIN_DIR` overrides the build with a directory of ready binaries.
+    """
+    override = os.environ.get("MCPREG_BIN_DIR")
+    if override:
+        bin_dir = Path(override)
+        names = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+        missing = [n for n in names if not os.access(bin_dir / n, os.X_OK)]
+        if missing:
+            raise BuildError(
+                f"MCPREG_BIN_DIR={bin_dir} lacks {', '.join(missing)}; unset it to build from Go"
+            )
+        return ControlPlaneBinaries(
+            etcd=bin_dir / "etcd",
+            kube_apiserver=bin_dir / "kube-apiserver",
+            kube_controller_manager=bin_dir / "kube-controller-manager",
+            kubectl=bin_dir / "kubectl",
+            kubernetes_version="unknown",
+        )
+    # One build after the other: two Go builds at once only thrash a small machine's cores.
+    etcd_dir = ensure_component(ETCD, progress)
+    kube_dir = ensure_component(KUBERNETES, progress)
+    return ControlPlaneBinaries(
+        etcd=etcd_dir / "etcd",
+        kube_apiserver=kube_dir / "kube-apiserver",
+        kube_controller_manager=kube_dir / "kube-controller-manager",
+        kubectl=kube_dir / "kubectl",
+        kubernetes_version=KUBERNETES.version,
+    )
+
+
+def main() -> int:
+    """`python -m mcpreg.devenv.binaries`: build (or find) the binaries and print where they are."""
+    try:
+        binaries = ensure_binaries()
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for field in ("etcd", "kube_apiserver", "kube_controller_manager", "kubectl"):
+        print(getattr(binaries, field))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

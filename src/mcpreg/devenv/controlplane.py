@@ -1,0 +1,448 @@
+"""A real local Kubernetes control plane: etcd, kube-apiserver and kube-controller-manager as local
+processes on loopback (envtest-style), for the tests and for `mcpreg dev up`.
+
+Each run owns a state directory under `$MCPREG_CACHE_DIR/runs/` holding its PKI, kubeconfigs, etcd
+data, logs and a `state.json` naming its processes. Runs tied to a Python process (test sessions) are
+cleaned up by the next start if that process died without stopping them; the developer run of
+`mcpreg dev up` lives in `$MCPREG_CACHE_DIR/dev/` until `mcpreg dev down`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcpreg.devenv.binaries import ControlPlaneBinaries, cache_dir, ensure_binaries
+from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
+from mcpreg.devenv.pki import ControlPlanePKI, generate_pki
+
+SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_IP = "10.0.0.1"
+READY_TIMEOUT_S = 90.0
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
+KEEP_LOG_RUNS = 10
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not start; the message names the component and its log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _kill_group(pid: int, marker: str, grace_s: float = 10.0) -> None:
+    """Stop a component's process group, but only if `pid` is still ours (its command line names
+    our state directory): after a crash the pid may have been reused by an unrelated process."""
+    if not _pid_alive(pid) or marker not in _cmdline(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid) or not _cmdline(pid):
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def runs_dir() -> Path:
+    return cache_dir() / "runs"
+
+
+def logs_root() -> Path:
+    return cache_dir() / "logs"
+
+
+def cleanup_stale_runs() -> list[Path]:
+    """Stop and delete runs whose owning process is gone (a crashed or killed earlier test run)."""
+    removed: list[Path] = []
+    root = runs_dir()
+    if not root.is_dir():
+        return removed
+    for state_dir in root.iterdir():
+        state_file = state_dir / "state.json"
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state = None
+        if state is not None:
+            owner = state.get("owner_pid")
+            if owner is not None and _pid_alive(int(owner)):
+                continue
+            for pid in state.get("pids", {}).values():
+                _kill_group(int(pid), str(state_dir))
+        elif time.time() - state_dir.stat().st_mtime < 60:
+            continue  # a run being set up right now has not written its state yet
+        shutil.rmtree(state_dir, ignore_errors=True)
+        removed.append(state_dir)
+    return removed
+
+
+def _prune_old_logs() -> None:
+    root = logs_root()
+    if not root.is_dir():
+        return
+    runs = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in runs[KEEP_LOG_RUNS:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class ControlPlane:
+    """One local control plane. Use `start()`/`stop()` or `with ControlPlane.create() as cp:`."""
+
+    state_dir: Path
+    binaries: ControlPlaneBinaries
+    with_controller_manager: bool = True
+    owner_pid: int | None = None  # None: lives until explicitly stopped (the dev environment)
+    etcd_port: int = 0
+    etcd_peer_port: int = 0
+    apiserver_port: int = 0
+    controller_manager_port: int = 0
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    pki: ControlPlanePKI | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        state_dir: Path | None = None,
+        with_controller_manager: bool = True,
+        owner_pid: int | None = -1,
+        progress: Callable[[str], None] | None = None,
+    ) -> ControlPlane:
+        """A control plane ready to start. `owner_pid=-1` ties it to this process."""
+        binaries = ensure_binaries(progress) if progress else ensure_binaries()
+        if state_dir is None:
+            state_dir = runs_dir() / f"cp-{uuid.uuid4().hex[:8]}"
+        return cls(
+            state_dir=state_dir,
+            binaries=binaries,
+            with_controller_manager=with_controller_manager,
+            owner_pid=os.getpid() if owner_pid == -1 else owner_pid,
+        )
+
+    # Paths -----------------------------------------------------------------------------------
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.state_dir / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        assert self.pki is not None
+        return self.pki.ca_cert
+
+    def log_path(self, component: str) -> Path:
+        return self.log_dir / f"{component}.log"
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(keep_logs=exc[0] is not None)
+
+    def start(self) -> None:
+        cleanup_stale_runs()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        self.pki = generate_pki(self.state_dir / "pki", service_ip=SERVICE_IP)
+        self.etcd_port, self.etcd_peer_port = free_port(), free_port()
+        self.apiserver_port = free_port()
+        self.controller_manager_port = free_port()
+        write_cert_kubeconfig(
+            self.admin_kubeconfig,
+            server=self.server,
+            ca_cert=self.pki.ca_cert,
+            client_cert=self.pki.admin_cert,
+            client_key=self.pki.admin_key,
+        )
+        self._save_state()
+        try:
+            self._start_etcd()
+            self._start_apiserver()
+            self._wait_apiserver_ready()
+            if self.with_controller_manager:
+                self._start_controller_manager()
+                self._wait_controller_manager_healthy()
+        except BaseException:
+            self.stop(keep_logs=True)
+            raise
+
+    def stop(self, keep_logs: bool = False) -> Path | None:
+        """Stop every component and remove the state directory. Returns where logs were kept."""
+        marker = str(self.state_dir)
+        # Reverse order: the controller manager and apiserver go before the etcd they talk to.
+        for name in reversed(COMPONENTS):
+            proc = self.processes.pop(name, None)
+            if proc is not None:
+                _kill_group(proc.pid, marker)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+        kept: Path | None = None
+        if keep_logs and self.log_dir.is_dir():
+            kept = logs_root() / self.state_dir.name
+            logs_root().mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(self.log_dir, kept)
+            _prune_old_logs()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return kept
+
+    def _save_state(self) -> None:
+        state: dict[str, Any] = {
+            "owner_pid": self.owner_pid,
+            "server": self.server,
+            "kubeconfig": str(self.admin_kubeconfig),
+            "kubernetes_version": self.binaries.kubernetes_version,
+            "pids": {name: proc.pid for name, proc in self.processes.items()},
+            "ports": {
+                "etcd": self.etcd_port,
+                "kube-apiserver": self.apiserver_port,
+                "kube-controller-manager": self.controller_manager_port,
+            },
+        }
+        tmp = self.state_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_dir / "state.json")
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        with self.log_path(name).open("ab") as log:
+            # A session of its own, so stopping kills the whole process group and nothing is orphaned.
+            proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        self.processes[name] = proc
+        self._save_state()
+
+    def _start_etcd(self) -> None:
+        client = f"http://127.0.0.1:{self.etcd_port}"
+        peer = f"http://127.0.0.1:{self.etcd_peer_port}"
+        self._spawn(
+            "etcd",
+            [
+                str(self.binaries.etcd),
+                "--name=default",
+                f"--data-dir={self.state_dir / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=default={peer}",
+                # A throwaway store: skipping fsync makes every write (and so every test) faster.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+
+    def _start_apiserver(self) -> None:
+        pki = self.pki
+        assert pki is not None
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.binaries.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--service-account-key-file={pki.service_account_pub}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--authorization-mode=RBAC",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                # Nothing routes to 127.0.0.1 from pods; keep the 'kubernetes' Endpoints untouched.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+            ],
+        )
+
+    def _start_controller_manager(self) -> None:
+        pki = self.pki
+        assert pki is not None
+        kubeconfig = write_cert_kubeconfig(
+            self.state_dir / "controller-manager.kubeconfig",
+            server=self.server,
+            ca_cert=pki.ca_cert,
+            client_cert=pki.controller_manager_cert,
+            client_key=pki.controller_manager_key,
+            name="kube-controller-manager",
+        )
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.binaries.kube_controller_manager),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.controller_manager_port}",
+                f"--cert-dir={self.state_dir / 'controller-manager-certs'}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--cluster-signing-cert-file={pki.ca_cert}",
+                f"--cluster-signing-key-file={pki.ca_key}",
+            ],
+        )
+
+    # Readiness -------------------------------------------------------------------------------
+
+    def _client_ssl(self) -> ssl.SSLContext:
+        pki = self.pki
+        assert pki is not None
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        return context
+
+    def _check_alive(self, name: str) -> None:
+        proc = self.processes.get(name)
+        if proc is not None and proc.poll() is not None:
+            raise ControlPlaneError(
+                f"{name} exited with code {proc.returncode} during start-up; its log "
+                f"({self.log_path(name)}) ends with:\n{_tail(self.log_path(name))}"
+            )
+
+    def _wait_http_ok(self, url: str, context: ssl.SSLContext, components: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last_error = ""
+        while time.monotonic() < deadline:
+            for name in components:
+                self._check_alive(name)
+            try:
+                with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except urllib.error.HTTPError as exc:
+                last_error = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                last_error = str(getattr(exc, "reason", exc))
+            time.sleep(0.1)
+        raise ControlPlaneError(
+            f"{url} not ready after {READY_TIMEOUT_S:.0f}s ({last_error}); logs in {self.log_dir}"
+        )
+
+    def _wait_apiserver_ready(self) -> None:
+        self._wait_http_ok(f"{self.server}/readyz", self._client_ssl(), ("etcd", "kube-apiserver"))
+
+    def _wait_controller_manager_healthy(self) -> None:
+        # The controller manager serves a self-signed certificate of its own; only liveness is checked.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self._wait_http_ok(
+            f"https://127.0.0.1:{self.controller_manager_port}/healthz", context, ("kube-controller-manager",)
+        )
+
+    def version(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.server}/version", context=self._client_ssl(), timeout=5) as r:  # noqa: S310
+            result: dict[str, Any] = json.loads(r.read())
+            return result
+
+    def resident_memory_bytes(self) -> dict[str, int]:
+        """Resident set size of each running component (from /proc), for measurements."""
+        sizes: dict[str, int] = {}
+        for name, proc in self.processes.items():
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes[name] = int(line.split()[1]) * 1024
+        return sizes
+
+
+@contextlib.contextmanager
+def running_control_plane(with_controller_manager: bool = True) -> Iterator[ControlPlane]:
+    control_plane = ControlPlane.create(with_controller_manager=with_controller_manager)
+    with control_plane:
+        yield control_plane
+
+
+def main() -> int:
+    """`python -m mcpreg.devenv.controlplane`: start, report timings and memory, stop."""
+    started = time.monotonic()
+    control_plane = ControlPlane.create()
+    control_plane.start()
+    ready = time.monotonic() - started
+    try:
+        print(
+            json.dumps(
+                {
+                    "ready_s": round(ready, 2),
+                    "version": control_plane.version()["gitVersion"],
+                    "rss_bytes": control_plane.resident_memory_bytes(),
+                }
+            )
+        )
+    finally:
+        control_plane.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
