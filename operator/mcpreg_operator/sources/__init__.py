@@ -1,0 +1,1 @@
+"""Catalogue sources: where an MCPRegistry reads its data from."""
