@@ -1,0 +1,65 @@
+"""The app factory: routes, middleware, and the background task that keeps the catalogue current."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from mcpreg.storage.interfaces import CatalogReader
+from mcpreg_api.config import ServerConfig
+from mcpreg_api.loader import CatalogLoader, CatalogState
+from mcpreg_api.manners import manners_middleware
+from mcpreg_api.metrics import ApiMetrics
+from mcpreg_api.openapi import OpenApiRoutes, rendered_documents
+from mcpreg_api.ops import OpsRoutes
+from mcpreg_api.routes_v01 import RegistryRoutes
+from mcpreg_api.snapshot import SnapshotBuilder, build_snapshot
+from mcpreg_api.toolhive import ToolHiveRoutes
+
+STATE = web.AppKey("mcpreg_state", CatalogState)
+LOADER = web.AppKey("mcpreg_loader", CatalogLoader)
+METRICS = web.AppKey("mcpreg_metrics", ApiMetrics)
+CONFIG = web.AppKey("mcpreg_config", ServerConfig)
+
+
+def create_app(
+    reader: CatalogReader,
+    *,
+    config: ServerConfig | None = None,
+    build: SnapshotBuilder = build_snapshot,
+) -> web.Application:
+    """The registry API serving what `reader` yields.
+
+    The app listens at once; `/readiness` turns 200 when the first catalogue has loaded. Data
+    endpoints answer 503 until then.
+    """
+    config = config or ServerConfig()
+    state = CatalogState()
+    metrics = ApiMetrics()
+    loader = CatalogLoader(reader, state, metrics, build)
+    app = web.Application(
+        middlewares=[manners_middleware(metrics, config.limits.request_timeout)],
+        client_max_size=64 * 1024,  # a read-only API has no use for request bodies
+    )
+    app[STATE] = state
+    app[LOADER] = loader
+    app[METRICS] = metrics
+    app[CONFIG] = config
+    RegistryRoutes(state, config).register(app)
+    ToolHiveRoutes(state, config).register(app)
+    OpsRoutes(state, metrics).register(app)
+    OpenApiRoutes().register(app)
+    rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built
+    app.cleanup_ctx.append(_follow_catalog)
+    return app
+
+
+async def _follow_catalog(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[LOADER].run(), name="mcpreg-catalog-loader")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

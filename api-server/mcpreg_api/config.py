@@ -1,0 +1,47 @@
+"""Tunables of the API server, with defaults fit for a cluster Service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """Bounds on what a client may send and how long it may take (aiohttp enforces the first three).
+
+    A request line longer than `max_line_size`, a header longer than `max_field_size` or more than
+    `max_headers` headers are refused (400/431) before any handler runs. `keepalive_timeout` closes a
+    connection that has not completed a request within that time of opening or of its previous
+    response - idle, or dribbling its headers byte by byte (aiohttp does not reset it on partial
+    input), so a slow client cannot hold connections open. `request_timeout` bounds a handler;
+    `shutdown_timeout` how long in-flight requests may finish on shutdown.
+    """
+
+    max_line_size: int = 8190
+    max_field_size: int = 8190
+    max_headers: int = 64
+    keepalive_timeout: float = 20.0
+    request_timeout: float = 10.0
+    shutdown_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """How the app answers.
+
+    `cache_max_age`: seconds clients and proxies may reuse a catalogue response without asking again
+    (after that they revalidate with If-None-Match and get a 304 when nothing changed).
+    `access_log`: write one JSON line per request (see `accesslog`).
+    """
+
+    cache_max_age: int = 30
+    access_log: bool = True
+    limits: HttpLimits = HttpLimits()
+
+    @property
+    def data_cache_control(self) -> str:
+        return f"public, max-age={self.cache_max_age}"
+
+
+NO_STORE = "no-store"
+DOCUMENT_CACHE_CONTROL = "public, max-age=300"

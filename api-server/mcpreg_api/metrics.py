@@ -1,0 +1,65 @@
+"""Prometheus metrics of one app, in its own registry (so several apps in one process never collide).
+
+Route labels are route templates (`/v0.1/servers/{name}`), never raw paths, so a client cannot grow
+the label set by asking for many names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+RELOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "mcpreg_api_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ("route", "method", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mcpreg_api_request_duration_seconds",
+            "Time from reading a request to having its response ready, by route template.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "mcpreg_api_requests_in_flight", "Requests being handled now.", registry=self.registry
+        )
+        self.reloads = Counter(
+            "mcpreg_api_catalog_reloads",
+            "Catalogue generations received from storage, by result (loaded, unchanged, invalid).",
+            ("result",),
+            registry=self.registry,
+        )
+        self.reload_duration = Histogram(
+            "mcpreg_api_catalog_reload_duration_seconds",
+            "Time to parse and precompute a catalogue generation.",
+            buckets=RELOAD_BUCKETS,
+            registry=self.registry,
+        )
+        self.servers = Gauge(
+            "mcpreg_api_catalog_servers", "Distinct servers in the catalogue served.", registry=self.registry
+        )
+        self.entries = Gauge(
+            "mcpreg_api_catalog_entries", "Server versions in the catalogue served.", registry=self.registry
+        )
+        self.loaded_at = Gauge(
+            "mcpreg_api_catalog_loaded_timestamp_seconds",
+            "When the catalogue served was loaded (Unix time).",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "mcpreg_api_ready", "1 when a catalogue is loaded and served, else 0.", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,355 @@
+"""The OpenAPI 3.1 document of exactly what this server serves, as YAML and as JSON.
+
+One source: `build_document()` assembles it from the route table below, the query-parameter models
+(`queries`) and the response models (`schemas`); `/openapi.yaml` and `/openapi.json` are two
+serialisations of that one dictionary, rendered once at start-up. `info.version` is "1.0.0" and the
+description names https://github.com/modelcontextprotocol/registry: ToolHive's client checks both
+before it trusts an endpoint to be an MCP Registry API.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import yaml
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from mcpreg_api import __version__
+from mcpreg_api.config import DOCUMENT_CACHE_CONTROL
+from mcpreg_api.errors import PROBLEM_CONTENT_TYPE
+from mcpreg_api.manners import send
+from mcpreg_api.metrics import METRICS_CONTENT_TYPE
+from mcpreg_api.queries import DetailQuery, ListServersQuery
+from mcpreg_api.rendering import Rendered, make_etag
+from mcpreg_api.routes_v01 import API_PREFIXES
+from mcpreg_api.schemas import ALL_MODELS
+from mcpreg_api.toolhive import TOOLHIVE_PATH
+
+OPENAPI_YAML_PATH = "/openapi.yaml"
+OPENAPI_JSON_PATH = "/openapi.json"
+YAML_CONTENT_TYPE = "application/yaml"
+JSON_CONTENT_TYPE = "application/json"
+
+DESCRIPTION = """\
+A read-only MCP server registry served by mcp-registry-operator (mcpreg) from an organisation's own
+catalogue. It implements the MCP Registry API v0.1 of https://github.com/modelcontextprotocol/registry
+(also under /v0), ToolHive's registry document at /api/v1/registry, and operational endpoints.
+
+Every GET also answers HEAD. Catalogue responses carry a strong ETag (send it back in If-None-Match to
+get 304 Not Modified) and Cache-Control, and are gzip-compressed when the request accepts gzip. Every
+error has a JSON problem body (RFC 9457); bad input is always a 4xx. Names and versions in paths are
+percent-encoded (io.github.acme%2Fweather, 1.0.0%2Bbuild).
+"""
+
+
+def _ref(model: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model}"}
+
+
+def _json_content(model: str, content_type: str = JSON_CONTENT_TYPE) -> dict[str, Any]:
+    return {content_type: {"schema": _ref(model)}}
+
+
+_CACHE_HEADERS = {
+    "ETag": {"description": "Strong validator of this representation", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "How long the response may be reused", "schema": {"type": "string"}},
+}
+
+
+def _ok(model: str, description: str) -> dict[str, Any]:
+    return {"description": description, "headers": _CACHE_HEADERS, "content": _json_content(model)}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content("Problem", PROBLEM_CONTENT_TYPE)}
+
+
+_NOT_MODIFIED = {"description": "Not modified: the If-None-Match ETag is current", "headers": _CACHE_HEADERS}
+_BAD_REQUEST = _problem("A parameter is invalid; the body names it")
+_NOT_FOUND = _problem("No such server or version")
+_NOT_READY = _problem("No catalogue is loaded yet (see Retry-After), or the request took too long")
+
+
+def _parameter_schema(prop: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A query model property as a parameter schema (the model's `None` means "not given")."""
+    prop = dict(prop)
+    description = prop.pop("description", None)
+    prop.pop("title", None)
+    if prop.get("default", ...) is None:
+        prop.pop("default")
+    branches = prop.pop("anyOf", None)
+    if branches is not None:
+        concrete = [b for b in branches if b.get("type") != "null"]
+        if len(concrete) == 1:
+            prop = {**concrete[0], **prop}
+        else:
+            prop["anyOf"] = concrete
+    return prop, description
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    properties = model.model_json_schema()["properties"]
+    parameters = []
+    for name, prop in properties.items():
+        schema, description = _parameter_schema(prop)
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+_SERVER_NAME = {
+    "name": "serverName",
+    "in": "path",
+    "required": True,
+    "description": "Server name, percent-encoded (io.github.acme%2Fweather)",
+    "schema": {"type": "string", "minLength": 1},
+}
+_VERSION = {
+    "name": "version",
+    "in": "path",
+    "required": True,
+    "description": "Exact version, percent-encoded (1.0.0%2Bbuild), or `latest`",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    parameters: list[dict[str, Any]] | None = None,
+    tag: str = "servers",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if parameters:
+        operation["parameters"] = parameters
+    operation["responses"] = responses
+    return operation
+
+
+def _with_head(get: dict[str, Any]) -> dict[str, Any]:
+    """`get` and the matching `head` (same parameters and statuses, no bodies)."""
+    head = dict(get)
+    head["operationId"] = get["operationId"] + "-head"
+    head["summary"] = get["summary"] + " (headers only)"
+    head["responses"] = {
+        status: {k: v for k, v in response.items() if k != "content"}
+        for status, response in get["responses"].items()
+    }
+    return {"get": get, "head": head}
+
+
+def _registry_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    list_params = _query_parameters(ListServersQuery)
+    detail_params = _query_parameters(DetailQuery)
+    for prefix in API_PREFIXES:
+        suffix = prefix.replace("/", "-").replace(".", "")
+        paths[f"{prefix}/servers"] = _with_head(
+            _operation(
+                f"list-servers{suffix}",
+                "List server versions, ordered by name then version, a page at a time",
+                {
+                    "200": _ok("ServerListResponse", "A page of servers"),
+                    "304": _NOT_MODIFIED,
+                    "400": _BAD_REQUEST,
+                    "503": _NOT_READY,
+                },
+                list_params,
+            )
+        )
+        paths[f"{prefix}/servers/{{serverName}}"] = _with_head(
+            _operation(
+                f"get-server{suffix}",
+                "The latest version of a server",
+                {
+                    "200": _ok("ServerResponse", "The server's latest version"),
+                    "304": _NOT_MODIFIED,
+                    "400": _BAD_REQUEST,
+                    "404": _NOT_FOUND,
+                    "503": _NOT_READY,
+                },
+                [_SERVER_NAME, *detail_params],
+            )
+        )
+        paths[f"{prefix}/servers/{{serverName}}/versions"] = _with_head(
+            _operation(
+                f"get-server-versions{suffix}",
+                "Every version of a server, newest first",
+                {
+                    "200": _ok("ServerListResponse", "The server's versions"),
+                    "304": _NOT_MODIFIED,
+                    "400": _BAD_REQUEST,
+                    "404": _NOT_FOUND,
+                    "503": _NOT_READY,
+                },
+                [_SERVER_NAME, *detail_params],
+            )
+        )
+        paths[f"{prefix}/servers/{{serverName}}/versions/{{version}}"] = _with_head(
+            _operation(
+                f"get-server-version{suffix}",
+                "One version of a server (`latest` for the latest)",
+                {
+                    "200": _ok("ServerResponse", "The server version"),
+                    "304": _NOT_MODIFIED,
+                    "400": _BAD_REQUEST,
+                    "404": _NOT_FOUND,
+                    "503": _NOT_READY,
+                },
+                [_SERVER_NAME, _VERSION, *detail_params],
+            )
+        )
+    return paths
+
+
+def _other_paths() -> dict[str, Any]:
+    readiness_content = _json_content("Readiness")
+    return {
+        TOOLHIVE_PATH: _with_head(
+            _operation(
+                "get-toolhive-registry",
+                "The whole catalogue in ToolHive's registry format",
+                {
+                    "200": _ok("ToolHiveRegistry", "The ToolHive registry document"),
+                    "304": _NOT_MODIFIED,
+                    "503": _NOT_READY,
+                },
+                tag="toolhive",
+            )
+        ),
+        "/health": _with_head(
+            _operation(
+                "health",
+                "Liveness",
+                {"200": {"description": "Alive", "content": _json_content("Health")}},
+                tag="operations",
+            )
+        ),
+        "/readiness": _with_head(
+            _operation(
+                "readiness",
+                "Ready once a catalogue is loaded",
+                {
+                    "200": {"description": "Serving a catalogue", "content": readiness_content},
+                    "503": {"description": "No catalogue loaded yet", "content": readiness_content},
+                },
+                tag="operations",
+            )
+        ),
+        "/version": _with_head(
+            _operation(
+                "version",
+                "Server version and the catalogue loaded",
+                {"200": {"description": "Versions", "content": _json_content("VersionInfo")}},
+                tag="operations",
+            )
+        ),
+        "/metrics": _with_head(
+            _operation(
+                "metrics",
+                "Prometheus metrics",
+                {
+                    "200": {
+                        "description": "Metrics in the Prometheus text format",
+                        "content": {METRICS_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
+                    }
+                },
+                tag="operations",
+            )
+        ),
+        OPENAPI_YAML_PATH: _with_head(
+            _operation(
+                "openapi-yaml",
+                "This document, as YAML",
+                {
+                    "200": {
+                        "description": "OpenAPI document",
+                        "headers": _CACHE_HEADERS,
+                        "content": {YAML_CONTENT_TYPE: {"schema": {"type": "string"}}},
+                    },
+                    "304": _NOT_MODIFIED,
+                },
+                tag="operations",
+            )
+        ),
+        OPENAPI_JSON_PATH: _with_head(
+            _operation(
+                "openapi-json",
+                "This document, as JSON",
+                {
+                    "200": {
+                        "description": "OpenAPI document",
+                        "headers": _CACHE_HEADERS,
+                        "content": {JSON_CONTENT_TYPE: {"schema": {"type": "object"}}},
+                    },
+                    "304": _NOT_MODIFIED,
+                },
+                tag="operations",
+            )
+        ),
+    }
+
+
+def _component_schemas() -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(model, "validation") for model in ALL_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = top.get("$defs", {})
+    return schemas
+
+
+@cache
+def build_document() -> dict[str, Any]:
+    """The OpenAPI document (built once per process; treat as read-only)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MCP Registry API (mcpreg)",
+            "version": "1.0.0",
+            "description": DESCRIPTION,
+            "x-server-version": __version__,
+        },
+        "tags": [
+            {"name": "servers", "description": "MCP Registry API v0.1"},
+            {"name": "toolhive", "description": "ToolHive compatibility"},
+            {"name": "operations", "description": "Health, readiness, version, metrics, this document"},
+        ],
+        "paths": {**_registry_paths(), **_other_paths()},
+        "components": {"schemas": _component_schemas()},
+    }
+
+
+@cache
+def rendered_documents() -> tuple[Rendered, Rendered]:
+    """(YAML, JSON) bytes of the document, each with its ETag."""
+    document = build_document()
+    as_yaml = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, width=110).encode()
+    as_json = json.dumps(document, indent=2).encode()
+    return (
+        Rendered(as_yaml, make_etag(__version__, "openapi.yaml")),
+        Rendered(as_json, make_etag(__version__, "openapi.json")),
+    )
+
+
+class OpenApiRoutes:
+    def register(self, app: web.Application) -> None:
+        app.router.add_get(OPENAPI_YAML_PATH, self.as_yaml)
+        app.router.add_get(OPENAPI_JSON_PATH, self.as_json)
+
+    async def as_yaml(self, request: web.Request) -> web.StreamResponse:
+        return send(
+            request,
+            rendered_documents()[0],
+            cache_control=DOCUMENT_CACHE_CONTROL,
+            content_type=YAML_CONTENT_TYPE,
+        )
+
+    async def as_json(self, request: web.Request) -> web.StreamResponse:
+        return send(request, rendered_documents()[1], cache_control=DOCUMENT_CACHE_CONTROL)

@@ -1,0 +1,95 @@
+"""Response bodies as bytes with their ETag, and a bounded per-generation cache of them.
+
+A body is a pure function of (catalogue generation, endpoint, normalised parameters), so its ETag is
+derived from those rather than by hashing the bytes, and a rendered page can be reused by every
+request that asks for it until the data reloads (each generation has its own cache, so nothing
+rendered from one generation is ever served for another). The gzip form is made at most once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+GZIP_LEVEL = 6
+MIN_GZIP_SIZE = 1024
+
+
+def dump_json(value: Any) -> bytes:
+    """Compact JSON bytes. ASCII-escaped, so any text the catalogue holds is always encodable."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def make_etag(*parts: str) -> str:
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    return f'"{digest}"'
+
+
+class Rendered:
+    """A response body ready to send: bytes, strong ETag, and its gzip form made on first use."""
+
+    __slots__ = ("_gzip", "body", "etag")
+
+    def __init__(self, body: bytes, etag: str, gzipped: bytes | None = None) -> None:
+        self.body = body
+        self.etag = etag
+        self._gzip = gzipped
+
+    @property
+    def compressible(self) -> bool:
+        return len(self.body) >= MIN_GZIP_SIZE
+
+    def gzipped(self) -> bytes:
+        if self._gzip is None:
+            self._gzip = gzip.compress(self.body, compresslevel=GZIP_LEVEL, mtime=0)
+        return self._gzip
+
+    @property
+    def size(self) -> int:
+        """Bytes held, counting room for the gzip form (never larger than the body, for our JSON)."""
+        return 2 * len(self.body)
+
+
+def render_list(bodies: Iterable[bytes], count: int, next_cursor: str | None, etag: str) -> Rendered:
+    """`{"servers": [...], "metadata": {"nextCursor"?, "count"}}` from pre-serialised entries."""
+    metadata: dict[str, Any] = {"count": count}
+    if next_cursor is not None:
+        metadata = {"nextCursor": next_cursor, "count": count}
+    body = b'{"servers":[' + b",".join(bodies) + b'],"metadata":' + dump_json(metadata) + b"}"
+    return Rendered(body, etag)
+
+
+class ResponseCache:
+    """Least-recently-used rendered responses, bounded by count and by bytes."""
+
+    __slots__ = ("_bytes", "_items", "max_bytes", "max_items")
+
+    def __init__(self, max_items: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._bytes = 0
+
+    def get_or_render(self, key: Hashable, render: Callable[[], Rendered]) -> Rendered:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+            return found
+        rendered = render()
+        if rendered.size <= self.max_bytes // 8:
+            self._items[key] = rendered
+            self._bytes += rendered.size
+            self._evict()
+        return rendered
+
+    def _evict(self) -> None:
+        while self._items and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= dropped.size
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,145 @@
+"""Kopf handlers: the operator's wiring. Each MCPRegistry gets one daemon running its
+`RegistryController`; every other handler only wakes that controller up.
+
+Kopf's own bookkeeping is kept out of `status`: progress and the last-handled configuration live in
+annotations under `mcpregistry.dev/`, and handlers return nothing (Kopf would store results in status).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from mcpreg_operator.controller import OperatorContext, RegistryController, merge_patch_status
+from mcpreg_operator.events import EventRecorder
+from mcpreg_operator.sources.git import GitClient
+from mcpreg_operator.spec import GROUP, PLURAL, VERSION, Phase
+from mcpreg_operator.storage_factory import build_store
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY = "mcp-registry-operator"
+CONTROLLERS: dict[tuple[str, str], RegistryController] = {}
+
+
+async def _api_client() -> client.ApiClient:
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    else:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Kopf would post an Event for every handler run; ours are the ones a person wants to read.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    # Git and parsing run in threads; git mostly waits on the network, so more threads than cores.
+    executor = ThreadPoolExecutor(
+        max_workers=int(os.environ.get("MCPREG_SYNC_WORKERS", "16")), thread_name_prefix="mcpreg-sync"
+    )
+    api = await _api_client()
+    memo.ctx = OperatorContext(
+        api=api,
+        git=GitClient(),
+        executor=executor,
+        store_factory=lambda spec, body: build_store(api, spec, body),
+        events=EventRecorder(),
+    )
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    ctx: OperatorContext | None = memo.get("ctx")
+    if ctx is not None:
+        await ctx.api.close()
+        if isinstance(ctx.executor, ThreadPoolExecutor):
+            ctx.executor.shutdown(wait=False, cancel_futures=True)
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
+async def registry_loop(
+    name: str, namespace: str | None, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+) -> None:
+    """One per MCPRegistry, started on creation and on operator resume (which is when it first syncs)."""
+    assert namespace is not None  # MCPRegistry is namespaced
+    controller = RegistryController(namespace=namespace, name=name, ctx=memo.ctx)
+    CONTROLLERS[(namespace, name)] = controller
+    try:
+        await controller.run(body, stopped)
+    finally:
+        if CONTROLLERS.get((namespace, name)) is controller:
+            del CONTROLLERS[(namespace, name)]
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def registry_changed(name: str, namespace: str | None, **_: Any) -> None:
+    """Spec, annotation (the manual trigger) or status changes: let the controller re-evaluate."""
+    controller = CONTROLLERS.get((namespace or "", name))
+    if controller is not None:
+        controller.wake()
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def source_configmaps(
+    name: str, namespace: str | None, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str] | None:
+    """Which MCPRegistries read which ConfigMap, so a change of that ConfigMap syncs them promptly."""
+    source = spec.get("source") or {}
+    config_map = source.get("configMap") or {}
+    if source.get("type") == "configmap" and config_map.get("name"):
+        return {(namespace or "", str(config_map["name"])): name}
+    return None
+
+
+@kopf.on.event("", "v1", "configmaps")
+def configmap_changed(
+    name: str,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    type: str,
+    source_configmaps: kopf.Index[tuple[str, str], str] | None = None,
+    **_: Any,
+) -> None:
+    """A source ConfigMap changed (sync it promptly), or one of our data ConfigMaps did (check it)."""
+    namespace = namespace or ""
+    readers: Iterable[str] = (
+        source_configmaps.get((namespace, name), []) if source_configmaps is not None else []
+    )
+    for registry in readers:
+        controller = CONTROLLERS.get((namespace, registry))
+        if controller is not None:
+            controller.wake("SourceChanged")
+    # Our own data ConfigMaps: deleted or edited behind our back means storage must be checked.
+    if labels.get("app.kubernetes.io/managed-by") == MANAGED_BY and type in ("DELETED", "MODIFIED"):
+        controller = CONTROLLERS.get((namespace, labels.get("app.kubernetes.io/instance", "")))
+        if controller is not None:
+            controller.wake("StorageChanged")
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def registry_deleted(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Say Terminating, and remove what ownerReferences cannot (object storage, later). Owned
+    Kubernetes objects go by garbage collection. Must work even when the spec is invalid."""
+    ctx: OperatorContext = memo.ctx
+    try:
+        await merge_patch_status(
+            ctx.custom, namespace or "", name, {"phase": Phase.TERMINATING.value, "message": "deleting"}
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            log.warning("%s/%s: cannot mark Terminating: HTTP %s", namespace, name, exc.status)

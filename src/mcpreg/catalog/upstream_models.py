@@ -1,0 +1,358 @@
+"""Pydantic models of the official MCP `server.json` (schema 2025-12-11) and its list wrappings.
+
+`server.schema.json` leaves objects open (no `additionalProperties: false`), so these models accept
+and ignore fields they do not know; the catalogue keeps the author's original JSON for serving, and
+these models only decide whether it is valid. ToolHive's publisher extension (what ToolHive's client
+reads from `_meta`) is modelled too, from `publisher-provided.schema.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from mcpreg.catalog.fieldtypes import (
+    AllowedHostString,
+    DateTimeString,
+    HostnameString,
+    Port,
+    UriString,
+    unique_list_validator,
+)
+
+SERVER_SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
+PUBLISHER_PROVIDED_KEY = "io.modelcontextprotocol.registry/publisher-provided"
+OFFICIAL_META_KEY = "io.modelcontextprotocol.registry/official"
+STACKLOK_NAMESPACE = "io.github.stacklok"
+
+SERVER_NAME_PATTERN = r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$"
+HTTP_URL_PATTERN = r"^https?://[^\s]+$"
+# The schema's wording: "Version ranges are rejected (e.g., '^1.2.3', '~1.2.3', '>=1.2.3', '1.x', '1.*')".
+_VERSION_RANGE = re.compile(r"^[\^~<>=]|[<>=]=?\s*\d|\|\||(^|\.)[xX*](\.|$)|\s-\s")
+
+_OPEN = ConfigDict(extra="ignore", strict=True, frozen=True, populate_by_name=True)
+
+
+def _reject_version_range(value: str) -> str:
+    if _VERSION_RANGE.search(value):
+        raise ValueError(f"must be a specific version, not a range (got {value!r})")
+    return value
+
+
+class Input(BaseModel):
+    model_config = _OPEN
+
+    description: str | None = None
+    isRequired: bool | None = None
+    isSecret: bool | None = None
+    format: Literal["string", "number", "boolean", "filepath"] | None = None
+    default: str | None = None
+    placeholder: str | None = None
+    value: str | None = None
+    choices: list[str] | None = None
+
+
+class InputWithVariables(Input):
+    variables: dict[str, Input] | None = None
+
+
+class KeyValueInput(InputWithVariables):
+    """A header or environment variable."""
+
+    name: str
+
+
+class PositionalArgument(InputWithVariables):
+    type: Literal["positional"]
+    valueHint: str | None = None
+    isRepeated: bool | None = None
+
+    @model_validator(mode="after")
+    def _needs_value_or_hint(self) -> PositionalArgument:
+        if self.valueHint is None and self.value is None:
+            raise ValueError("a positional argument needs a value or a valueHint")
+        return self
+
+
+class NamedArgument(InputWithVariables):
+    type: Literal["named"]
+    name: str
+    isRepeated: bool | None = None
+
+
+Argument = Annotated[PositionalArgument | NamedArgument, Field(discriminator="type")]
+
+
+class StdioTransport(BaseModel):
+    model_config = _OPEN
+
+    type: Literal["stdio"]
+
+
+class StreamableHttpTransport(BaseModel):
+    model_config = _OPEN
+
+    type: Literal["streamable-http"]
+    url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN)]
+    headers: list[KeyValueInput] | None = None
+
+
+class SseTransport(BaseModel):
+    model_config = _OPEN
+
+    type: Literal["sse"]
+    url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN)]
+    headers: list[KeyValueInput] | None = None
+
+
+LocalTransport = Annotated[
+    StdioTransport | StreamableHttpTransport | SseTransport, Field(discriminator="type")
+]
+
+
+class RemoteTransport(BaseModel):
+    """A remote endpoint: streamable-http or sse, with optional URL template variables."""
+
+    model_config = _OPEN
+
+    type: Literal["streamable-http", "sse"]
+    url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN)]
+    headers: list[KeyValueInput] | None = None
+    variables: dict[str, Input] | None = None
+
+
+class Package(BaseModel):
+    """An installable artefact: npm, pypi, oci, nuget, mcpb, …"""
+
+    model_config = _OPEN
+
+    registryType: str
+    registryBaseUrl: UriString | None = None
+    identifier: str
+    version: Annotated[str, StringConstraints(min_length=1)] | None = None
+    fileSha256: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{64}$")] | None = None
+    runtimeHint: str | None = None
+    transport: LocalTransport
+    runtimeArguments: list[Argument] | None = None
+    packageArguments: list[Argument] | None = None
+    environmentVariables: list[KeyValueInput] | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _specific_version(cls, value: str | None) -> str | None:
+        if value == "latest":
+            raise ValueError("must be a specific version, not 'latest'")
+        return None if value is None else _reject_version_range(value)
+
+
+class Repository(BaseModel):
+    model_config = _OPEN
+
+    url: UriString
+    source: str
+    id: str | None = None
+    subfolder: str | None = None
+
+
+class Icon(BaseModel):
+    model_config = _OPEN
+
+    src: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]*$", max_length=255)]
+    mimeType: Literal["image/png", "image/jpeg", "image/jpg", "image/svg+xml", "image/webp"] | None = None
+    sizes: list[Annotated[str, StringConstraints(pattern=r"^(\d+x\d+|any)$")]] | None = None
+    theme: Literal["light", "dark"] | None = None
+
+
+class ServerMeta(BaseModel):
+    """The `_meta` of a server.json: only the publisher-provided part has a required shape."""
+
+    model_config = _OPEN
+
+    publisher_provided: dict[str, Any] | None = Field(default=None, alias=PUBLISHER_PROVIDED_KEY)
+
+
+class ServerDetail(BaseModel):
+    """One server.json (schema 2025-12-11)."""
+
+    model_config = _OPEN
+
+    schema_url: UriString | None = Field(default=None, alias="$schema")
+    name: Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=SERVER_NAME_PATTERN)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    description: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    version: Annotated[str, StringConstraints(max_length=255)]
+    websiteUrl: UriString | None = None
+    repository: Repository | None = None
+    icons: list[Icon] | None = None
+    packages: list[Package] | None = None
+    remotes: list[RemoteTransport] | None = None
+    meta: ServerMeta | None = Field(default=None, alias="_meta")
+
+    @field_validator("version")
+    @classmethod
+    def _specific_version(cls, value: str) -> str:
+        return _reject_version_range(value)
+
+
+class OfficialMeta(BaseModel):
+    """`_meta["io.modelcontextprotocol.registry/official"]` of a list response entry."""
+
+    model_config = _OPEN
+
+    status: Literal["active", "deprecated", "deleted"] | None = None
+    publishedAt: DateTimeString | None = None
+    updatedAt: DateTimeString | None = None
+    isLatest: bool | None = None
+
+
+class ServerResponseMeta(BaseModel):
+    model_config = _OPEN
+
+    official: OfficialMeta | None = Field(default=None, alias=OFFICIAL_META_KEY)
+
+
+# --- ToolHive's publisher extension (publisher-provided.schema.json) -----------------------------------
+
+_EXT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ExtOutboundPermissions(BaseModel):
+    model_config = _EXT
+
+    allow_host: Annotated[list[AllowedHostString], unique_list_validator()] | None = None
+    allow_port: Annotated[list[Port], unique_list_validator()] | None = None
+    insecure_allow_all: bool | None = None
+
+
+class ExtNetworkPermissions(BaseModel):
+    model_config = _EXT
+
+    outbound: ExtOutboundPermissions | None = None
+
+
+class ExtPermissions(BaseModel):
+    model_config = _EXT
+
+    name: str | None = None
+    network: ExtNetworkPermissions | None = None
+    read: Annotated[list[str], unique_list_validator()] | None = None
+    write: Annotated[list[str], unique_list_validator()] | None = None
+    privileged: bool | None = None
+
+
+class ExtKubernetesMetadata(BaseModel):
+    model_config = _EXT
+
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    uid: str | None = None
+    image: str | None = None
+    transport: Literal["stdio", "sse", "streamable-http", "http"] | None = None
+
+
+class ExtMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)  # numbers may be written as 12.0 here
+
+    stars: Annotated[float, Field(ge=0)] | None = None
+    pulls: Annotated[float, Field(ge=0)] | None = None
+    last_updated: DateTimeString | None = None
+    kubernetes: ExtKubernetesMetadata | None = None
+
+
+class ExtProvenance(BaseModel):
+    model_config = _EXT
+
+    sigstore_url: HostnameString | None = None
+    repository_uri: UriString | None = None
+    repository_ref: str | None = None
+    signer_identity: str | None = None
+    runner_environment: str | None = None
+    cert_issuer: UriString | None = None
+    attestation: dict[str, Any] | None = None
+
+
+class ExtEnvVar(BaseModel):
+    model_config = _EXT
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    description: str | None = None
+    required: bool | None = None
+    secret: bool | None = None
+    default: str | None = None
+
+
+class StacklokExtensions(BaseModel):
+    """What ToolHive's client reads for one package or remote, keyed by image reference or URL."""
+
+    model_config = _EXT
+
+    status: Literal["active", "deprecated", "Active", "Deprecated"]
+    tier: Literal["Official", "Community"] | None = None
+    tools: (
+        Annotated[
+            list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]], unique_list_validator()
+        ]
+        | None
+    ) = None
+    tags: (
+        Annotated[
+            list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*[a-z0-9]$")]],
+            unique_list_validator(),
+        ]
+        | None
+    ) = None
+    tool_definitions: list[dict[str, Any]] | None = None
+    metadata: ExtMetadata | None = None
+    permissions: ExtPermissions | None = None
+    args: list[str] | None = None
+    provenance: ExtProvenance | None = None
+    docker_tags: Annotated[list[str], unique_list_validator()] | None = None
+    proxy_port: Port | None = None
+    oauth_config: dict[str, Any] | None = None
+    env_vars: list[ExtEnvVar] | None = None
+    custom_metadata: dict[str, Any] | None = None
+
+
+class PreservedToolHiveFields(BaseModel):
+    """Our own publisher block (`dev.mcpregistry`): ToolHive facts server.json has no field for."""
+
+    model_config = _EXT
+
+    description: str | None = None
+    name: str | None = None
+    target_port: Port | None = None
+
+
+# --- document wrappers ----------------------------------------------------------------------------------
+
+
+class RegistryMeta(BaseModel):
+    model_config = _OPEN
+
+    last_updated: DateTimeString
+
+
+class WrappedRegistry(BaseModel):
+    """`{"$schema", "version", "meta": {"last_updated"}, "data": {...}}` (upstream-registry.schema.json).
+
+    Only the envelope is checked here; the servers inside are validated one by one so that problems
+    are reported with the entry they belong to.
+    """
+
+    model_config = _OPEN
+
+    schema_url: str | None = Field(default=None, alias="$schema")
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
+    meta: RegistryMeta
+    data: dict[str, Any]
+
+
+class WrappedGroup(BaseModel):
+    model_config = _OPEN
+
+    name: str
+    description: str
+    servers: list[Any]

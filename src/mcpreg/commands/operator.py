@@ -1,0 +1,62 @@
+"""`mcpreg operator`: run the MCPRegistry operator against the current kubeconfig (or in-cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "operator",
+        help="run the MCPRegistry operator",
+        description="Run the operator against the current kubeconfig (or the in-cluster ServiceAccount).",
+    )
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable; glob patterns allowed); default: all namespaces",
+    )
+    parser.add_argument(
+        "--liveness",
+        default=None,
+        metavar="URL",
+        help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
+    )
+    parser.add_argument(
+        "--peering",
+        default=None,
+        metavar="NAME",
+        help="coordinate with other instances through this KopfPeering (default: standalone)",
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="plain", choices=["plain", "json"])
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    import mcpreg_operator.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(
+        debug=args.log_level == "DEBUG",
+        quiet=args.log_level in ("WARNING", "ERROR"),
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("mcpreg_operator").setLevel(args.log_level)
+    namespaces = list(args.namespace)
+    asyncio.run(
+        kopf.operator(
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            namespaces=namespaces,
+            clusterwide=not namespaces,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0

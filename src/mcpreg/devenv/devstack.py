@@ -1,0 +1,262 @@
+"""`mcpreg dev up | down | env`: the whole product on one machine, as local processes.
+
+`up` starts (or reuses) a control plane in `$MCPREG_CACHE_DIR/dev/`, installs the CRD, serves a sample
+git repository (the project's `examples/sample-catalog/`) with `git daemon`, runs the operator, applies
+a sample MCPRegistry that syncs from that repository, waits until it is Ready, and starts the registry
+API on localhost with the configuration the in-cluster Deployment would give it. Each background process
+is recorded in `dev/stack.json` so `down` stops exactly what `up` started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mcpreg.devenv.binaries import REPO_ROOT, cache_dir, ensure_binaries
+from mcpreg.devenv.controlplane import ControlPlane, free_port
+from mcpreg.devenv.gitserver import create_bare_repo
+
+SAMPLE_NAME = "sample-registry"
+SAMPLE_NAMESPACE = "default"
+DEFAULT_API_PORT = 8080
+
+
+def dev_dir() -> Path:
+    return cache_dir() / "dev"
+
+
+def _stack_file() -> Path:
+    return dev_dir() / "stack.json"
+
+
+def _load_stack() -> dict[str, Any]:
+    try:
+        stack: dict[str, Any] = json.loads(_stack_file().read_text())
+        return stack
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_stack(stack: dict[str, Any]) -> None:
+    dev_dir().mkdir(parents=True, exist_ok=True)
+    _stack_file().write_text(json.dumps(stack, indent=2))
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/status").read_text().count("State:\tZ")
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> int:
+    logs = dev_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def _stop_pid(pid: int | None) -> None:
+    if not _alive(pid):
+        return
+    assert pid is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _kubectl(stack: dict[str, Any], *args: str, input: str | None = None) -> str:
+    result = subprocess.run(
+        [stack["kubectl"], *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KUBECONFIG=stack["kubeconfig"]),
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _wait(probe: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}; logs in {dev_dir() / 'logs'}")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL we built)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _sample_manifest(git_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "mcpregistry.dev/v1alpha1",
+        "kind": "MCPRegistry",
+        "metadata": {"name": SAMPLE_NAME, "namespace": SAMPLE_NAMESPACE},
+        "spec": {
+            "displayName": "Sample MCP catalogue (mcpreg dev up)",
+            "source": {
+                "type": "git",
+                "git": {"repository": git_url, "branch": "main", "path": "registry.json"},
+            },
+            "syncPolicy": {"interval": "1m"},
+            "filter": {"names": {"exclude": ["*-experimental"]}},
+        },
+    }
+
+
+def api_command(registry: str, namespace: str, port: int) -> list[str]:
+    """The registry API's command line, as the operator's Deployment runs it (plus a loopback host)."""
+    return [
+        sys.executable, "-m", "mcpreg.cli", "serve",
+        "--configmap", f"{registry}-data", "--namespace", namespace,
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+def up(progress: Callable[[str], None]) -> dict[str, Any]:
+    stack = _load_stack()
+    binaries = ensure_binaries(progress)
+    env = dict(os.environ)
+
+    # 1. Control plane (reused when already running).
+    cp_state = dev_dir() / "controlplane"
+    if not (stack.get("apiserver_pid") and _alive(stack.get("apiserver_pid"))):
+        shutil.rmtree(cp_state, ignore_errors=True)
+        progress("starting etcd, kube-apiserver and kube-controller-manager…")
+        control_plane = ControlPlane.create(state_dir=cp_state, owner_pid=None, progress=progress)
+        control_plane.start()
+        stack.update(
+            server=control_plane.server,
+            kubeconfig=str(control_plane.admin_kubeconfig),
+            kubectl=str(binaries.kubectl),
+            control_plane_pids={n: p.pid for n, p in control_plane.processes.items()},
+            apiserver_pid=control_plane.processes["kube-apiserver"].pid,
+        )
+        _save_stack(stack)
+    env["KUBECONFIG"] = stack["kubeconfig"]
+
+    # 2. CRD.
+    progress("installing the MCPRegistry CRD…")
+    _kubectl(stack, "apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    _kubectl(
+        stack, "wait", "--for=condition=Established", "crd/mcpregistries.mcpregistry.dev", "--timeout=60s"
+    )
+
+    # 3. Sample git repository served by git daemon.
+    if not _alive(stack.get("git_pid")):
+        git_root = dev_dir() / "git"
+        shutil.rmtree(git_root, ignore_errors=True)
+        repo = create_bare_repo(git_root, "sample-catalog")
+        repo.commit(
+            {"registry.json": (REPO_ROOT / "examples" / "sample-catalog" / "registry.json").read_bytes()},
+            message="Sample catalogue",
+        )
+        port = free_port()
+        stack["git_pid"] = _spawn(
+            "git-daemon",
+            [sys.executable, "-m", "mcpreg.devenv.gitserver", "daemon", "--base-path", str(git_root),
+             "--port", str(port)],
+            env,
+        )  # fmt: skip
+        stack["git_url"] = f"git://127.0.0.1:{port}/sample-catalog.git"
+        stack["git_repo"] = str(repo.path)
+        _save_stack(stack)
+        _wait(lambda: _port_open(port), 20, "the sample git server")
+
+    # 4. Operator.
+    if not _alive(stack.get("operator_pid")):
+        progress("starting the operator…")
+        stack["operator_pid"] = _spawn("operator", [sys.executable, "-m", "mcpreg.cli", "operator"], env)
+        _save_stack(stack)
+
+    # 5. Sample MCPRegistry, synced.
+    progress(f"applying MCPRegistry {SAMPLE_NAMESPACE}/{SAMPLE_NAME} (syncs from {stack['git_url']})…")
+    _kubectl(
+        stack, "apply", "--server-side", "-f", "-", input=yaml.safe_dump(_sample_manifest(stack["git_url"]))
+    )
+    _kubectl(
+        stack, "wait", f"mcpregistry/{SAMPLE_NAME}", "-n", SAMPLE_NAMESPACE,
+        "--for=jsonpath={.status.phase}=Ready", "--timeout=120s",
+    )  # fmt: skip
+
+    # 6. The registry API, with the Deployment's arguments, on localhost.
+    if not _alive(stack.get("api_pid")):
+        port = stack.get("api_port") or (DEFAULT_API_PORT if _port_free(DEFAULT_API_PORT) else free_port())
+        stack["api_pid"] = _spawn("api", api_command(SAMPLE_NAME, SAMPLE_NAMESPACE, port), env)
+        stack["api_port"] = port
+        stack["api_url"] = f"http://127.0.0.1:{port}"
+        _save_stack(stack)
+    _wait(lambda: _http_ok(f"{stack['api_url']}/readiness"), 60, "the registry API")
+    return stack
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _port_free(port: int) -> bool:
+    return not _port_open(port)
+
+
+def down(progress: Callable[[str], None]) -> None:
+    stack = _load_stack()
+    for key in ("api_pid", "operator_pid", "git_pid"):
+        _stop_pid(stack.get(key))
+    for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+        _stop_pid((stack.get("control_plane_pids") or {}).get(name))
+    shutil.rmtree(dev_dir(), ignore_errors=True)
+    progress("the local environment is stopped and removed")
+
+
+def env_lines() -> list[str]:
+    stack = _load_stack()
+    if not stack.get("kubeconfig"):
+        raise RuntimeError("nothing is running: start it with `make up` (or `mcpreg dev up`)")
+    lines = [f"export KUBECONFIG={stack['kubeconfig']}"]
+    kubectl_dir = str(Path(stack["kubectl"]).parent)
+    lines.append(f'export PATH="{kubectl_dir}:$PATH"')
+    if stack.get("api_url"):
+        lines.append(f"export MCPREG_API_URL={stack['api_url']}")
+    return lines

@@ -1,0 +1,79 @@
+"""Catalogue storage, shared by the operator (writer) and the registry API server (reader).
+
+Typical use::
+
+    from mcpreg.storage import (
+        ConfigMapCatalogReader, ConfigMapCatalogStore, FileCatalogReader, OwnerReference, StoredCatalog,
+    )
+
+    # operator
+    store = ConfigMapCatalogStore(api, namespace, name, owner=OwnerReference.for_registry(name, uid))
+    result = await store.write(StoredCatalog.from_catalog(catalog, revision=commit),
+                               before_publish=grant_reader_access)   # e.g. widen the API pod's Role
+    result.written                      # False: the hash was unchanged and nothing was touched
+    result.location.to_status()         # {"type": "configmap", "configMaps": [...]}: status.storageRef
+    await store.resource_names()        # exactly what the API pod's Role needs in resourceNames
+
+    # registry API server
+    reader = ConfigMapCatalogReader(api, namespace, name)      # or FileCatalogReader(path)
+    async for stored in reader.changes():                      # current generation first, then each new one
+        load(stored.data)                                      # verified: sha256(data) == stored.content_hash
+
+The layout in ConfigMaps is described in `configmap_layout`, the write protocol in
+`configmap_store`, the read protocol in `configmap_reader`, the encoding choice in `encoding`.
+"""
+
+from mcpreg.storage.backoff import Backoff
+from mcpreg.storage.configmap_layout import ConfigMapNames, HeadAnnotations, OwnerReference, PartRef
+from mcpreg.storage.configmap_reader import ConfigMapCatalogReader
+from mcpreg.storage.configmap_store import ConfigMapCatalogStore
+from mcpreg.storage.encoding import EncodedCatalog, EncodingLimits, decode, encode, split_chunks
+from mcpreg.storage.errors import (
+    StorageAccessError,
+    StorageConflictError,
+    StorageCorruptError,
+    StorageError,
+    StorageTooLargeError,
+)
+from mcpreg.storage.file_reader import FileCatalogReader
+from mcpreg.storage.interfaces import CatalogReader, CatalogStore, PublishHook
+from mcpreg.storage.model import (
+    Encoding,
+    S3Location,
+    StorageLocation,
+    StorageType,
+    StoredCatalog,
+    WriteResult,
+    sha256_hash,
+)
+
+__all__ = [
+    "Backoff",
+    "CatalogReader",
+    "CatalogStore",
+    "ConfigMapCatalogReader",
+    "ConfigMapCatalogStore",
+    "ConfigMapNames",
+    "EncodedCatalog",
+    "Encoding",
+    "EncodingLimits",
+    "FileCatalogReader",
+    "HeadAnnotations",
+    "OwnerReference",
+    "PartRef",
+    "PublishHook",
+    "S3Location",
+    "StorageAccessError",
+    "StorageConflictError",
+    "StorageCorruptError",
+    "StorageError",
+    "StorageLocation",
+    "StorageTooLargeError",
+    "StorageType",
+    "StoredCatalog",
+    "WriteResult",
+    "decode",
+    "encode",
+    "sha256_hash",
+    "split_chunks",
+]

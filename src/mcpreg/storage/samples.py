@@ -1,0 +1,48 @@
+"""Large catalogues made from real entries, for storage tests and benchmarks.
+
+`replicated_toolhive` repeats a real ToolHive catalogue's servers under new names until it has the
+requested count. Copies are named `r<copy>-<name>` (not `<name>-<copy>`) on purpose: entries are
+ordered by name, so this puts each copy of a server a whole catalogue apart, beyond gzip's 32 KiB
+window. The result then compresses like a real catalogue of distinct servers (about 6:1), instead of
+the 80:1 that adjacent near-identical copies would give, which would never exercise splitting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def replicated_toolhive(source: Mapping[str, Any], count: int) -> dict[str, Any]:
+    """A ToolHive document with `count` servers copied from `source` (servers and remote_servers)."""
+    pool = [("servers", name, entry) for name, entry in sorted((source.get("servers") or {}).items())]
+    pool += [
+        ("remote_servers", name, entry)
+        for name, entry in sorted((source.get("remote_servers") or {}).items())
+    ]
+    if not pool:
+        raise ValueError("the source catalogue has no servers to replicate")
+    document: dict[str, Any] = {
+        key: value for key, value in source.items() if key not in ("servers", "remote_servers", "groups")
+    }
+    document["servers"] = {}
+    document["remote_servers"] = {}
+    for index in range(count):
+        section, name, entry = pool[index % len(pool)]
+        new_name = f"r{index // len(pool):04d}-{name}"
+        copy = dict(entry)
+        if "name" in copy:
+            copy["name"] = new_name
+        document[section][new_name] = copy
+    return document
+
+
+def replicated_catalog_json(source_path: Path, count: int) -> tuple[bytes, int]:
+    """Canonical JSON (as the operator stores it) of a `count`-server catalogue, and its server count."""
+    from mcpreg.catalog import parse_catalog
+
+    document = replicated_toolhive(json.loads(source_path.read_bytes()), count)
+    catalog = parse_catalog(json.dumps(document).encode())
+    return catalog.canonical_json(), catalog.server_count

@@ -1,0 +1,74 @@
+"""Every manifest in examples/ is something the CRD and the operator accept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mcpreg_operator import spec as s
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+EXPECTED = {
+    "registry-git.yaml",
+    "registry-git-credentials.yaml",
+    "registry-configmap.yaml",
+    "registry-filters.yaml",
+    "registry-s3.yaml",
+}
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def _registries(path: Path) -> list[dict[str, Any]]:
+    return [d for d in _documents(path) if d.get("kind") == "MCPRegistry"]
+
+
+def test_expected_examples_exist() -> None:
+    assert {p.name for p in EXAMPLES.glob("registry-*.yaml")} >= EXPECTED
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_parses_with_the_model(name: str) -> None:
+    [registry] = _registries(EXAMPLES / name)
+    parsed = s.MCPRegistry.model_validate(registry)
+    assert parsed.metadata.namespace == "default"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_passes_admission(name: str, admission: Any) -> None:
+    [registry] = _registries(EXAMPLES / name)
+    assert admission.errors(registry) == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_referenced_objects_ship_with_the_example(name: str) -> None:
+    """A Secret or ConfigMap the registry names is in the same file and namespace, with the keys the
+    operator reads from it."""
+    documents = _documents(EXAMPLES / name)
+    [registry] = [d for d in documents if d["kind"] == "MCPRegistry"]
+    spec = s.MCPRegistrySpec.model_validate(registry["spec"])
+    others = {(d["kind"], d["metadata"]["name"]): d for d in documents if d["kind"] != "MCPRegistry"}
+    for other in others.values():
+        assert other["metadata"]["namespace"] == registry["metadata"]["namespace"]
+
+    git = spec.source.git
+    if git is not None and git.auth is not None:
+        secret = others[("Secret", git.auth.secret_ref.name)]
+        keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
+        assert keys in ({"username", "password"}, {"token"})
+    s3 = spec.storage.s3
+    if s3 is not None and s3.credentials_secret_ref is not None:
+        secret = others[("Secret", s3.credentials_secret_ref.name)]
+        assert set(secret["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    source_cm = spec.source.config_map
+    if source_cm is not None:
+        data = others[("ConfigMap", source_cm.name)]["data"][source_cm.key]
+        catalogue = json.loads(data)
+        assert {"version", "last_updated", "servers"} <= set(catalogue)
+        assert catalogue["servers"]
