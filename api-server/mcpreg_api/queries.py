@@ -93,7 +93,7 @@ class ListServersQuery(BaseModel):
             description="Opaque cursor from a previous page's metadata.nextCursor",
         ),
     ] = None
-    limit: Annotated[Integer, Field(ge=1, le=100, description="Entries per page")] = 30
+    limit: Annotated[int, Field(ge=1, le=100, description="Entries per page"), BeforeValidator(_integer)] = 30
     search: Annotated[
         str | None,
         BeforeValidator(_text),

@@ -56,9 +56,12 @@ class OperatorContext:
 
     api: client.ApiClient
     git: GitClient
-    executor: Executor | None
+    executor: Executor | None  # blocking I/O (git), which mostly waits
     store_factory: StoreFactory
     events: EventRecorder
+    # Parsing and hashing are CPU-bound: more threads than cores only add memory (every concurrent
+    # parse holds a whole catalogue), so they get a pool of their own sized to the machine.
+    cpu_executor: Executor | None = None
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -202,7 +205,7 @@ class RegistryController:
         )
         try:
             outcome = await run_sync(
-                spec=spec, source=source, store=store, last_good=last_good, executor=self.ctx.executor
+                spec=spec, source=source, store=store, last_good=last_good, executor=self.ctx.cpu_executor
             )
         except SyncFailure as failure:
             self._record_failure(status, failure, generation, previous_failures)

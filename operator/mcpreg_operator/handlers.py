@@ -59,6 +59,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         executor=executor,
         store_factory=lambda spec, body: build_store(api, spec, body),
         events=EventRecorder(),
+        cpu_executor=ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="mcpreg-parse"),
     )
 
 
@@ -67,8 +68,9 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     ctx: OperatorContext | None = memo.get("ctx")
     if ctx is not None:
         await ctx.api.close()
-        if isinstance(ctx.executor, ThreadPoolExecutor):
-            ctx.executor.shutdown(wait=False, cancel_futures=True)
+        for pool in (ctx.executor, ctx.cpu_executor):
+            if isinstance(pool, ThreadPoolExecutor):
+                pool.shutdown(wait=False, cancel_futures=True)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)

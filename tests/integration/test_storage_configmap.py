@@ -5,6 +5,7 @@ and a reader confined by RBAC to the names the writer reports."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -421,17 +422,62 @@ async def test_reader_never_sees_a_partial_generation(
             assert got.revision == (a.revision if got.content_hash == a.content_hash else b.revision)
             reads.append(got.content_hash)
 
+    seen: list[StoredCatalog] = []
+
+    async def follow_changes() -> None:
+        async with aclosing(make_reader(api, namespace).changes()) as changes:
+            async for generation in changes:
+                seen.append(generation)
+
     readers = [asyncio.create_task(read_continuously()) for _ in range(3)]
+    follower = asyncio.create_task(follow_changes())
     try:
         for index in range(10):
             result = await store.write(b if index % 2 == 0 else a)
             assert result.written and result.removed  # the previous generation's parts went each time
             await asyncio.sleep(0.05)
+        await asyncio.sleep(1)  # let the follower catch up with the last generation (a)
     finally:
         stop.set()
         await asyncio.gather(*readers)
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
     assert reads.count(a.content_hash) and reads.count(b.content_hash), "readers never saw both generations"
     assert len(reads) > 10
+    # The follower: every generation whole, never the same one twice in a row, ending on the latest.
+    assert seen and all(generation.verify() for generation in seen)
+    hashes = [generation.content_hash for generation in seen]
+    assert all(first != second for first, second in itertools.pairwise(hashes))
+    assert hashes[0] == a.content_hash and hashes[-1] == a.content_hash and b.content_hash in hashes
+
+
+async def test_a_read_overtaken_by_a_new_generation_returns_the_new_one_whole(
+    api: ApiClient, namespace: str, owner: OwnerReference, generation_pair: tuple[StoredCatalog, ...]
+) -> None:
+    a, b = generation_pair
+    store = make_store(api, namespace, owner, limits=SMALL_PARTS)
+    await store.write(a)
+    reader = make_reader(api, namespace)
+    reached, resume = asyncio.Event(), asyncio.Event()
+    fetched: list[str] = []
+    real_fetch = ConfigMapCatalogReader._fetch_parts
+
+    async def paused_fetch(self: ConfigMapCatalogReader, view: Any) -> list[bytes]:
+        fetched.append(view.meta.content_hash)
+        if len(fetched) == 1:  # the reader has a's head in hand; hold it there
+            reached.set()
+            await resume.wait()
+        return await real_fetch(self, view)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ConfigMapCatalogReader, "_fetch_parts", paused_fetch)
+        reading = asyncio.ensure_future(reader.read())
+        await asyncio.wait_for(reached.wait(), 10)
+        result = await store.write(b)  # publishes b and deletes a's parts under the reader
+        assert set(result.removed) and not set(result.removed) & set(result.location.config_maps)
+        resume.set()
+        assert_same(await asyncio.wait_for(reading, 20), b)
+    assert fetched == [a.content_hash, b.content_hash]
 
 
 async def _next(changes: AsyncIterator[StoredCatalog], within: float = 20.0) -> StoredCatalog:

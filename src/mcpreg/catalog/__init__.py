@@ -20,7 +20,6 @@ Everything a `Catalog` returns is shared and precomputed: treat it as read-only.
 
 from mcpreg.catalog.convert import (
     DEFAULT_NAMESPACE,
-    MCPREG_NAMESPACE,
     NotExpressible,
     ToolHiveForm,
     server_json_to_toolhive,
@@ -45,6 +44,7 @@ from mcpreg.catalog.model import (
 )
 from mcpreg.catalog.parse import catalog_from_document, parse_catalog, read_catalog_file, validate_catalog
 from mcpreg.catalog.upstream_models import (
+    MCPREG_NAMESPACE,
     OFFICIAL_META_KEY,
     PUBLISHER_PROVIDED_KEY,
     SERVER_SCHEMA_URL,

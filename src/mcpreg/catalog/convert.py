@@ -31,14 +31,17 @@ from pydantic import ValidationError
 
 from mcpreg.catalog.errors import issues_from_validation_error
 from mcpreg.catalog.toolhive_models import SERVER_NAME_PATTERN, ContainerServer, RemoteServer
-from mcpreg.catalog.upstream_models import PUBLISHER_PROVIDED_KEY, SERVER_SCHEMA_URL, STACKLOK_NAMESPACE
+from mcpreg.catalog.upstream_models import (
+    MCPREG_NAMESPACE,
+    PUBLISHER_PROVIDED_KEY,
+    SERVER_SCHEMA_URL,
+    STACKLOK_NAMESPACE,
+)
 from mcpreg.catalog.versions import semver_from_tag
 
 # ToolHive's client looks a short name up as `io.github.stacklok/<name>` first, so this namespace lets
 # `thv run fetch` find a converted server by the name it had in the ToolHive catalogue.
 DEFAULT_NAMESPACE = STACKLOK_NAMESPACE
-# Our own publisher namespace, for the ToolHive facts server.json has no field for.
-MCPREG_NAMESPACE = "dev.mcpregistry"
 # What ToolHive's own converter uses when an image tag is not a version ("latest", no tag).
 FALLBACK_VERSION = "1.0.0"
 UPSTREAM_DESCRIPTION_MAX = 100
@@ -130,7 +133,7 @@ def toolhive_to_server_json(form: ToolHiveForm, namespace: str = DEFAULT_NAMESPA
     description: str = server["description"]
     preserved: dict[str, Any] = {}
     if len(description) > UPSTREAM_DESCRIPTION_MAX:
-        pass
+        preserved["description"] = description
         description = description[: UPSTREAM_DESCRIPTION_MAX - 1].rstrip() + "…"
     if "name" in server:
         preserved["name"] = server["name"]

@@ -18,7 +18,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from mcpreg.catalog.convert import (
     DEFAULT_NAMESPACE,
-    MCPREG_NAMESPACE,
     UPSTREAM_NAME_MAX,
     ServerKind,
     ToolHiveForm,
@@ -47,18 +46,13 @@ from mcpreg.catalog.model import (
 from mcpreg.catalog.toolhive_models import ToolHiveRegistry
 from mcpreg.catalog.upstream_models import (
     OFFICIAL_META_KEY,
-    PUBLISHER_PROVIDED_KEY,
-    STACKLOK_NAMESPACE,
-    PreservedToolHiveFields,
     ServerDetail,
     ServerResponseMeta,
-    StacklokExtensions,
     WrappedGroup,
     WrappedRegistry,
 )
 
 _SERVER_LIST = TypeAdapter(list[ServerDetail])
-_STACKLOK_BLOCK = TypeAdapter(dict[str, StacklokExtensions])
 
 
 def parse_catalog(
@@ -74,9 +68,25 @@ def parse_catalog(
     prefix given to ToolHive servers in the upstream view (`io.github.stacklok/<name>` by default,
     which is where ToolHive's client looks a short name up first).
     """
-    return catalog_from_document(
-        decode_json_document(data, limits), format=format, limits=limits, namespace=namespace
-    )
+    with _collector_paused():
+        document = decode_json_document(data, limits)
+        return catalog_from_document(document, format=format, limits=limits, namespace=namespace)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a catalogue is built.
+
+    Building creates hundreds of thousands of small objects at once, and every automatic collection
+    would rescan all of them. None of them form cycles, so reference counting frees them as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def validate_catalog(
@@ -405,7 +415,6 @@ def _upstream_entries(
         path = paths[position]
         name: str = server["name"]
         version: str = server["version"]
-        issues.extend(_extension_issues(server, path, name))
         official = None
         response_meta = response_metas[position]
         if response_meta is not None:
@@ -427,28 +436,6 @@ def _upstream_entries(
         seen[(name, version)] = path
         entries.append(_upstream_entry(server, official, response_meta, info))
     return entries
-
-
-def _extension_issues(server: Mapping[str, Any], path: tuple[PathPart, ...], name: str) -> list[CatalogIssue]:
-    meta = server.get("_meta")
-    provided = meta.get(PUBLISHER_PROVIDED_KEY) if isinstance(meta, Mapping) else None
-    if not isinstance(provided, Mapping):
-        return []
-    issues: list[CatalogIssue] = []
-    base = (*path, "_meta", PUBLISHER_PROVIDED_KEY)
-    stacklok = provided.get(STACKLOK_NAMESPACE)
-    if stacklok is not None:
-        try:
-            _STACKLOK_BLOCK.validate_python(stacklok)
-        except ValidationError as exc:
-            issues.extend(issues_from_validation_error(exc, (*base, STACKLOK_NAMESPACE), name))
-    preserved = provided.get(MCPREG_NAMESPACE)
-    if preserved is not None:
-        try:
-            PreservedToolHiveFields.model_validate(preserved)
-        except ValidationError as exc:
-            issues.extend(issues_from_validation_error(exc, (*base, MCPREG_NAMESPACE), name))
-    return issues
 
 
 def _upstream_entry(

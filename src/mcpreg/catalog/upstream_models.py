@@ -26,6 +26,8 @@ SERVER_SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/s
 PUBLISHER_PROVIDED_KEY = "io.modelcontextprotocol.registry/publisher-provided"
 OFFICIAL_META_KEY = "io.modelcontextprotocol.registry/official"
 STACKLOK_NAMESPACE = "io.github.stacklok"
+# Our own publisher namespace, for ToolHive facts server.json has no field for (see convert.py).
+MCPREG_NAMESPACE = "dev.mcpregistry"
 
 SERVER_NAME_PATTERN = r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$"
 HTTP_URL_PATTERN = r"^https?://[^\s]+$"
@@ -165,37 +167,6 @@ class Icon(BaseModel):
     theme: Literal["light", "dark"] | None = None
 
 
-class ServerMeta(BaseModel):
-    """The `_meta` of a server.json: only the publisher-provided part has a required shape."""
-
-    model_config = _OPEN
-
-    publisher_provided: dict[str, Any] | None = Field(default=None, alias=PUBLISHER_PROVIDED_KEY)
-
-
-class ServerDetail(BaseModel):
-    """One server.json (schema 2025-12-11)."""
-
-    model_config = _OPEN
-
-    schema_url: UriString | None = Field(default=None, alias="$schema")
-    name: Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=SERVER_NAME_PATTERN)]
-    title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    description: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    version: Annotated[str, StringConstraints(max_length=255)]
-    websiteUrl: UriString | None = None
-    repository: Repository | None = None
-    icons: list[Icon] | None = None
-    packages: list[Package] | None = None
-    remotes: list[RemoteTransport] | None = None
-    meta: ServerMeta | None = Field(default=None, alias="_meta")
-
-    @field_validator("version")
-    @classmethod
-    def _specific_version(cls, value: str) -> str:
-        return _reject_version_range(value)
-
-
 class OfficialMeta(BaseModel):
     """`_meta["io.modelcontextprotocol.registry/official"]` of a list response entry."""
 
@@ -324,6 +295,56 @@ class PreservedToolHiveFields(BaseModel):
     description: str | None = None
     name: str | None = None
     target_port: Port | None = None
+
+
+class PublisherProvided(BaseModel):
+    """`_meta["io.modelcontextprotocol.registry/publisher-provided"]`: publisher namespaces.
+
+    ToolHive's block and ours have a schema; any other publisher's block only has to be an object.
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, populate_by_name=True)
+
+    stacklok: dict[str, StacklokExtensions] | None = Field(default=None, alias=STACKLOK_NAMESPACE)
+    mcpreg: PreservedToolHiveFields | None = Field(default=None, alias=MCPREG_NAMESPACE)
+
+    @model_validator(mode="after")
+    def _other_namespaces_are_objects(self) -> PublisherProvided:
+        for namespace, block in (self.model_extra or {}).items():
+            if not isinstance(block, dict):
+                raise ValueError(f"publisher namespace {namespace!r} must hold an object")
+        return self
+
+
+class ServerMeta(BaseModel):
+    """The `_meta` of a server.json: only the publisher-provided part has a required shape."""
+
+    model_config = _OPEN
+
+    publisher_provided: PublisherProvided | None = Field(default=None, alias=PUBLISHER_PROVIDED_KEY)
+
+
+class ServerDetail(BaseModel):
+    """One server.json (schema 2025-12-11)."""
+
+    model_config = _OPEN
+
+    schema_url: UriString | None = Field(default=None, alias="$schema")
+    name: Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=SERVER_NAME_PATTERN)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    description: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    version: Annotated[str, StringConstraints(max_length=255)]
+    websiteUrl: UriString | None = None
+    repository: Repository | None = None
+    icons: list[Icon] | None = None
+    packages: list[Package] | None = None
+    remotes: list[RemoteTransport] | None = None
+    meta: ServerMeta | None = Field(default=None, alias="_meta")
+
+    @field_validator("version")
+    @classmethod
+    def _specific_version(cls, value: str) -> str:
+        return _reject_version_range(value)
 
 
 # --- document wrappers ----------------------------------------------------------------------------------

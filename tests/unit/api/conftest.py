@@ -1,0 +1,69 @@
+"""Fixtures for the registry API tests: the app over a real catalogue file, through the real file reader."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from api_testdata import SHARED_DATA, Served, catalogue_bytes, edge_catalogue
+
+from mcpreg.storage import FileCatalogReader
+from mcpreg_api.app import LOADER, create_app
+from mcpreg_api.config import ServerConfig
+from mcpreg_api.server import runner_options
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "toolhive").is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set MCPREG_SHARED_DATA)")
+    return SHARED_DATA
+
+
+Serve = Callable[..., Awaitable[Served]]
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def serve() -> AsyncIterator[Serve]:
+    """`await serve(path)`: the app following `path` (polled every 20 ms), once its data is loaded."""
+    clients: list[TestClient[web.Request, web.Application]] = []
+
+    async def start(
+        path: Path, *, wait: bool = True, config: ServerConfig | None = None, **server_kwargs: Any
+    ) -> Served:
+        reader = FileCatalogReader(path, poll_interval=0.02, count_servers=lambda _: 0)
+        app = create_app(reader, config=config or ServerConfig(access_log=False))
+        options = runner_options(app) if server_kwargs.pop("with_limits", False) else {}
+        client = TestClient(TestServer(app, **options, **server_kwargs))
+        await client.start_server()
+        clients.append(client)
+        if wait:
+            await app[LOADER].wait_loaded()
+        return Served(client, app, path)
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+def edge_file(tmp_path: Path) -> Path:
+    path = tmp_path / "edge.json"
+    path.write_bytes(catalogue_bytes(edge_catalogue()))
+    return path
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def edge(serve: Serve, edge_file: Path) -> Served:
+    return await serve(edge_file)
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def real(serve: Serve, shared_data: Path) -> Served:
+    """The 102-server ToolHive catalogue."""
+    return await serve(shared_data / "toolhive" / "registry-2026-02-18.json")
