@@ -29,6 +29,7 @@ _RFC3339 = re.compile(
     r"(?:\.(?P<frac>[0-9]{1,9}))?(?P<zone>[Zz]|[+\-][0-9]{2}:[0-9]{2})"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _integer(value: Any) -> Any:
@@ -56,8 +57,11 @@ def parse_rfc3339(text: str) -> datetime:
         hint = " (a '+' in a query string must be sent as %2B)" if " " in text else ""
         raise ValueError(f"must be an RFC 3339 date-time such as 2025-08-07T13:15:04Z{hint}")
     frac = (match["frac"] or "")[:6]
+    clock = match["time"]
+    if clock.endswith(":60"):  # a leap second: RFC 3339 allows it, datetime does not
+        clock = clock[:-2] + "59"
     zone = match["zone"].upper()
-    normal = f"{match['date']}T{match['time']}{'.' + frac if frac else ''}{'+00:00' if zone == 'Z' else zone}"
+    normal = f"{match['date']}T{clock}{'.' + frac if frac else ''}{'+00:00' if zone == 'Z' else zone}"
     try:
         return datetime.fromisoformat(normal)
     except ValueError:
@@ -76,7 +80,6 @@ def _text(value: Any) -> Any:
     return value
 
 
-Integer = Annotated[int, BeforeValidator(_integer)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp)]
 
@@ -100,6 +103,7 @@ class ListServersQuery(BaseModel):
         Field(
             max_length=MAX_SEARCH_LENGTH,
             description="Case-insensitive substring of the name, title or description (no wildcards)",
+            json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
         ),
     ] = None
     version: Annotated[
@@ -108,6 +112,7 @@ class ListServersQuery(BaseModel):
         Field(
             max_length=MAX_VERSION_LENGTH,
             description="'latest' for latest versions only, or an exact version",
+            json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
         ),
     ] = None
     updated_since: Annotated[

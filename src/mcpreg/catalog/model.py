@@ -27,6 +27,7 @@ from mcpreg.catalog.convert import (
 )
 from mcpreg.catalog.detect import CatalogFormat
 from mcpreg.catalog.filtering import CatalogFilter
+from mcpreg.catalog.gcpause import collector_paused
 from mcpreg.catalog.hashing import canonical_json, content_hash
 from mcpreg.catalog.upstream_models import OFFICIAL_META_KEY
 from mcpreg.catalog.versions import VersionCandidate, latest_index
@@ -193,7 +194,8 @@ class Catalog:
 
     @cached_property
     def _upstream(self) -> list[dict[str, Any]]:
-        return [entry.to_response_entry() for entry in self.entries]
+        with collector_paused():
+            return [entry.to_response_entry() for entry in self.entries]
 
     def toolhive_view(self) -> dict[str, Any]:
         """The whole catalogue as a ToolHive registry document (computed once; read-only)."""
@@ -206,6 +208,10 @@ class Catalog:
 
     @cached_property
     def _toolhive(self) -> tuple[dict[str, Any], tuple[SkippedEntry, ...]]:
+        with collector_paused():
+            return self._build_toolhive()
+
+    def _build_toolhive(self) -> tuple[dict[str, Any], tuple[SkippedEntry, ...]]:
         skipped: list[SkippedEntry] = []
         servers, remote_servers = _toolhive_maps(self.latest_entries(), skipped)
         document: dict[str, Any] = {}
@@ -307,7 +313,8 @@ class Catalog:
 
     @cached_property
     def _canonical(self) -> bytes:
-        return canonical_json(self.canonical_document())
+        with collector_paused():
+            return canonical_json(self.canonical_document())
 
     @cached_property
     def content_hash(self) -> str:
@@ -320,6 +327,10 @@ class Catalog:
         """A new catalogue with only the entries the filter keeps (`latest` recomputed)."""
         if catalog_filter.is_everything:
             return self
+        with collector_paused():
+            return self._filtered(catalog_filter)
+
+    def _filtered(self, catalog_filter: CatalogFilter) -> Catalog:
         keeps = catalog_filter.keeps
         groups = [
             CatalogGroup(

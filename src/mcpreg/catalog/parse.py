@@ -8,10 +8,8 @@ path â†’ build entries (converting ToolHive servers to server.json on the way) â
 from __future__ import annotations
 
 import builtins
-import gc
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -33,6 +31,7 @@ from mcpreg.catalog.errors import (
     format_path,
     issues_from_validation_error,
 )
+from mcpreg.catalog.gcpause import collector_paused
 from mcpreg.catalog.jsondoc import decode_json_document
 from mcpreg.catalog.limits import DEFAULT_LIMITS, CatalogLimits, describe_bytes
 from mcpreg.catalog.model import (
@@ -68,25 +67,9 @@ def parse_catalog(
     prefix given to ToolHive servers in the upstream view (`io.github.stacklok/<name>` by default,
     which is where ToolHive's client looks a short name up first).
     """
-    with _collector_paused():
+    with collector_paused():
         document = decode_json_document(data, limits)
         return catalog_from_document(document, format=format, limits=limits, namespace=namespace)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a catalogue is built.
-
-    Building creates hundreds of thousands of small objects at once, and every automatic collection
-    would rescan all of them. None of them form cycles, so reference counting frees them as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def validate_catalog(

@@ -146,7 +146,7 @@ def api_command(registry: str, namespace: str, port: int) -> list[str]:
     """The registry API's command line, as the operator's Deployment runs it (plus a loopback host)."""
     return [
         sys.executable, "-m", "mcpreg.cli", "serve",
-        "--configmap", f"{registry}-data", "--namespace", namespace,
+        "--registry", registry, "--namespace", namespace,
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
 
