@@ -22,7 +22,7 @@ sub-objects with their input instead of copying them: catalogues can be large.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -30,7 +30,12 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from mcpreg.catalog.errors import issues_from_validation_error
-from mcpreg.catalog.toolhive_models import SERVER_NAME_PATTERN, ContainerServer, RemoteServer
+from mcpreg.catalog.toolhive_models import (
+    ENV_VAR_NAME_PATTERN,
+    SERVER_NAME_PATTERN,
+    ContainerServer,
+    RemoteServer,
+)
 from mcpreg.catalog.upstream_models import (
     MCPREG_NAMESPACE,
     PUBLISHER_PROVIDED_KEY,
@@ -81,6 +86,7 @@ _KNOWN_SOURCES = {
 }
 _SERVER_KEY = re.compile(SERVER_NAME_PATTERN)
 _NOT_KEY_CHARS = re.compile(r"[^a-z0-9-]+")
+_ENV_VAR_NAME = re.compile(ENV_VAR_NAME_PATTERN)
 _DASHES = re.compile(r"-{2,}")
 
 
@@ -292,8 +298,10 @@ def server_json_to_toolhive(
     target_port = _port_of(transport.get("url")) if "url" in transport else preserved.get("target_port")
     if target_port is not None:
         data["target_port"] = target_port
-    if "environmentVariables" in package:
-        data["env_vars"] = [_key_value_to_env_var(var) for var in package["environmentVariables"]]
+    env_vars = [_key_value_to_env_var(var) for var in package.get("environmentVariables") or ()]
+    env_vars += _env_vars_from_runtime_arguments(package.get("runtimeArguments") or ())
+    if env_vars or "environmentVariables" in package:
+        data["env_vars"] = env_vars
     arguments = _flatten_arguments(package.get("packageArguments") or [])
     if arguments:
         data["args"] = arguments
@@ -374,6 +382,37 @@ def _key_value_to_header(header: Mapping[str, Any]) -> dict[str, Any]:
         if source in header:
             out[target] = header[source]
     return out
+
+
+def _env_vars_from_runtime_arguments(arguments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Environment variables given Docker-style, as `-e KEY=value` / `--env KEY={var}` arguments.
+
+    ToolHive's client reads these too: a literal value becomes the default, a `{var}` reference takes
+    secrecy and default from the argument's variables.
+    """
+    found: list[dict[str, Any]] = []
+    for argument in arguments:
+        if argument.get("type") != "named" or argument.get("name") not in ("-e", "--env"):
+            continue
+        name, separator, value = str(argument.get("value") or "").partition("=")
+        if not separator or not _ENV_VAR_NAME.match(name):
+            continue
+        var: dict[str, Any] = {
+            "name": name,
+            "description": _short_description(argument.get("description"), f"Environment variable {name}"),
+            "required": bool(argument.get("isRequired", False)),
+        }
+        if len(value) > 2 and value.startswith("{") and value.endswith("}"):
+            reference = (argument.get("variables") or {}).get(value[1:-1])
+            if isinstance(reference, Mapping):
+                if "isSecret" in reference:
+                    var["secret"] = reference["isSecret"]
+                if reference.get("default"):
+                    var["default"] = reference["default"]
+        else:
+            var["default"] = value
+        found.append(var)
+    return found
 
 
 def _short_description(text: str | None, fallback: str) -> str:

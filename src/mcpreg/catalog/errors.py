@@ -86,6 +86,10 @@ class CatalogIssue:
     def __str__(self) -> str:
         return self.render()
 
+    def as_dict(self) -> dict[str, str | None]:
+        """JSON-ready form, for API bodies and machine-readable output."""
+        return {"entry": self.entry, "path": self.path, "message": self.message}
+
 
 def _path_names_entry(path: str, entry: str) -> bool:
     return f".{entry}" in path or f'["{entry}"]' in path or path.startswith(entry)

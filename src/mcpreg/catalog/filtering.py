@@ -54,25 +54,30 @@ class FilterSpec(BaseModel):
     tags: PatternLists = Field(default_factory=PatternLists)
 
 
-def glob_to_regex(pattern: str) -> str:
-    """Translate one glob into a regular expression; ValueError says what is wrong with it."""
+def glob_to_regex(pattern: str, group_prefix: str = "g") -> str:
+    """Translate one glob into an anchored regular expression; ValueError says what is wrong with it.
+
+    Use the result with `re.match` (it ends in `\\Z`). Each `*` between literal chunks becomes an
+    "atomic" scan for the chunk's first occurrence (a lookahead captured and replayed through a
+    backreference), so matching never backtracks: a pattern like `*a*a*a*a*b` stays linear instead of
+    taking exponential time. Taking the first occurrence is always right for globs, whose chunks
+    have a fixed length. `group_prefix` keeps group names unique when several patterns are combined.
+    """
     if not pattern:
         raise ValueError("is empty; use '*' to match everything")
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise ValueError(f"is longer than {MAX_PATTERN_LENGTH} characters")
     if any(ch.isspace() or not ch.isprintable() for ch in pattern):
         raise ValueError(f"contains whitespace or control characters ({pattern!r})")
-    out: list[str] = []
+    chunks: list[list[str]] = [[]]  # literal runs between stars, as single-character regexes
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "*":
-            # Collapse runs of '*' so that '****x' cannot cause needless backtracking.
-            while i + 1 < len(pattern) and pattern[i + 1] == "*":
-                i += 1
-            out.append(".*")
+            if chunks[-1] or len(chunks) == 1:
+                chunks.append([])  # consecutive stars are one star
         elif ch == "?":
-            out.append(".")
+            chunks[-1].append(".")
         elif ch == "[":
             end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "^") else i + 1)
             if end == -1:
@@ -83,14 +88,22 @@ def glob_to_regex(pattern: str) -> str:
                 body = body[1:]
             if not body:
                 raise ValueError(f"has an empty character set '[]' ({pattern!r})")
-            members = _class_members(body, pattern)
-            out.append(f"[{'^' if negate else ''}{members}]")
+            chunks[-1].append(f"[{'^' if negate else ''}{_class_members(body, pattern)}]")
             i = end
         elif ch == "]":
             raise ValueError(f"has a ']' without a matching '[' ({pattern!r})")
         else:
-            out.append(re.escape(ch))
+            chunks[-1].append(re.escape(ch))
         i += 1
+    if len(chunks) == 1:
+        return "".join(chunks[0]) + r"\Z"
+    head, *middle, tail = ("".join(chunk) for chunk in chunks)
+    out = [head]
+    for index, chunk in enumerate(middle):
+        if chunk:
+            name = f"{group_prefix}{index}"
+            out.append(f"(?=(?P<{name}>.*?{chunk}))(?P={name})")
+    out.append(f".*{tail}\\Z")
     return "".join(out)
 
 
@@ -118,14 +131,14 @@ def _compile_all(
     parts: list[str] = []
     for index, pattern in enumerate(patterns):
         try:
-            parts.append(glob_to_regex(pattern))
+            parts.append(glob_to_regex(pattern, group_prefix=f"p{index}_"))
         except ValueError as exc:
             issues.append(
                 CatalogIssue(entry=None, path=format_path([*where, index]), message=f"pattern {exc}")
             )
     if not parts:
         return None
-    return re.compile("(?:" + "|".join(parts) + r")\Z", re.DOTALL)
+    return re.compile("|".join(f"(?:{part})" for part in parts), re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,10 +61,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a catalogue (JSON has no such number)")
 
 
-def decode_json_document(data: bytes, limits: CatalogLimits = DEFAULT_LIMITS) -> Any:
+def decode_json_document(data: bytes | str, limits: CatalogLimits = DEFAULT_LIMITS) -> Any:
     """Decode `data` as one JSON document within `limits`; raise CatalogError otherwise."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="surrogatepass")
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError("decode_json_document expects bytes")
+        raise TypeError(f"a catalogue document must be bytes, not {type(data).__name__}")
     size = len(data)
     if size > limits.max_bytes:
         raise CatalogError(

@@ -8,6 +8,7 @@ work it protects, and breaking one is reported as an ordinary catalogue problem.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -16,6 +17,8 @@ DEFAULT_MAX_BYTES = 50 * MIB
 DEFAULT_MAX_ENTRIES = 50_000
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_STRING_LENGTH = 1 * MIB
+# How much deeper a canonical document nests than the source it came from (at most 6 levels today).
+CANONICAL_EXTRA_DEPTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,18 @@ class CatalogLimits:
         for name in ("max_bytes", "max_entries", "max_depth", "max_string_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer")
+
+    def for_canonical_form(self) -> CatalogLimits:
+        """The limits for reading back a catalogue's own canonical form.
+
+        The canonical form of an accepted catalogue is bigger and deeper than its source (ToolHive
+        fields move under `_meta`, a server.json is added per server), so reading it with the same limits
+        could refuse what was accepted a moment before. The allowance is bounded: twice the size and
+        sixteen more levels; the entry count and string length do not grow.
+        """
+        return dataclasses.replace(
+            self, max_bytes=self.max_bytes * 2, max_depth=self.max_depth + CANONICAL_EXTRA_DEPTH
+        )
 
 
 DEFAULT_LIMITS = CatalogLimits()

@@ -129,7 +129,9 @@ class Catalog:
     ) -> None:
         self.source_format: CatalogFormat = source_format
         self.registry: RegistryInfo = registry or RegistryInfo()
-        self.groups: tuple[CatalogGroup, ...] = tuple(groups)
+        self.groups: tuple[CatalogGroup, ...] = tuple(
+            dataclasses.replace(group, entries=_with_latest_flags(group.entries)) for group in groups
+        )
         self.namespace = namespace
         self.entries: tuple[CatalogEntry, ...] = _with_latest_flags(entries)
         by_name: dict[str, list[CatalogEntry]] = {}
@@ -162,6 +164,7 @@ class Catalog:
         return self._versions.get(name, ())
 
     def latest(self, name: str) -> CatalogEntry | None:
+        """The latest version of `name` (None when unknown)."""
         return self._latest.get(name)
 
     def get(self, name: str, version: str = "latest") -> CatalogEntry | None:
@@ -223,7 +226,8 @@ class Catalog:
         document["remote_servers"] = remote_servers
         groups = []
         for group in self.groups:
-            group_servers, group_remotes = _toolhive_maps(group.entries, skipped)
+            latest_members = [entry for entry in group.entries if entry.is_latest]
+            group_servers, group_remotes = _toolhive_maps(latest_members, skipped)
             rendered: dict[str, Any] = {"name": group.name, "description": group.description}
             if group_servers:
                 rendered["servers"] = group_servers

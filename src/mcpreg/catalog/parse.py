@@ -45,6 +45,7 @@ from mcpreg.catalog.model import (
 from mcpreg.catalog.toolhive_models import ToolHiveRegistry
 from mcpreg.catalog.upstream_models import (
     OFFICIAL_META_KEY,
+    OfficialMeta,
     ServerDetail,
     ServerResponseMeta,
     WrappedGroup,
@@ -52,10 +53,12 @@ from mcpreg.catalog.upstream_models import (
 )
 
 _SERVER_LIST = TypeAdapter(list[ServerDetail])
+# Canonical JSON sorts keys, so a catalogue's canonical form always begins with its `_meta` block.
+CANONICAL_PREFIX = b'{"_meta":{"' + CATALOG_META_KEY.encode() + b'":'
 
 
 def parse_catalog(
-    data: bytes,
+    data: bytes | str,
     *,
     format: FormatChoice = "auto",
     limits: CatalogLimits = DEFAULT_LIMITS,
@@ -66,14 +69,23 @@ def parse_catalog(
     `format` is `auto` (detect from content), `toolhive` or `upstream`. `namespace` is the reverse-DNS
     prefix given to ToolHive servers in the upstream view (`io.github.stacklok/<name>` by default,
     which is where ToolHive's client looks a short name up first).
+
+    A catalogue's own canonical form (`Catalog.canonical_json()`, recognised by its first bytes) is
+    read with `limits.for_canonical_form()`, so that whatever was accepted can always be read back.
     """
+    if isinstance(data, str):
+        # Text already decoded by the caller (a ConfigMap's `data` value, say). Lone surrogates pass
+        # through, so that the decoder reports them like any other invalid UTF-8.
+        data = data.encode("utf-8", errors="surrogatepass")
+    if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
+        limits = limits.for_canonical_form()
     with collector_paused():
         document = decode_json_document(data, limits)
         return catalog_from_document(document, format=format, limits=limits, namespace=namespace)
 
 
 def validate_catalog(
-    data: bytes,
+    data: bytes | str,
     *,
     format: FormatChoice = "auto",
     limits: CatalogLimits = DEFAULT_LIMITS,
@@ -398,7 +410,7 @@ def _upstream_entries(
         path = paths[position]
         name: str = server["name"]
         version: str = server["version"]
-        official = None
+        official: OfficialMeta | None = None
         response_meta = response_metas[position]
         if response_meta is not None:
             base = (*path[:-1], "_meta") if path and path[-1] == "server" else (*path, "_meta")
@@ -422,8 +434,13 @@ def _upstream_entries(
 
 
 def _upstream_entry(
-    server: dict[str, Any], official: Any, response_meta: Any, info: RegistryInfo
+    server: dict[str, Any], official: OfficialMeta | None, response_meta: Any, info: RegistryInfo
 ) -> CatalogEntry:
+    """An entry for a validated server.json, with the registry facts the v0.1 API reports.
+
+    Status and times come from the list response's official block when there is one, else from
+    ToolHive's extension (`status`, `metadata.last_updated`), else from the catalogue's own timestamp.
+    """
     identifier = None
     remotes = server.get("remotes") or []
     packages = server.get("packages") or []

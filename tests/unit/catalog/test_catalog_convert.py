@@ -365,3 +365,33 @@ def test_toolhive_name_collisions_keep_the_first() -> None:
     assert list(catalog.toolhive_view()["servers"]) == ["weather"]
     assert catalog.toolhive_skipped[0].name == "com.other/weather"
     assert "already taken" in catalog.toolhive_skipped[0].reason
+
+
+def test_docker_style_env_arguments_become_env_vars_like_toolhive_client() -> None:
+    server = server_json()
+    server["packages"][0]["environmentVariables"] = [{"name": "A", "description": "First variable"}]
+    server["packages"][0]["runtimeArguments"] = [
+        {"type": "named", "name": "-e", "value": "LOG_LEVEL=info", "description": "How much to log"},
+        {
+            "type": "named",
+            "name": "--env",
+            "value": "TOKEN={token}",
+            "isRequired": True,
+            "variables": {"token": {"isSecret": True, "default": "none"}},
+        },
+        {"type": "named", "name": "-v", "value": "/data:/data"},
+        {"type": "named", "name": "-e", "value": "not an assignment"},
+    ]
+    form = server_json_to_toolhive(server, "weather")
+    assert isinstance(form, ToolHiveForm)
+    assert form.data["env_vars"] == [
+        {"name": "A", "description": "First variable", "required": False},
+        {"name": "LOG_LEVEL", "description": "How much to log", "required": False, "default": "info"},
+        {
+            "name": "TOKEN",
+            "description": "Environment variable TOKEN",
+            "required": True,
+            "secret": True,
+            "default": "none",
+        },
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -252,7 +253,8 @@ def test_upstream_problems_have_entry_and_path() -> None:
     bad["packages"][0]["transport"] = {"type": "sse"}
     document = {"servers": [{"server": server_json(name="io.github.acme/ok")}, {"server": bad}]}
     assert _rendered(document) == [
-        "servers[1].server.description: must be at most 100 characters long (got 101) (entry io.github.acme/weather)",
+        "servers[1].server.description: must be at most 100 characters long (got 101) "
+        "(entry io.github.acme/weather)",
         "servers[1].server.packages[0].transport.url: is required (entry io.github.acme/weather)",
     ]
 
@@ -324,7 +326,8 @@ def test_stacklok_extension_is_validated() -> None:
         "[\"ghcr.io/acme/weather:1.0.0\"].tier: must be one of 'Official' or 'Community' (got 'Gold') "
         "(entry io.github.acme/weather)",
         '[0]._meta["io.modelcontextprotocol.registry/publisher-provided"]["io.github.stacklok"]'
-        '["ghcr.io/acme/weather:1.0.0"].unknown: is not a recognised field here (entry io.github.acme/weather)',
+        '["ghcr.io/acme/weather:1.0.0"].unknown: is not a recognised field here '
+        "(entry io.github.acme/weather)",
     ]
 
 
@@ -383,3 +386,20 @@ def test_wrapped_groups() -> None:
         }
     ]
     assert view["groups"][0]["servers"]["cal"]["image"] == "ghcr.io/acme/weather:1.0.0"
+
+
+def test_text_input_is_accepted_and_bad_text_reported() -> None:
+    text = json.dumps(minimal_toolhive(fetch=container(description="Fetches pages — vite")))
+    assert parse_catalog(text).server_count == 1
+    assert [i.message for i in validate_catalog("\udcff")] == [
+        "is not UTF-8 text: invalid byte 0xed at offset 0"
+    ]
+
+
+def test_issue_as_dict() -> None:
+    issue = validate_catalog(encode(minimal_toolhive(fetch=container(tier="x"))))[0]
+    assert issue.as_dict() == {
+        "entry": "fetch",
+        "path": "servers.fetch.tier",
+        "message": "must be one of 'Official' or 'Community' (got 'x')",
+    }

@@ -142,7 +142,8 @@ def test_duplicate_upstream_versions() -> None:
     servers = [server_json(version="1.0.0"), server_json(version="1.0.0")]
     issue = _only_issue(encode(servers))
     assert issue.render() == (
-        "[1].version: duplicate version '1.0.0' of this server (already at [0]) (entry io.github.acme/weather)"
+        "[1].version: duplicate version '1.0.0' of this server (already at [0]) "
+        "(entry io.github.acme/weather)"
     )
     assert issue.entry == "io.github.acme/weather"
 
@@ -237,3 +238,27 @@ def test_validate_never_raises_for_garbage() -> None:
         issues = validate_catalog(data)
         assert issues, data
         assert all(isinstance(issue, CatalogIssue) for issue in issues)
+
+
+def test_what_was_accepted_can_always_be_read_back_from_its_canonical_form() -> None:
+    # Nested right up to the limit in the source; the canonical form nests deeper (fields move under
+    # _meta) and is larger, but reading it back must not fail.
+    deep: object = "bottom"
+    for _ in range(59):
+        deep = {"next": deep}
+    document = minimal_toolhive(fetch=container(custom_metadata={"deep": deep}, description="d" * 400))
+    data = encode(document)
+    limits = CatalogLimits(max_bytes=len(data) + 10)
+    catalog = parse_catalog(data, limits=limits)
+    canonical = catalog.canonical_json()
+    assert len(canonical) > limits.max_bytes
+    assert parse_catalog(canonical, limits=limits).content_hash == catalog.content_hash
+
+
+def test_canonical_allowance_is_bounded() -> None:
+    limits = CatalogLimits(max_bytes=1000, max_depth=10)
+    relaxed = limits.for_canonical_form()
+    assert (relaxed.max_bytes, relaxed.max_depth, relaxed.max_entries) == (2000, 26, limits.max_entries)
+    catalog = parse_catalog(encode(minimal_toolhive(fetch=container(description="d" * 500))))
+    padded = catalog.canonical_json()[:-1] + b" " * 3000 + b"}"
+    assert "larger than the limit" in _only_issue(padded, limits).message

@@ -28,7 +28,7 @@ _SETTINGS = settings(
 )
 
 # Any character that can be written as UTF-8 (no lone surrogates).
-_text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
+_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
 _lower = string.ascii_lowercase + string.digits
 server_keys = st.from_regex(r"\A[a-z0-9][a-z0-9-]{1,30}[a-z0-9]\Z")
 _label = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\Z")
@@ -69,8 +69,8 @@ tool_names = st.lists(st.from_regex(r"\A[A-Za-z0-9_-]{1,20}\Z"), min_size=1, max
 tag_lists = st.lists(
     st.from_regex(r"\A[a-z0-9][a-z0-9_-]{0,10}[a-z0-9]\Z"), min_size=1, max_size=5, unique=True
 )
-descriptions = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=10, max_size=500)
-short_descriptions = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=5, max_size=200)
+descriptions = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=10, max_size=500)
+short_descriptions = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=5, max_size=200)
 timestamps = st.sampled_from(
     ["2025-07-29T00:25:12Z", "2026-02-05T04:47:22.123Z", "2026-01-01T10:00:00+02:00"]
 )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
+import re
+import time
 from typing import Any
 
 import pytest
 from catalog_testdata import container, encode, minimal_toolhive, server_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mcpreg.catalog import (
     CatalogError,
@@ -18,6 +23,7 @@ from mcpreg.catalog import (
     parse_catalog,
     semver_key,
 )
+from mcpreg.catalog.filtering import glob_to_regex
 from mcpreg.catalog.versions import VersionCandidate
 
 # --- semver -----------------------------------------------------------------------------------------------
@@ -300,3 +306,21 @@ def test_hash_is_stable_across_processes() -> None:
     assert catalog.canonical_json() == parse_catalog(catalog.canonical_json()).canonical_json()
     assert b"\n" not in catalog.canonical_json()
     assert b": " not in catalog.canonical_json()
+
+
+@pytest.mark.timeout(10)
+def test_patterns_cannot_cause_catastrophic_backtracking() -> None:
+    hostile = make_filter(include_names=["*a" * 40 + "*b"], exclude_tags=["*x" * 40 + "*y"])
+    started = time.perf_counter()
+    for _ in range(100):
+        assert not hostile.keeps("io.github.acme/" + "a" * 180, ["x" * 200])
+    assert time.perf_counter() - started < 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab.-/*?", min_size=1, max_size=10),
+    name=st.text(alphabet="ab.-/", max_size=12),
+)
+def test_globs_mean_what_fnmatch_means(pattern: str, name: str) -> None:
+    assert bool(re.match(glob_to_regex(pattern), name, re.DOTALL)) == fnmatch.fnmatchcase(name, pattern)
