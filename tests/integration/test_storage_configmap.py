@@ -629,19 +629,8 @@ def _role(names: tuple[str, ...]) -> sync_client.V1Role:
     )
 
 
-async def test_reader_with_only_the_reported_resource_names(
-    api: ApiClient,
-    kube: Kube,
-    namespace: str,
-    owner: OwnerReference,
-    generation_pair: tuple[StoredCatalog, ...],
-    tmp_path: Path,
-) -> None:
-    a, b = generation_pair
-    store = make_store(api, namespace, owner, limits=SMALL_PARTS)
-    await store.write(a)
-    names = await store.resource_names()
-    assert len(names) > 2
+def grant_reader(kube: Kube, namespace: str, names: tuple[str, ...], tmp_path: Path) -> Path:
+    """A ServiceAccount whose Role allows get/list/watch on `names` only; returns its kubeconfig."""
     kube.rbac.create_namespaced_role(namespace, _role(names))
     kube.rbac.create_namespaced_role_binding(
         namespace,
@@ -655,7 +644,23 @@ async def test_reader_with_only_the_reported_resource_names(
             ],
         ),
     )
-    kubeconfig = kube.service_account_kubeconfig(namespace, "registry-api", tmp_path / "sa.kubeconfig")
+    return kube.service_account_kubeconfig(namespace, "registry-api", tmp_path / "sa.kubeconfig")
+
+
+async def test_reader_with_only_the_reported_resource_names(
+    api: ApiClient,
+    kube: Kube,
+    namespace: str,
+    owner: OwnerReference,
+    generation_pair: tuple[StoredCatalog, ...],
+    tmp_path: Path,
+) -> None:
+    a, b = generation_pair
+    store = make_store(api, namespace, owner, limits=SMALL_PARTS)
+    await store.write(a)
+    names = await store.resource_names()
+    assert len(names) > 2
+    kubeconfig = grant_reader(kube, namespace, names, tmp_path)
     kube.core.create_namespaced_config_map(
         namespace,
         sync_client.V1ConfigMap(metadata=sync_client.V1ObjectMeta(name="someone-elses"), data={"k": "v"}),
@@ -691,6 +696,36 @@ async def test_reader_with_only_the_reported_resource_names(
             await client.create({"metadata": {"name": "x"}, "data": {}})
         with pytest.raises(ForbiddenError):
             await ConfigMapCatalogStore(restricted, namespace, REGISTRY, owner=owner).write(a)
+    finally:
+        await restricted.close()
+
+
+async def test_reader_catches_up_when_access_is_granted_after_publishing(
+    api: ApiClient,
+    kube: Kube,
+    namespace: str,
+    owner: OwnerReference,
+    generation_pair: tuple[StoredCatalog, ...],
+    tmp_path: Path,
+) -> None:
+    # An operator that updates the Role only after publishing (or a slow RBAC cache): the reader
+    # cannot read the new parts at first, keeps what it has, and loads them once allowed.
+    a, b = generation_pair
+    store = make_store(api, namespace, owner, limits=SMALL_PARTS)
+    await store.write(a)
+    kubeconfig = grant_reader(kube, namespace, await store.resource_names(), tmp_path)
+    restricted = await async_config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        reader = make_reader(restricted, namespace, read_attempts=2)
+        await wait_for_async(reader.read, what="RBAC to allow the reader")
+        async with aclosing(reader.changes()) as changes:
+            assert_same(await _next(changes), a)
+            pending = asyncio.ensure_future(_next(changes, within=60))
+            result = await store.write(b)  # no before_publish: the reader is refused b's parts
+            await asyncio.sleep(3)
+            assert not pending.done()
+            kube.rbac.replace_namespaced_role("catalog-reader", namespace, _role(result.location.config_maps))
+            assert_same(await pending, b)
     finally:
         await restricted.close()
 

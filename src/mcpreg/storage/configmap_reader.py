@@ -157,28 +157,32 @@ class ConfigMapCatalogReader:
 
         Generations are told apart by content hash, so a head rewritten with the same data is not
         yielded again; generations published faster than they are read may be skipped (the latest
-        one is always delivered). Errors are logged and retried with backoff, never raised.
+        one is always delivered). Errors are logged and retried with backoff, never raised. A
+        published generation that cannot be read (a part missing, or not yet readable because the
+        reader's Role was widened after publishing) is retried until it loads or is replaced.
         """
         last_hash: str | None = None
-        failures = 0
+        failures = 0  # consecutive failures of list/watch, reset once a watch works again
+        unread = 0  # consecutive failures to load the published generation
         selector = f"metadata.name={self.names.head}"
         while True:
             try:
                 items, resource_version = await self._client.list(field_selector=selector)
-                if items:
-                    stored = await self._read_logged(items[0])
-                    if stored is not None and stored.content_hash != last_hash:
-                        last_hash = stored.content_hash
-                        yield stored
-                failures = 0
+                stored, unread = await self._load(items[0] if items else None, last_hash, unread)
+                if stored is not None:
+                    last_hash = stored.content_hash
+                    yield stored
                 while True:  # one watch request per iteration, resumed where the last one ended
+                    started = asyncio.get_running_loop().time()
+                    received = failed_now = False
+                    # While the published generation is unread, end each watch early to retry it.
+                    timeout = max(1, round(self.backoff.delay(unread))) if unread else self.watch_timeout
                     events = self._client.watch(
-                        field_selector=selector,
-                        resource_version=resource_version,
-                        timeout_seconds=self.watch_timeout,
+                        field_selector=selector, resource_version=resource_version, timeout_seconds=timeout
                     )
                     async with aclosing(events):
                         async for event in events:
+                            received, failures = True, 0
                             obj = event.get("object") or {}
                             resource_version = _resource_version(obj) or resource_version
                             if event["type"] not in ("ADDED", "MODIFIED"):
@@ -189,14 +193,36 @@ class ConfigMapCatalogReader:
                                 log.error("%s", exc)
                                 continue
                             if announced == last_hash:
+                                unread = 0  # back to the generation the consumer already has
                                 continue
                             head = await self._client.get(self.names.head)
-                            stored = None if head is None else await self._read_logged(head)
-                            if stored is not None and stored.content_hash != last_hash:
+                            stored, unread = await self._load(head, last_hash, unread)
+                            if stored is not None:
                                 last_hash = stored.content_hash
                                 yield stored
+                            elif unread:
+                                failed_now = True
+                                break  # watch again with a short timeout, to retry it then
+                    if failed_now:
+                        continue
+                    if unread:
+                        head = await self._client.get(self.names.head)
+                        stored, unread = await self._load(head, last_hash, unread)
+                        if stored is not None:
+                            last_hash = stored.content_hash
+                            yield stored
+                    elif received or asyncio.get_running_loop().time() - started >= 1.0:
+                        failures = 0  # a watch that ran its course: resume at once
+                    else:
+                        # Ended at once with nothing to say: do not hammer the API server.
+                        failures += 1
+                        await asyncio.sleep(self.backoff.delay(failures))
             except GoneError:
+                # The resourceVersion was compacted away: list afresh (at once the first time).
+                failures += 1
                 log.debug("watch of %s/%s expired; listing again", self.namespace, self.names.head)
+                if failures > 1:
+                    await asyncio.sleep(self.backoff.delay(failures - 1))
             except StorageError as exc:
                 failures += 1
                 delay = self.backoff.delay(failures)
@@ -209,10 +235,21 @@ class ConfigMapCatalogReader:
                 )
                 await asyncio.sleep(delay)
 
-    async def _read_logged(self, head: JsonObject) -> StoredCatalog | None:
-        """A generation, or None (logged) when it is damaged: the consumer keeps the one it has."""
+    async def _load(
+        self, head: JsonObject | None, last_hash: str | None, unread: int
+    ) -> tuple[StoredCatalog | None, int]:
+        """The generation `head` describes if it is new to the consumer, and the new `unread` count.
+
+        A generation that cannot be loaded is logged and counted, never raised: the consumer keeps
+        the one it has.
+        """
+        if head is None:
+            return None, 0
         try:
-            return await self._read_generation(head)
+            stored = await self._read_generation(head)
         except StorageCorruptError as exc:
             log.error("not loading catalogue from %s/%s: %s", self.namespace, self.names.head, exc)
-            return None
+            return None, unread + 1
+        if stored is None or stored.content_hash == last_hash:
+            return None, 0
+        return stored, 0

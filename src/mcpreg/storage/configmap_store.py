@@ -1,6 +1,8 @@
 """The ConfigMap backend, writer side: publishes catalogue generations so readers never see half of one.
 
-A write, when the hash changed:
+A write:
+0. read the head's metadata (hash, resourceVersion); when the hash is the new one and every part it
+   lists exists, stop there: nothing is written (`written=False`);
 1. encode (compress, chunk) off the event loop;
 2. create the new generation's parts (split layouts only): immutable, named from the content hash,
    so no reader of the current generation can be affected;

@@ -116,7 +116,10 @@ class ConfigMapClient:
         path_params = {"namespace": self.namespace}
         if name is not None:
             path_params["name"] = name
-        headers = {"Accept": accept, "Content-Type": _JSON}
+        # identity: otherwise the API server gzips every large response and aiohttp inflates it on
+        # the event loop (~100 ms of loop time per 10,000-server load), for base64 of bytes that
+        # are mostly gzip already.
+        headers = {"Accept": accept, "Content-Type": _JSON, "Accept-Encoding": "identity"}
         try:
             response: aiohttp.ClientResponse = await self.api.call_api(
                 path,
