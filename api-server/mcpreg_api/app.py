@@ -41,7 +41,7 @@ def create_app(
     metrics = ApiMetrics()
     loader = CatalogLoader(reader, state, metrics, build)
     app = web.Application(
-        middlewares=[manners_middleware(metrics, config.limits.request_timeout)],
+        middlewares=[manners_middleware(metrics)],
         client_max_size=64 * 1024,  # a read-only API has no use for request bodies
     )
     app[STATE] = state

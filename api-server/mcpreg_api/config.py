@@ -13,15 +13,15 @@ class HttpLimits:
     `max_headers` headers are refused (400/431) before any handler runs. `keepalive_timeout` closes a
     connection that has not completed a request within that time of opening or of its previous
     response - idle, or dribbling its headers byte by byte (aiohttp does not reset it on partial
-    input), so a slow client cannot hold connections open. `request_timeout` bounds a handler;
-    `shutdown_timeout` how long in-flight requests may finish on shutdown.
+    input), so a slow client cannot hold connections open. Handlers never wait on anything (every
+    answer is precomputed), so they need no time limit of their own. `shutdown_timeout` is how long
+    requests in flight may take to finish on shutdown.
     """
 
-    max_line_size: int = 8190
+    max_line_size: int = 16384  # room for every parameter at its documented maximum, percent-encoded
     max_field_size: int = 8190
     max_headers: int = 64
     keepalive_timeout: float = 20.0
-    request_timeout: float = 10.0
     shutdown_timeout: float = 10.0
 
 
@@ -31,11 +31,13 @@ class ServerConfig:
 
     `cache_max_age`: seconds clients and proxies may reuse a catalogue response without asking again
     (after that they revalidate with If-None-Match and get a 304 when nothing changed).
-    `access_log`: write one JSON line per request (see `accesslog`).
+    `access_log`: write one JSON line per request (see `accesslog`), buffered for at most
+    `access_log_flush_interval` seconds (0: write each line at once).
     """
 
     cache_max_age: int = 30
     access_log: bool = True
+    access_log_flush_interval: float = 1.0
     limits: HttpLimits = HttpLimits()
 
     @property

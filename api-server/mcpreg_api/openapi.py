@@ -34,7 +34,7 @@ OPENAPI_JSON_PATH = "/openapi.json"
 YAML_CONTENT_TYPE = "application/yaml"
 JSON_CONTENT_TYPE = "application/json"
 
-DESCRIPTION = """\
+_DESCRIPTION = """\
 A read-only MCP server registry served by mcp-registry-operator (mcpreg) from an organisation's own
 catalogue. It implements the MCP Registry API v0.1 of https://github.com/modelcontextprotocol/registry
 (also under /v0), ToolHive's registry document at /api/v1/registry, and operational endpoints.
@@ -42,8 +42,12 @@ catalogue. It implements the MCP Registry API v0.1 of https://github.com/modelco
 Every GET also answers HEAD. Catalogue responses carry a strong ETag (send it back in If-None-Match to
 get 304 Not Modified) and Cache-Control, and are gzip-compressed when the request accepts gzip. Every
 error has a JSON problem body (RFC 9457); bad input is always a 4xx. Names and versions in paths are
-percent-encoded (io.github.acme%2Fweather, 1.0.0%2Bbuild).
+percent-encoded (io.github.acme%2Fweather, 1.0.0%2Bbuild). A request whose request line exceeds 16 KiB,
+or with a header line over 8 KiB or more than 64 headers, is refused before it reaches the API, with a
+plain-text 400 or 431.
 """
+# Paragraphs as single lines: the YAML and JSON renderings then read naturally.
+DESCRIPTION = "\n\n".join(" ".join(p.split()) for p in _DESCRIPTION.split("\n\n"))
 
 
 def _ref(model: str) -> dict[str, str]:
@@ -272,7 +276,7 @@ def _other_paths() -> dict[str, Any]:
                     "200": {
                         "description": "OpenAPI document",
                         "headers": _CACHE_HEADERS,
-                        "content": {YAML_CONTENT_TYPE: {"schema": {"type": "string"}}},
+                        "content": {YAML_CONTENT_TYPE: {"schema": {"type": "object"}}},
                     },
                     "304": _NOT_MODIFIED,
                 },

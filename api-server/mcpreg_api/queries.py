@@ -30,6 +30,7 @@ _RFC3339 = re.compile(
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # what the server issues (base64url); others are refused all the same
 
 
 def _integer(value: Any) -> Any:
@@ -94,6 +95,7 @@ class ListServersQuery(BaseModel):
         Field(
             max_length=MAX_CURSOR_LENGTH,
             description="Opaque cursor from a previous page's metadata.nextCursor",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
         ),
     ] = None
     limit: Annotated[int, Field(ge=1, le=100, description="Entries per page"), BeforeValidator(_integer)] = 30
@@ -121,7 +123,7 @@ class ListServersQuery(BaseModel):
     ] = None
     include_deleted: Annotated[
         Boolean | None,
-        Field(description="Include deleted entries (default false; true when updated_since is given)"),
+        Field(description="Include deleted entries (default: false, or true when updated_since is given)"),
     ] = None
 
     @property

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from mcpreg_api.config import ServerConfig
-from mcpreg_api.errors import ApiError, bad_request, not_found
+from mcpreg_api.errors import ApiError, not_found
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import ROUTE_KEY, send
 from mcpreg_api.pagination import SortKey, decode_cursor, paginate
@@ -92,12 +92,6 @@ class RegistryRoutes:
     async def list_servers(self, request: web.Request) -> web.StreamResponse:
         snapshot = current_snapshot(self.state)
         query = parse_query(ListServersQuery, request.query)
-        if query.updated_since is not None and query.include_deleted is False:
-            raise bad_request(
-                "query.include_deleted",
-                "cannot be false with updated_since (an incremental sync must see deletions)",
-                "false",
-            )
         after = decode_cursor(query.cursor) if query.cursor else None
         search = query.search.casefold() if query.search else None
         since = query.updated_since_utc

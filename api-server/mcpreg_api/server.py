@@ -14,12 +14,12 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import IO, Any
 
 from aiohttp import web
 
-from mcpreg_api.accesslog import JsonAccessLogger, configure_access_log
+from mcpreg_api.accesslog import AccessLogSink, JsonAccessLogger
 from mcpreg_api.app import CONFIG
 
 log = logging.getLogger("mcpreg_api")
@@ -28,7 +28,10 @@ AppFactory = Callable[[], contextlib.AbstractAsyncContextManager[web.Application
 
 
 def runner_options(app: web.Application, access_stream: IO[str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for `web.AppRunner`: HTTP limits, shutdown grace, the access logger."""
+    """Keyword arguments for `web.AppRunner`: HTTP limits, shutdown grace, the access logger.
+
+    Call it before the runner is set up: it registers the access log's final flush on app cleanup.
+    """
     config = app[CONFIG]
     limits = config.limits
     options: dict[str, Any] = {
@@ -39,8 +42,14 @@ def runner_options(app: web.Application, access_stream: IO[str] | None = None) -
         "shutdown_timeout": limits.shutdown_timeout,
     }
     if config.access_log:
+        sink = AccessLogSink(access_stream, flush_interval=config.access_log_flush_interval)
+
+        async def flush_access_log(app: web.Application) -> None:
+            sink.flush()
+
+        app.on_cleanup.append(flush_access_log)
         options["access_log_class"] = JsonAccessLogger
-        options["access_log"] = configure_access_log(access_stream)
+        options["access_log"] = sink
     else:
         options["access_log"] = None
     return options
@@ -104,12 +113,6 @@ def run(
             await serve(app, host=host, port=port, access_stream=access_stream)
 
     asyncio.run(main())
-
-
-@contextlib.asynccontextmanager
-async def static_app(app: web.Application) -> AsyncIterator[web.Application]:
-    """An `AppFactory` context for an app that needs nothing set up or torn down around it."""
-    yield app
 
 
 def configure_logging(level: str = "INFO") -> None:

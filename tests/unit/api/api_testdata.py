@@ -13,6 +13,7 @@ import json
 import os
 import re
 import string
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,10 @@ class Served:
     @property
     def loader(self) -> CatalogLoader:
         return self.app[LOADER]
+
+
+Serve = Callable[..., Awaitable[Served]]
+"""The `serve` fixture: `await serve(path, wait=True, config=None, with_limits=False)`."""
 
 
 # --- what Go does ------------------------------------------------------------------------------------------

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from api_testdata import SHARED_DATA, Served, catalogue_bytes, edge_catalogue
+from api_testdata import SHARED_DATA, Serve, Served, catalogue_bytes, edge_catalogue
 
 from mcpreg.storage import FileCatalogReader
 from mcpreg_api.app import LOADER, create_app
@@ -25,21 +24,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-Serve = Callable[..., Awaitable[Served]]
-
-
 @pytest_asyncio.fixture(loop_scope="function")
 async def serve() -> AsyncIterator[Serve]:
     """`await serve(path)`: the app following `path` (polled every 20 ms), once its data is loaded."""
     clients: list[TestClient[web.Request, web.Application]] = []
 
     async def start(
-        path: Path, *, wait: bool = True, config: ServerConfig | None = None, **server_kwargs: Any
+        path: Path, *, wait: bool = True, config: ServerConfig | None = None, with_limits: bool = False
     ) -> Served:
         reader = FileCatalogReader(path, poll_interval=0.02, count_servers=lambda _: 0)
         app = create_app(reader, config=config or ServerConfig(access_log=False))
-        options = runner_options(app) if server_kwargs.pop("with_limits", False) else {}
-        client = TestClient(TestServer(app, **options, **server_kwargs))
+        server = TestServer(app)
+        # TestServer drops constructor options: the runner's (HTTP limits) go to start_server.
+        await server.start_server(**(runner_options(app) if with_limits else {}))
+        client = TestClient(server)
         await client.start_server()
         clients.append(client)
         if wait:

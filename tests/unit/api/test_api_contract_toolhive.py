@@ -21,6 +21,7 @@ import yaml
 from api_testdata import (
     REAL_CATALOGUES,
     GoServerList,
+    Serve,
     Served,
     go_decode_server_list,
     go_decode_server_response,
@@ -66,8 +67,8 @@ def expected_latest(path: Path) -> list[str]:
 @pytest.mark.parametrize("catalogue", REAL_CATALOGUES)
 @pytest.mark.parametrize("limit", [1, 100])
 async def test_cursor_loop_sees_every_server_once(
-    serve, shared_data: Path, catalogue: str, limit: int
-) -> None:  # type: ignore[no-untyped-def]
+    serve: Serve, shared_data: Path, catalogue: str, limit: int
+) -> None:
     path = shared_data / catalogue
     served = await serve(path)
     started = time.monotonic()

@@ -23,7 +23,7 @@ def concrete(path: str) -> str:
 
 
 def validator_for(document: dict[str, Any], schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    resource = Resource(contents=document, specification=DRAFT202012)
+    resource: Resource[Any] = DRAFT202012.create_resource(document)
     registry: Registry[Any] = Registry().with_resource("urn:openapi", resource)
     # Component references are "#/components/...": resolve them against the whole document.
     rooted = json.loads(json.dumps(schema).replace('"#/components/', '"urn:openapi#/components/'))
