@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up down env test lint unit integration binaries bench clean
+.PHONY: up down env test lint unit integration binaries bench clean generate
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ down: $(STAMP)
 
 env: $(STAMP)
 	@$(VENV)/bin/mcpreg dev env
+
+# Regenerate what is derived from the pydantic spec: the CRD, the chart's copy of it, docs/configuration.md.
+generate: $(STAMP)
+	$(VENV)/bin/python -m mcpreg_operator.crd
+	$(VENV)/bin/python -m mcpreg.crddocs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

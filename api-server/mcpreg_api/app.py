@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from mcpreg.storage.interfaces import CatalogReader
+from mcpreg_api.builder import SnapshotBuilder, build_off_loop
 from mcpreg_api.config import ServerConfig
 from mcpreg_api.loader import CatalogLoader, CatalogState
 from mcpreg_api.manners import manners_middleware
@@ -16,8 +17,7 @@ from mcpreg_api.metrics import ApiMetrics
 from mcpreg_api.openapi import OpenApiRoutes, rendered_documents
 from mcpreg_api.ops import OpsRoutes
 from mcpreg_api.routes_v01 import RegistryRoutes
-from mcpreg_api.snapshot import SnapshotBuilder, build_snapshot
-from mcpreg_api.toolhive import ToolHiveRoutes
+from mcpreg_api.toolhive import ToolHiveRedirect, ToolHiveRoutes
 
 STATE = web.AppKey("mcpreg_state", CatalogState)
 LOADER = web.AppKey("mcpreg_loader", CatalogLoader)
@@ -29,9 +29,13 @@ def create_app(
     reader: CatalogReader,
     *,
     config: ServerConfig | None = None,
-    build: SnapshotBuilder = build_snapshot,
+    build: SnapshotBuilder = build_off_loop,
+    toolhive_redirect: ToolHiveRedirect | None = None,
 ) -> web.Application:
     """The registry API serving what `reader` yields.
+
+    `toolhive_redirect` (optional) makes `GET /api/v1/registry` answer 302 to the URL it returns
+    (a presigned S3 download of the same generation) instead of sending the document.
 
     The app listens at once; `/readiness` turns 200 when the first catalogue has loaded. Data
     endpoints answer 503 until then.
@@ -49,7 +53,7 @@ def create_app(
     app[METRICS] = metrics
     app[CONFIG] = config
     RegistryRoutes(state, config).register(app)
-    ToolHiveRoutes(state, config).register(app)
+    ToolHiveRoutes(state, config, toolhive_redirect).register(app)
     OpsRoutes(state, metrics).register(app)
     OpenApiRoutes().register(app)
     rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mcpreg.catalog import CatalogError
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg.storage.model import StoredCatalog
+from mcpreg_api.builder import SnapshotBuilder, build_off_loop
 from mcpreg_api.metrics import ApiMetrics
-from mcpreg_api.snapshot import Snapshot, SnapshotBuilder, build_snapshot
+from mcpreg_api.snapshot import InvalidCatalog, Snapshot
 
 log = logging.getLogger("mcpreg_api.loader")
 
@@ -41,7 +42,7 @@ class CatalogLoader:
         reader: CatalogReader,
         state: CatalogState,
         metrics: ApiMetrics,
-        build: SnapshotBuilder = build_snapshot,
+        build: SnapshotBuilder = build_off_loop,
     ) -> None:
         self.reader = reader
         self.state = state
@@ -87,16 +88,19 @@ class CatalogLoader:
             return False
         started = time.perf_counter()
         try:
-            snapshot = await asyncio.to_thread(self.build, stored)
-        except CatalogError as exc:
-            problems = "; ".join(issue.render() for issue in exc.issues[:5])
-            return self._refuse(stored, "invalid", f"is invalid: {problems}")
+            snapshot = await self.build(stored)
+        except InvalidCatalog as exc:
+            return self._refuse(stored, "invalid", f"is invalid: {exc}")
         except Exception as exc:  # a bug or exhaustion must not stop the loader: keep serving
             log.exception("building catalogue %s failed", stored.content_hash)
             return self._refuse(stored, "failed", f"could not be loaded: {exc}")
         elapsed = time.perf_counter() - started
         self.state.snapshot = snapshot  # the atomic swap
         self.state.last_error = None
+        # Long-lived from here on: keep the cyclic GC from walking it on every full collection (a
+        # 10,000-server catalogue would add ~20 ms pauses to the tail latency). A snapshot holds no
+        # reference cycles, so the one it replaces is still freed, by reference counting.
+        gc.freeze()
         self.loads += 1
         self._record(snapshot, elapsed)
         log.info(

@@ -75,7 +75,7 @@ def _problem(description: str) -> dict[str, Any]:
 _NOT_MODIFIED = {"description": "Not modified: the If-None-Match ETag is current", "headers": _CACHE_HEADERS}
 _BAD_REQUEST = _problem("A parameter is invalid; the body names it")
 _NOT_FOUND = _problem("No such server or version")
-_NOT_READY = _problem("No catalogue is loaded yet (see Retry-After), or the request took too long")
+_NOT_READY = _problem("No catalogue is loaded yet (see Retry-After)")
 
 
 def _parameter_schema(prop: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -348,7 +348,7 @@ class OpenApiRoutes:
         app.router.add_get(OPENAPI_JSON_PATH, self.as_json)
 
     async def as_yaml(self, request: web.Request) -> web.StreamResponse:
-        return send(
+        return await send(
             request,
             rendered_documents()[0],
             cache_control=DOCUMENT_CACHE_CONTROL,
@@ -356,4 +356,4 @@ class OpenApiRoutes:
         )
 
     async def as_json(self, request: web.Request) -> web.StreamResponse:
-        return send(request, rendered_documents()[1], cache_control=DOCUMENT_CACHE_CONTROL)
+        return await send(request, rendered_documents()[1], cache_control=DOCUMENT_CACHE_CONTROL)

@@ -74,16 +74,25 @@ class ResponseCache:
         self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
         self._bytes = 0
 
-    def get_or_render(self, key: Hashable, render: Callable[[], Rendered]) -> Rendered:
+    def get(self, key: Hashable) -> Rendered | None:
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, rendered: Rendered) -> None:
+        if key in self._items or rendered.size > self.max_bytes // 8:
+            return
+        self._items[key] = rendered
+        self._bytes += rendered.size
+        self._evict()
+
+    def get_or_render(self, key: Hashable, render: Callable[[], Rendered]) -> Rendered:
+        found = self.get(key)
+        if found is not None:
             return found
         rendered = render()
-        if rendered.size <= self.max_bytes // 8:
-            self._items[key] = rendered
-            self._bytes += rendered.size
-            self._evict()
+        self.put(key, rendered)
         return rendered
 
     def _evict(self) -> None:

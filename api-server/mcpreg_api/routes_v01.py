@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -51,7 +52,7 @@ def current_snapshot(state: CatalogState) -> Snapshot:
 class Target:
     """What a /servers/... path asks for."""
 
-    kind: str  # "server" | "versions" | "version"
+    kind: Literal["server", "versions", "version"]
     name: str
     version: str | None = None
 
@@ -63,11 +64,9 @@ def parse_target(tail: str) -> list[Target]:
     count = len(parts)
     if count == 1:
         readings.append(Target("server", parts[0]))
-    elif count == 2 and parts[1] == "versions":
-        readings.append(Target("versions", parts[0]))
     elif count == 3 and parts[1] == "versions":
         readings.append(Target("version", parts[0], parts[2]))
-    # An unencoded slash inside the name.
+    # `{name}/versions`, and readings with an unencoded slash inside the name.
     if count >= 2 and parts[-1] == "versions":
         readings.append(Target("versions", "/".join(parts[:-1])))
     if count >= 3 and parts[-2] == "versions":
@@ -91,6 +90,15 @@ class RegistryRoutes:
 
     async def list_servers(self, request: web.Request) -> web.StreamResponse:
         snapshot = current_snapshot(self.state)
+        # Fast path: the same query string as an earlier request of this generation gets the same page.
+        raw_key = ("list-raw", request.rel_url.raw_query_string)
+        rendered = snapshot.cache.get(raw_key)
+        if rendered is None:
+            rendered = self._render_list(snapshot, request)
+            snapshot.cache.put(raw_key, rendered)
+        return await send(request, rendered, cache_control=self.cache_control)
+
+    def _render_list(self, snapshot: Snapshot, request: web.Request) -> Rendered:
         query = parse_query(ListServersQuery, request.query)
         after = decode_cursor(query.cursor) if query.cursor else None
         search = query.search.casefold() if query.search else None
@@ -105,10 +113,9 @@ class RegistryRoutes:
             after,
             query.limit,
         )
-        rendered = snapshot.cache.get_or_render(
+        return snapshot.cache.get_or_render(
             key, lambda: _render_page(snapshot, query, search, after, repr(key))
         )
-        return send(request, rendered, cache_control=self.cache_control)
 
     # --- GET /servers/{name}[/versions[/{version}]] ---------------------------------------------------
 
@@ -134,7 +141,7 @@ class RegistryRoutes:
             if entry is None:
                 raise not_found(f"server {target.name!r} has no version {target.version or 'latest'!r}")
             rendered = Rendered(entry.body, snapshot.etag("entry", entry.name, entry.version))
-        return send(request, rendered, cache_control=self.cache_control)
+        return await send(request, rendered, cache_control=self.cache_control)
 
 
 def _render_page(

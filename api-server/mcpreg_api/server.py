@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -112,7 +113,13 @@ def run(
         async with make_app() as app:
             await serve(app, host=host, port=port, access_stream=access_stream)
 
-    asyncio.run(main())
+    try:  # optional: about 10% more requests per second when installed (not a dependency)
+        uvloop: Any = importlib.import_module("uvloop")
+    except ImportError:
+        asyncio.run(main())
+    else:
+        log.info("using uvloop")
+        uvloop.run(main())
 
 
 def configure_logging(level: str = "INFO") -> None:

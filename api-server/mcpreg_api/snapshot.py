@@ -6,19 +6,19 @@ their sort keys for bisecting, an index by name with each name's versions newest
 ToolHive document as bytes (and gzip) with its ETag. A handler takes the current snapshot once and uses
 only it, so a reload (which swaps in a new snapshot) can never mix two generations in one response.
 
-Building parses the stored bytes with the shared catalogue library and takes a while on a large
-catalogue, so the loader runs it in a worker thread.
+A build has two halves: `prepare` (parse with the shared catalogue library, validate, render - seconds
+for a large catalogue, so `builder` runs it in a thread or a child process) and `assemble` (views and
+indexes over what `prepare` produced - milliseconds).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mcpreg.catalog import OFFICIAL_META_KEY, Catalog, CatalogEntry, parse_catalog
+from mcpreg.catalog import OFFICIAL_META_KEY, Catalog, CatalogEntry, CatalogError, parse_catalog
 from mcpreg.storage.model import StoredCatalog
 from mcpreg_api import __version__
 from mcpreg_api.pagination import SortKey
@@ -122,24 +122,63 @@ class Snapshot:
         }
 
 
-def build_snapshot(stored: StoredCatalog) -> Snapshot:
-    """Parse `stored` and precompute everything served from it. Raises CatalogError on bad data."""
-    started = time.perf_counter()
-    catalog = parse_catalog(stored.data, format="auto")
-    entries = _entry_views(catalog)
-    toolhive_body = dump_json(catalog.toolhive_view())
-    toolhive = Rendered(toolhive_body, make_etag(f"{__version__}:{stored.content_hash}", "toolhive"))
-    if toolhive.compressible:
-        toolhive.gzipped()  # here, in the loader's thread, not on the first request
+class InvalidCatalog(Exception):
+    """The stored bytes are not a valid catalogue; `problems` says why (entry, path, message)."""
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        super().__init__(problems)  # args stay (problems,), so it pickles back intact
+        self.problems = problems
+
+    def __str__(self) -> str:
+        shown = "; ".join(self.problems[:5])
+        more = len(self.problems) - 5
+        return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything derived from a catalogue's bytes: plain data, so it can cross a process boundary."""
+
+    entries: tuple[EntryView, ...]
+    toolhive_body: bytes
+    toolhive_gzip: bytes | None
+    server_count: int
+
+
+def prepare(data: bytes) -> Prepared:
+    """Parse and validate catalogue bytes, and render what is served. The expensive half of a build."""
+    try:
+        catalog = parse_catalog(data, format="auto")
+    except CatalogError as exc:
+        raise InvalidCatalog(tuple(issue.render() for issue in exc.issues[:50])) from None
+    toolhive = Rendered(dump_json(catalog.toolhive_view()), etag="")
+    return Prepared(
+        entries=_entry_views(catalog),
+        toolhive_body=toolhive.body,
+        toolhive_gzip=toolhive.gzipped() if toolhive.compressible else None,
+        server_count=catalog.server_count,
+    )
+
+
+def assemble(prepared: Prepared, stored: StoredCatalog, build_seconds: float) -> Snapshot:
+    """The snapshot of `prepared` (indexes and views: the cheap half of a build)."""
+    toolhive_etag = make_etag(f"{__version__}:{stored.content_hash}", "toolhive")
     return Snapshot(
-        entries=entries,
-        toolhive=toolhive,
+        entries=prepared.entries,
+        toolhive=Rendered(prepared.toolhive_body, toolhive_etag, prepared.toolhive_gzip),
         content_hash=stored.content_hash,
         revision=stored.revision,
         stored_at=stored.stored_at,
-        server_count=catalog.server_count,
-        build_seconds=time.perf_counter() - started,
+        server_count=prepared.server_count,
+        build_seconds=build_seconds,
     )
+
+
+def build_snapshot(stored: StoredCatalog) -> Snapshot:
+    """Parse `stored` and precompute everything served from it, here. Raises InvalidCatalog on bad data."""
+    started = time.perf_counter()
+    prepared = prepare(stored.data)
+    return assemble(prepared, stored, time.perf_counter() - started)
 
 
 def _entry_views(catalog: Catalog) -> tuple[EntryView, ...]:
@@ -231,6 +270,3 @@ _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 def _newest_first_key(entry: EntryView) -> tuple[datetime, str]:
     return (entry.published_at or _EPOCH, entry.version)
-
-
-SnapshotBuilder = Callable[[StoredCatalog], Snapshot]

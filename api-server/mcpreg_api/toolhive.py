@@ -6,6 +6,9 @@ rendered once per catalogue generation, gzip included, so this endpoint only eve
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from mcpreg_api.config import ServerConfig
@@ -15,15 +18,34 @@ from mcpreg_api.routes_v01 import current_snapshot
 
 TOOLHIVE_PATH = "/api/v1/registry"
 
+ToolHiveRedirect = Callable[[str], Awaitable[str | None]]
+"""content hash → a URL the client may download that generation's document from (a presigned S3
+GET), or None to send the bytes. See `S3CatalogReader.presigned_toolhive_url`."""
+
+log = logging.getLogger("mcpreg_api.toolhive")
+
 
 class ToolHiveRoutes:
-    def __init__(self, state: CatalogState, config: ServerConfig) -> None:
+    def __init__(
+        self, state: CatalogState, config: ServerConfig, redirect: ToolHiveRedirect | None = None
+    ) -> None:
         self.state = state
         self.cache_control = config.data_cache_control
+        self.redirect = redirect
 
     def register(self, app: web.Application) -> None:
         app.router.add_get(TOOLHIVE_PATH, self.registry)
 
     async def registry(self, request: web.Request) -> web.StreamResponse:
         snapshot = current_snapshot(self.state)
-        return send(request, snapshot.toolhive, cache_control=self.cache_control)
+        if self.redirect is not None:
+            # Large catalogues: let the client download the document from object storage directly.
+            # Any failure to sign falls back to sending the bytes, which always works.
+            try:
+                url = await self.redirect(snapshot.content_hash)
+            except Exception as exc:
+                log.warning("cannot presign the ToolHive document, sending it instead: %s", exc)
+                url = None
+            if url is not None:
+                return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+        return await send(request, snapshot.toolhive, cache_control=self.cache_control)

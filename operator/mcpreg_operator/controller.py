@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,8 +25,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from mcpreg.storage.interfaces import CatalogStore
+from mcpreg_operator.api_reconciler import ApiReconciler
 from mcpreg_operator.backoff import next_due
 from mcpreg_operator.events import EventRecorder
+from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.sources.git import GitClient
 from mcpreg_operator.spec import (
@@ -43,7 +46,9 @@ from mcpreg_operator.spec import (
     SyncStatus,
     parse_go_duration,
 )
+from mcpreg_operator.storage_factory import cleanup_after_move
 from mcpreg_operator.sync import LastGood, SyncFailure, SyncOutcome, SyncStage, data_spec_hash, run_sync
+from mcpreg_operator.workload import Owner
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,12 @@ class RegistryController:
     status: MCPRegistryStatus | None = None
     # The data-shaping spec hash of what storage holds (persisted as status.syncStatus.specHash).
     stored_spec_hash: str | None = None
+    # The spec and generation being acted on, and the last status written (to skip identical writes).
+    spec: MCPRegistrySpec | None = None
+    generation: int = 0
+    last_patched: dict[str, Any] | None = None
+    syncing: bool = False
+    api: ApiReconciler | None = None
 
     def wake(self, reason: str = "") -> None:
         self.last_wake_reason = reason or self.last_wake_reason
@@ -143,6 +154,9 @@ class RegistryController:
     async def run(self, body: Mapping[str, Any], stopped: Any) -> None:
         """Loop until Kopf stops the daemon (deletion or operator shutdown). `body` is Kopf's live view."""
         while not stopped:
+            # Cleared before the work, never after: a wake-up that arrives while this pass runs
+            # must lead to another pass, not be lost.
+            self.wake_event.clear()
             if self.status is None:
                 self.status = self._status(body)
                 self.stored_spec_hash = status_spec_hash(body)
@@ -153,17 +167,24 @@ class RegistryController:
                 await self._report_invalid_spec(body, status, exc)
                 await self._sleep(None, stopped)
                 continue
+            self.spec = spec
+            self.generation = int(body.get("metadata", {}).get("generation") or 0)
             reason = self._due(body, spec, status)
             if reason is not None:
                 self.last_wake_reason = ""
-                await self.sync(body, spec, status, reason)
+                self.syncing = True
+                try:
+                    await self.sync(body, spec, status, reason)
+                finally:
+                    self.syncing = False
+                await self._reconcile_api(body, spec, status)
                 continue  # re-evaluate at once: a trigger may have arrived meanwhile
+            await self._reconcile_api(body, spec, status)
             due = self._next_due(spec, status)
             delay = None if due is None else max(0.0, (due - _now()).total_seconds())
             await self._sleep(delay, stopped)
 
     async def _sleep(self, delay: float | None, stopped: Any) -> None:
-        self.wake_event.clear()
         # Kopf's `stopped` flag is awaited through its own wait(); poll it at a coarse period so a
         # deletion ends the loop promptly even while no wake-up arrives.
         deadline = None if delay is None else time.monotonic() + delay
@@ -174,6 +195,55 @@ class RegistryController:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 return
+
+    # --- the API workload ---------------------------------------------------------------------
+
+    async def _reconcile_api(
+        self, body: Mapping[str, Any], spec: MCPRegistrySpec, status: MCPRegistryStatus
+    ) -> None:
+        meta = body.get("metadata", {})
+        if self.api is None:
+            self.api = ApiReconciler(
+                self.ctx.api, self.namespace, Owner(name=self.name, uid=str(meta.get("uid")))
+            )
+        try:
+            store = self.ctx.store_factory(spec, body)
+            if inspect.isawaitable(store):
+                store = await store
+            data_configmaps = await store.resource_names()
+            await self.api.reconcile(spec, status, data_configmaps, self.generation)
+        except ApiException as exc:
+            # Reported, retried on the next wake-up; the catalogue keeps being served meanwhile.
+            log.warning(
+                "%s/%s: cannot reconcile the API workload: HTTP %s %s",
+                self.namespace,
+                self.name,
+                exc.status,
+                exc.reason,
+            )
+            status.set_condition(
+                ConditionType.API_READY, ConditionStatus.FALSE, "WorkloadError",
+                f"cannot create or update the API workload: HTTP {exc.status} {exc.reason}",
+                observed_generation=self.generation,
+            )  # fmt: skip
+            self.api.mark_dirty()
+        await self._patch_status(status)
+
+    def stored_hash(self) -> str | None:
+        """The content hash this controller last stored (or found stored)."""
+        sync = self.status.sync_status if self.status is not None else None
+        return sync.last_sync_hash if sync is not None else None
+
+    def storage_event_is_foreign(self, content_hash: str | None) -> bool:
+        """Whether a data ConfigMap holding `content_hash` was changed by someone else. During a sync our
+        own write's events arrive before status knows the new hash: those are never foreign."""
+        return not self.syncing and content_hash != self.stored_hash()
+
+    def workload_changed(self) -> None:
+        """An owned Deployment/Service/ServiceAccount/Role/RoleBinding changed: check it."""
+        if self.api is not None:
+            self.api.mark_dirty()
+        self.wake("WorkloadChanged")
 
     # --- one sync -----------------------------------------------------------------------------
 
@@ -228,6 +298,12 @@ class RegistryController:
             self.ctx.events.warning(body, "SyncFailed", internal.message)
             return
 
+        # The data may have moved (storage.type switched, another bucket or prefix): it is safely in
+        # the new place, so remove the old copy while status.storageRef still names it (a crash here
+        # leaves storageRef pointing at the old place, and the next sync cleans up again).
+        await cleanup_after_move(
+            self.ctx.api, self.ctx.events, body, spec, status.storage_ref, outcome.storage_location
+        )
         self._record_success(status, outcome, generation)
         self.stored_spec_hash = self.attempted_spec_hash
         if status.sync_status is not None:
@@ -299,16 +375,6 @@ class RegistryController:
             observed_generation=generation,
             at=now,
         )
-        set_(
-            ConditionType.READY,
-            ConditionStatus.TRUE,
-            "Ready",
-            f"serving {servers} servers",
-            observed_generation=generation,
-            at=now,
-        )
-        status.phase = Phase.READY
-        status.message = sync.message
 
     def _record_failure(
         self, status: MCPRegistryStatus, failure: SyncFailure, generation: int, previous_failures: int
@@ -360,16 +426,6 @@ class RegistryController:
             observed_generation=generation,
             at=now,
         )
-        set_(
-            ConditionType.READY,
-            ConditionStatus.FALSE,
-            "SyncFailed",
-            sync.message,
-            observed_generation=generation,
-            at=now,
-        )
-        status.phase = Phase.FAILED
-        status.message = sync.message
 
     async def _report_invalid_spec(
         self, body: Mapping[str, Any], status: MCPRegistryStatus, error: ValidationError
@@ -396,13 +452,29 @@ class RegistryController:
     # --- status -------------------------------------------------------------------------------
 
     async def _patch_status(self, status: MCPRegistryStatus) -> None:
+        if self.spec is not None:
+            derive_overall(status, api_enabled=self.spec.api.enabled, generation=self.generation)
         payload = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if payload == self.last_patched:
+            return  # nothing new to say: no write, no watch event
+        # Fields that became empty must be removed explicitly from a merge patch (e.g. an endpoint
+        # that is no longer served).
+        for key in ("apiStatus",):
+            previous = (self.last_patched or {}).get(key) or {}
+            if key in payload:
+                for gone in set(previous) - set(payload[key]):
+                    payload[key][gone] = None
+        if "storageRef" in payload:
+            # Storage moved from S3 elsewhere: drop the old location even if this process never
+            # wrote it (after a restart there is no `last_patched` to compare with).
+            payload["storageRef"].setdefault("s3", None)
         try:
             await merge_patch_status(self.ctx.custom, self.namespace, self.name, payload)
         except ApiException as exc:
             if exc.status == 404:
                 return  # deleted while syncing; nothing left to report on
             raise
+        self.last_patched = status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def merge_patch_status(

@@ -17,16 +17,20 @@ import kopf
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from mcpreg.storage.configmap_layout import ANNOTATION_HASH
+from mcpreg.storage.errors import StorageError
 from mcpreg_operator.controller import OperatorContext, RegistryController, merge_patch_status
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.sources.git import GitClient
 from mcpreg_operator.spec import GROUP, PLURAL, VERSION, Phase
-from mcpreg_operator.storage_factory import build_store
+from mcpreg_operator.storage_factory import build_store, delete_storage
 
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "mcp-registry-operator"
+CATALOG_OBJECT_LABEL = "mcpregistry.dev/catalog-object"
 CONTROLLERS: dict[tuple[str, str], RegistryController] = {}
+STORAGE_DELETE_RETRIES = 5  # the finalizer's attempts to remove S3 objects before letting go
 
 
 async def _api_client() -> client.ApiClient:
@@ -113,6 +117,7 @@ def configmap_changed(
     name: str,
     namespace: str | None,
     labels: Mapping[str, str],
+    annotations: Mapping[str, str],
     type: str,
     source_configmaps: kopf.Index[tuple[str, str], str] | None = None,
     **_: Any,
@@ -126,17 +131,25 @@ def configmap_changed(
         controller = CONTROLLERS.get((namespace, registry))
         if controller is not None:
             controller.wake("SourceChanged")
-    # Our own data ConfigMaps: deleted or edited behind our back means storage must be checked.
+    # Our own data ConfigMaps: deleted, or holding other data than we stored (edited behind our back),
+    # means storage must be checked. Our own writes come back as events too; those are ignored.
     if labels.get("app.kubernetes.io/managed-by") == MANAGED_BY and type in ("DELETED", "MODIFIED"):
         controller = CONTROLLERS.get((namespace, labels.get("app.kubernetes.io/instance", "")))
-        if controller is not None:
+        if controller is None:
+            return
+        edited_head = labels.get(CATALOG_OBJECT_LABEL) == "head" and controller.storage_event_is_foreign(
+            (annotations or {}).get(ANNOTATION_HASH)
+        )
+        if type == "DELETED" or edited_head:
             controller.wake("StorageChanged")
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def registry_deleted(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Say Terminating, and remove what ownerReferences cannot (object storage, later). Owned
-    Kubernetes objects go by garbage collection. Must work even when the spec is invalid."""
+async def registry_deleted(
+    name: str, namespace: str | None, memo: kopf.Memo, body: kopf.Body, retry: int, **_: Any
+) -> None:
+    """Say Terminating, and remove what ownerReferences cannot (S3 objects). Owned Kubernetes
+    objects go by garbage collection. Must work even when the spec is invalid."""
     ctx: OperatorContext = memo.ctx
     try:
         await merge_patch_status(
@@ -145,3 +158,52 @@ async def registry_deleted(name: str, namespace: str | None, memo: kopf.Memo, **
     except ApiException as exc:
         if exc.status != 404:
             log.warning("%s/%s: cannot mark Terminating: HTTP %s", namespace, name, exc.status)
+    # S3 objects: found from the spec, or from status.storageRef when the spec is invalid. Retried
+    # while the service fails; after a few attempts the registry is let go (so a namespace can always
+    # be deleted), with a Warning Event saying what was left behind.
+    try:
+        done = await delete_storage(ctx.api, namespace or "", name, body)
+    except StorageError as exc:
+        if retry < STORAGE_DELETE_RETRIES:
+            raise kopf.TemporaryError(f"cannot remove the catalogue from storage: {exc}", delay=5) from None
+        message = f"gave up removing the catalogue from storage after {retry + 1} attempts: {exc}"
+        log.warning("%s/%s: %s; remove the objects by hand", namespace, name, message)
+        ctx.events.warning(body, "StorageNotRemoved", message)
+        return
+    log.info("%s/%s: deleted: %s", namespace, name, done)
+
+
+# The API workload the operator owns: any change (an edit, a deletion, a Deployment's status moving as
+# pods become ready) lets the owning registry's controller re-check it and report it.
+_WORKLOAD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/component": "registry-api"}
+
+
+def _workload_changed(namespace: str | None, labels: Mapping[str, str]) -> None:
+    controller = CONTROLLERS.get((namespace or "", labels.get("app.kubernetes.io/instance", "")))
+    if controller is not None:
+        controller.workload_changed()
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=_WORKLOAD_LABELS)
+def api_deployment_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    _workload_changed(namespace, labels)
+
+
+@kopf.on.event("", "v1", "services", labels=_WORKLOAD_LABELS)
+def api_service_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    _workload_changed(namespace, labels)
+
+
+@kopf.on.event("", "v1", "serviceaccounts", labels=_WORKLOAD_LABELS)
+def api_service_account_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    _workload_changed(namespace, labels)
+
+
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=_WORKLOAD_LABELS)
+def api_role_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    _workload_changed(namespace, labels)
+
+
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=_WORKLOAD_LABELS)
+def api_role_binding_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    _workload_changed(namespace, labels)

@@ -1065,6 +1065,8 @@ class S3StorageRef(_StatusModel):
     key: str | None = Field(
         default=None, description="Key of the pointer object naming the current generation."
     )
+    endpoint: str | None = Field(default=None, description="Endpoint of the S3 service; absent for AWS.")
+    region: str | None = Field(default=None, description="Region of the bucket, when one was set.")
 
 
 class StorageRef(_StatusModel):

@@ -136,9 +136,9 @@ async def run_sync(
         try:
             stored_hash = await store.current_hash()
         except Exception as exc:
-            raise SyncFailure(
-                SyncStage.STORAGE, "StorageUnavailable", f"cannot read storage: {exc}"
-            ) from None
+            # S3 errors carry a specific reason (BucketMissing, AccessDenied, EndpointUnreachable, …).
+            reason = getattr(exc, "reason", "StorageUnavailable")
+            raise SyncFailure(SyncStage.STORAGE, reason, f"cannot read storage: {exc}") from None
         if stored_hash == last_good.content_hash:
             location = await store.location()
             assert location is not None  # a stored hash implies a location
@@ -177,7 +177,8 @@ async def run_sync(
     try:
         result = await store.write(stored)
     except Exception as exc:  # storage backends raise their own errors; status must name them
-        raise SyncFailure(SyncStage.STORAGE, "StorageFailed", f"cannot store the catalogue: {exc}") from None
+        reason = getattr(exc, "reason", "StorageFailed")
+        raise SyncFailure(SyncStage.STORAGE, reason, f"cannot store the catalogue: {exc}") from None
     return SyncOutcome(
         revision=snapshot.revision,
         content_hash=catalog.content_hash,

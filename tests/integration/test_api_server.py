@@ -70,7 +70,20 @@ def start_api(tmp_path: Path, *args: str, timeout: float = 60) -> ApiProcess:
     stdout, stderr = tmp_path / f"api-{port}.out", tmp_path / f"api-{port}.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [str(MCPREG), "serve", *args, "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=err
+            # Access-log lines written at once, so that tests can read them as soon as a response is in.
+            [
+                str(MCPREG),
+                "serve",
+                *args,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--access-log-flush",
+                "0",
+            ],
+            stdout=out,
+            stderr=err,
         )
     api = ApiProcess(process, f"http://127.0.0.1:{port}", port, stdout, stderr)
     deadline = time.monotonic() + timeout

@@ -74,6 +74,7 @@ def test_create_syncs_to_ready_with_server_count(
         "SourceAvailable": "True",
         "DataValid": "True",
         "Synced": "True",
+        "APIReady": "True",
         "Ready": "True",
     }
     for condition in status["conditions"]:

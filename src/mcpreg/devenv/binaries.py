@@ -57,6 +57,7 @@ KUBERNETES = GoComponent(
     packages=(
         "k8s.io/kubernetes/cmd/kube-apiserver",
         "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-scheduler",
         "k8s.io/kubernetes/cmd/kubectl",
     ),
 )
@@ -65,6 +66,20 @@ ETCD = GoComponent(
     module_dir=TOOLS_DIR / "etcd",
     pinned_module="go.etcd.io/etcd/server/v3",
     packages=("go.etcd.io/etcd/server/v3",),
+)
+HELM = GoComponent(
+    name="helm",
+    module_dir=TOOLS_DIR / "helm",
+    pinned_module="helm.sh/helm/v4",
+    packages=("helm.sh/helm/v4/cmd/helm",),
+)
+# kwok plays the kubelet: it keeps fake nodes Ready and moves scheduled pods to Running/Ready, so
+# Deployments report real status without containers (there is no container runtime here).
+KWOK = GoComponent(
+    name="kwok",
+    module_dir=TOOLS_DIR / "kwok",
+    pinned_module="sigs.k8s.io/kwok",
+    packages=("sigs.k8s.io/kwok/cmd/kwok",),
 )
 
 
@@ -87,6 +102,8 @@ def pinned_version(go_mod: Path, module: str) -> str:
 
 
 def _ldflags(component: GoComponent) -> str:
+    if component is HELM:  # stamped like Helm's own Makefile does, so `helm version` tells it
+        return f"-s -w -X helm.sh/helm/v4/internal/version.version={component.version}"
     if component is not KUBERNETES:
         return "-s -w"
     version = component.version
@@ -228,6 +245,16 @@ def ensure_component(component: GoComponent, progress: Callable[[str], None] = _
     return target
 
 
+def ensure_helm(progress: Callable[[str], None] = _stderr_progress) -> Path:
+    """Path of the real `helm` binary, built from Go modules on first use; `MCPREG_HELM` names a ready one."""
+    override = os.environ.get("MCPREG_HELM")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise BuildError(f"MCPREG_HELM={override} is not an executable; unset it to build helm from Go")
+        return Path(override)
+    return ensure_component(HELM, progress) / "helm"
+
+
 @dataclass(frozen=True)
 class ControlPlaneBinaries:
     etcd: Path
@@ -235,6 +262,8 @@ class ControlPlaneBinaries:
     kube_controller_manager: Path
     kubectl: Path
     kubernetes_version: str
+    kube_scheduler: Path | None = None
+    kwok: Path | None = None
 
 
 def ensure_binaries(progress: Callable[[str], None] = _stderr_progress) -> ControlPlaneBinaries:
@@ -261,12 +290,15 @@ def ensure_binaries(progress: Callable[[str], None] = _stderr_progress) -> Contr
     # One build after the other: two Go builds at once only thrash a small machine's cores.
     etcd_dir = ensure_component(ETCD, progress)
     kube_dir = ensure_component(KUBERNETES, progress)
+    kwok_dir = ensure_component(KWOK, progress)
     return ControlPlaneBinaries(
         etcd=etcd_dir / "etcd",
         kube_apiserver=kube_dir / "kube-apiserver",
         kube_controller_manager=kube_dir / "kube-controller-manager",
         kubectl=kube_dir / "kubectl",
         kubernetes_version=KUBERNETES.version,
+        kube_scheduler=kube_dir / "kube-scheduler",
+        kwok=kwok_dir / "kwok",
     )
 
 
@@ -274,11 +306,13 @@ def main() -> int:
     """`python -m mcpreg.devenv.binaries`: build (or find) the binaries and print where they are."""
     try:
         binaries = ensure_binaries()
+        helm = ensure_helm()  # the chart's tests run the real helm
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for field in ("etcd", "kube_apiserver", "kube_controller_manager", "kubectl"):
         print(getattr(binaries, field))
+    print(helm)
     return 0
 
 

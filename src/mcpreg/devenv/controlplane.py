@@ -34,7 +34,8 @@ from mcpreg.devenv.pki import ControlPlanePKI, generate_pki
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"
 READY_TIMEOUT_S = 90.0
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+FAKE_NODE = "kwok-node-0"
 KEEP_LOG_RUNS = 10
 
 
@@ -132,6 +133,44 @@ def _prune_old_logs() -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# kwok's own stage definitions (shipped in its Go module): initialise nodes and keep their leases;
+# move scheduled pods to Running/Ready; finish deleted pods.
+KWOK_STAGE_FILES = (
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+)
+
+
+def kwok_stages(kwok_dir: Path) -> Path:
+    """A kwok config of the stages above, assembled once from the pinned kwok module and cached
+    beside the binary."""
+    target = kwok_dir / "stages.yaml"
+    if target.is_file():
+        return target
+    from mcpreg.devenv.binaries import KWOK
+
+    try:
+        module_dir = subprocess.run(
+            ["go", "list", "-m", "-f", "{{.Dir}}", KWOK.pinned_module],
+            cwd=KWOK.module_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+            env=dict(os.environ, GOFLAGS="-mod=readonly", GOTOOLCHAIN="local"),
+        ).stdout.strip()
+        documents = [(Path(module_dir) / name).read_text() for name in KWOK_STAGE_FILES]
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ControlPlaneError(f"cannot read kwok's stage definitions from its Go module: {exc}") from exc
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("\n---\n".join(doc.strip() for doc in documents) + "\n")
+    tmp.replace(target)
+    return target
+
+
 @dataclass
 class ControlPlane:
     """One local control plane. Use `start()`/`stop()` or `with ControlPlane.create() as cp:`."""
@@ -139,11 +178,14 @@ class ControlPlane:
     state_dir: Path
     binaries: ControlPlaneBinaries
     with_controller_manager: bool = True
+    # kube-scheduler + kwok + one fake node: pods get scheduled and become Ready without a kubelet.
+    with_kwok: bool = False
     owner_pid: int | None = None  # None: lives until explicitly stopped (the dev environment)
     etcd_port: int = 0
     etcd_peer_port: int = 0
     apiserver_port: int = 0
     controller_manager_port: int = 0
+    scheduler_port: int = 0
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     pki: ControlPlanePKI | None = None
 
@@ -153,6 +195,7 @@ class ControlPlane:
         *,
         state_dir: Path | None = None,
         with_controller_manager: bool = True,
+        with_kwok: bool = False,
         owner_pid: int | None = -1,
         progress: Callable[[str], None] | None = None,
     ) -> ControlPlane:
@@ -164,6 +207,7 @@ class ControlPlane:
             state_dir=state_dir,
             binaries=binaries,
             with_controller_manager=with_controller_manager,
+            with_kwok=with_kwok,
             owner_pid=os.getpid() if owner_pid == -1 else owner_pid,
         )
 
@@ -206,6 +250,7 @@ class ControlPlane:
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.apiserver_port = free_port()
         self.controller_manager_port = free_port()
+        self.scheduler_port = free_port()
         write_cert_kubeconfig(
             self.admin_kubeconfig,
             server=self.server,
@@ -221,6 +266,8 @@ class ControlPlane:
             if self.with_controller_manager:
                 self._start_controller_manager()
                 self._wait_controller_manager_healthy()
+            if self.with_kwok:
+                self._start_kwok()
         except BaseException:
             self.stop(keep_logs=True)
             raise
@@ -317,6 +364,76 @@ class ControlPlane:
                 f"--cert-dir={self.state_dir / 'apiserver-certs'}",
             ],
         )
+
+    def _system_kubeconfig(self) -> Path:
+        pki = self.pki
+        assert pki is not None
+        return write_cert_kubeconfig(
+            self.state_dir / "controller-manager.kubeconfig",
+            server=self.server,
+            ca_cert=pki.ca_cert,
+            client_cert=pki.controller_manager_cert,
+            client_key=pki.controller_manager_key,
+            name="kube-controller-manager",
+        )
+
+    def _start_kwok(self) -> None:
+        """kube-scheduler binds pods to a fake node that kwok keeps Ready; kwok then plays the kubelet
+        and marks scheduled pods Running and Ready, so Deployments report real status."""
+        if self.binaries.kube_scheduler is None or self.binaries.kwok is None:
+            raise ControlPlaneError("kube-scheduler and kwok binaries are needed for with_kwok=True")
+        kubeconfig = self._system_kubeconfig()
+        stages = kwok_stages(self.binaries.kwok.parent)
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.binaries.kube_scheduler),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.scheduler_port}",
+                "--leader-elect=false",
+            ],
+        )
+        self._spawn(
+            "kwok",
+            [
+                str(self.binaries.kwok),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={stages}",
+                # Leases keep the fake node healthy in the eyes of the node lifecycle controller.
+                "--node-lease-duration-seconds=40",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--cidr=10.0.1.0/24",
+                "--node-ip=10.0.1.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+            ],
+        )
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": FAKE_NODE,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"kubernetes.io/hostname": FAKE_NODE, "kubernetes.io/os": "linux", "type": "kwok"},
+            },
+            "status": {
+                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            },
+        }
+        result = subprocess.run(
+            [str(self.binaries.kubectl), "create", "-f", "-"],
+            input=json.dumps(node),
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, KUBECONFIG=str(self.admin_kubeconfig)),
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise ControlPlaneError(f"cannot create the fake node: {result.stderr.strip()}")
 
     def _start_controller_manager(self) -> None:
         pki = self.pki

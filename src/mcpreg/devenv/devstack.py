@@ -143,12 +143,13 @@ def _sample_manifest(git_url: str) -> dict[str, Any]:
 
 
 def api_command(registry: str, namespace: str, port: int) -> list[str]:
-    """The registry API's command line, as the operator's Deployment runs it (plus a loopback host)."""
-    return [
-        sys.executable, "-m", "mcpreg.cli", "serve",
-        "--registry", registry, "--namespace", namespace,
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+    """The registry API's command line exactly as the operator's Deployment runs it, bound to loopback."""
+    from mcpreg_operator.workload import api_args
+
+    args = api_args(registry, namespace)
+    args[args.index("--host") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = str(port)
+    return [sys.executable, "-m", "mcpreg.cli", *args]
 
 
 def up(progress: Callable[[str], None]) -> dict[str, Any]:

@@ -21,6 +21,16 @@ Typical use::
 
 The layout in ConfigMaps is described in `configmap_layout`, the write protocol in
 `configmap_store`, the read protocol in `configmap_reader`, the encoding choice in `encoding`.
+
+S3 (`storage.type: s3`) has the same two sides, over an S3-compatible bucket::
+
+    settings = S3Settings(bucket="mcp-registries", endpoint="http://minio:9000", force_path_style=True)
+    store = S3CatalogStore(settings, namespace, name, credentials=provider)   # None: AWS chain
+    reader = S3CatalogReader(settings, namespace, name, poll_interval=10, presign_ttl=300)
+    url = await reader.presigned_toolhive_url(stored.content_hash)           # for a 302, or None
+
+Layout in `s3_layout`, writes in `s3_store`, reads in `s3_reader`, errors (BucketMissing,
+AccessDenied, EndpointUnreachable, EncryptionRefused, CredentialsMissing) in `s3_errors`.
 """
 
 from mcpreg.storage.backoff import Backoff
@@ -46,6 +56,10 @@ from mcpreg.storage.model import (
     WriteResult,
     sha256_hash,
 )
+from mcpreg.storage.s3_config import S3Credentials, S3Settings
+from mcpreg.storage.s3_errors import S3StorageError
+from mcpreg.storage.s3_reader import S3CatalogReader
+from mcpreg.storage.s3_store import S3CatalogStore
 
 __all__ = [
     "Backoff",
@@ -62,7 +76,12 @@ __all__ = [
     "OwnerReference",
     "PartRef",
     "PublishHook",
+    "S3CatalogReader",
+    "S3CatalogStore",
+    "S3Credentials",
     "S3Location",
+    "S3Settings",
+    "S3StorageError",
     "StorageAccessError",
     "StorageConflictError",
     "StorageCorruptError",

@@ -90,8 +90,10 @@ class S3Location:
     """Where an S3 backend keeps a registry's catalogue (filled in by that backend)."""
 
     bucket: str
-    prefix: str = ""
-    key: str = ""
+    prefix: str = ""  # the registry's own prefix: everything stored for it is under `<prefix>/`
+    key: str = ""  # the pointer object
+    endpoint: str = ""  # empty: AWS; recorded so a later cleanup finds the objects
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,10 @@ class StorageLocation:
                 s3["prefix"] = self.s3.prefix
             if self.s3.key:
                 s3["key"] = self.s3.key
+            if self.s3.endpoint:
+                s3["endpoint"] = self.s3.endpoint
+            if self.s3.region:
+                s3["region"] = self.s3.region
             ref["s3"] = s3
         return ref
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from api_testdata import Serve, Served
 
+from mcpreg_api import manners
 from mcpreg_api.config import HttpLimits, ServerConfig
 from mcpreg_api.manners import accepts_gzip, etag_matches
 from mcpreg_api.rendering import Rendered, ResponseCache
@@ -183,3 +184,19 @@ async def test_slow_or_idle_clients_are_disconnected(serve: Serve, edge_file: Pa
         closed_after = loop.time() - started
         writer.close()
     assert closed_after < 3, f"a client dribbling headers kept its connection for {closed_after:.1f}s"
+
+
+async def test_large_bodies_are_streamed_whole(real: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = await (await real.client.get("/api/v1/registry", headers=IDENTITY)).read()
+    monkeypatch.setattr(manners, "STREAM_ABOVE", 1024)
+    monkeypatch.setattr(manners, "STREAM_CHUNK", 4096)
+    streamed = await real.client.get("/api/v1/registry", headers=IDENTITY)
+    assert streamed.headers["Content-Length"] == str(len(whole))
+    assert "Transfer-Encoding" not in streamed.headers
+    assert await streamed.read() == whole
+    zipped = await real.client.get(
+        "/api/v1/registry", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    assert gzip.decompress(await zipped.read()) == whole
+    head = await real.client.head("/api/v1/registry", headers=IDENTITY)
+    assert head.headers["Content-Length"] == str(len(whole)) and await head.read() == b""

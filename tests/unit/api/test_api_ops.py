@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from api_testdata import Served
 
 from mcpreg.storage import FileCatalogReader
 from mcpreg_api import __version__
+from mcpreg_api.accesslog import AccessLogSink
 from mcpreg_api.app import LOADER, create_app
 from mcpreg_api.schemas import Health, Readiness, VersionInfo
 from mcpreg_api.server import runner_options
@@ -88,3 +90,18 @@ async def test_access_log_is_json_lines(shared_data: Path) -> None:
     assert first["user_agent"] == "toolhive/test" and first["request_id"] == "req-1"
     assert first["time"].endswith("Z") and first["latency_ms"] >= 0
     assert second["status"] == 400 and "request_id" not in second
+
+
+async def test_access_log_sink_buffers_and_flushes() -> None:
+    stream = io.StringIO()
+    sink = AccessLogSink(stream, flush_interval=0.05)
+    sink.write('{"a":1}')
+    sink.write('{"a":2}')
+    assert stream.getvalue() == ""  # buffered
+    await asyncio.sleep(0.2)
+    assert stream.getvalue() == '{"a":1}\n{"a":2}\n'  # flushed by the timer
+    sink.write("x" * 70_000)  # a full buffer is written at once
+    assert stream.getvalue().endswith("x\n")
+    immediate = io.StringIO()
+    AccessLogSink(immediate, flush_interval=0).write("line")
+    assert immediate.getvalue() == "line\n"

@@ -1,0 +1,116 @@
+{{/* Names ---------------------------------------------------------------------------------------- */}}
+
+{{- define "mcpreg.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mcpreg.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mcpreg.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "mcpreg.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels --------------------------------------------------------------------------------------- */}}
+
+{{- define "mcpreg.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mcpreg.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "mcpreg.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "mcpreg.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: mcp-registry
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Image --------------------------------------------------------------------------------------- */}}
+
+{{- define "mcpreg.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mcpreg.apiImage" -}}
+{{- default (include "mcpreg.image" .) .Values.api.image -}}
+{{- end -}}
+
+{{/* Watched namespaces: exact names only (a Role cannot be granted in a glob). */}}
+{{- define "mcpreg.watchNamespaces" -}}
+{{- range .Values.watchNamespaces }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" .) }}
+{{- fail (printf "watchNamespaces: %q is not a namespace name (exact names only, no globs)" .) }}
+{{- end }}
+{{- end }}
+{{- toJson (.Values.watchNamespaces | uniq) -}}
+{{- end -}}
+
+{{/*
+RBAC rules for the namespaced resources the operator uses, granted cluster-wide (ClusterRole) or in
+each watched namespace (Role). Each rule names who uses it; nothing here is a wildcard.
+*/}}
+{{- define "mcpreg.namespacedRules" -}}
+# MCPRegistry: Kopf watches it, keeps its finalizer and bookkeeping annotations (merge patches).
+- apiGroups: [mcpregistry.dev]
+  resources: [mcpregistries]
+  verbs: [get, list, watch, patch]
+# Status is written by the operator only (merge patches of the status subresource).
+- apiGroups: [mcpregistry.dev]
+  resources: [mcpregistries/status]
+  verbs: [patch]
+# Owned objects carry ownerReferences with blockOwnerDeletion, which clusters enforcing
+# OwnerReferencesPermissionEnforcement allow only to whoever may update the owner's finalizers.
+- apiGroups: [mcpregistry.dev]
+  resources: [mcpregistries/finalizers]
+  verbs: [update]
+# Source ConfigMaps (read, watched for changes) and the data ConfigMaps the operator owns (written).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, update, patch, delete]
+# Git credentials (spec.source.git.auth.secretRef) and S3 credentials (spec.storage.s3.credentialsSecretRef):
+# read by name only, never listed or watched.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Events about MCPRegistries (Kopf posts core/v1 Events).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+# Each MCPRegistry's registry API: its ServiceAccount, Service and Deployment (owned, kept in place
+# by server-side apply, removed when spec.api.enabled is false).
+- apiGroups: [""]
+  resources: [serviceaccounts, services]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch, delete]
+# The API pod's Role (get/list/watch of its own data ConfigMaps by name) and RoleBinding. Kubernetes
+# lets the operator grant only what it holds itself, which the configmaps rule above covers: no
+# `escalate` or `bind` verb is needed.
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, list, watch, create, update, patch, delete]
+{{- end -}}

@@ -1,0 +1,250 @@
+"""The registry API workload of one MCPRegistry: ServiceAccount, Role, RoleBinding, Deployment and
+Service, built as plain manifests (pure functions, unit-tested) and kept in place by server-side apply.
+
+Server-side apply with a field manager of our own and `force` makes reconciliation idempotent and
+restores drift in one request per object: an unchanged object is not rewritten (its resourceVersion
+stays), an edited or deleted one is put back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcpreg_operator.spec import API_VERSION, KIND, MCPRegistrySpec
+from mcpreg_operator.storage_factory import api_storage_args, api_storage_env
+
+FIELD_MANAGER = "mcp-registry-operator"
+API_PORT = 8080
+CONFIG_HASH_ANNOTATION = "mcpregistry.dev/config-hash"
+# Set on the Deployment by whoever scales it (an HPA, a person): the operator then leaves replicas alone.
+EXTERNAL_REPLICAS_ANNOTATION = "mcpregistry.dev/replicas-managed-externally"
+DEFAULT_API_IMAGE_ENV = "MCPREG_API_IMAGE"
+FALLBACK_API_IMAGE = "ghcr.io/mcp-registry-operator/mcp-registry-operator:0.1.0"
+
+
+def default_api_image() -> str:
+    """The operator's configured default image for the API (the operator's own image in the chart)."""
+    return os.environ.get(DEFAULT_API_IMAGE_ENV) or FALLBACK_API_IMAGE
+
+
+def api_name(registry: str) -> str:
+    return f"{registry}-api"
+
+
+def endpoint(registry: str, namespace: str) -> str:
+    return f"http://{api_name(registry)}.{namespace}.svc:{API_PORT}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def labels(registry: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "mcp-registry-api",
+        "app.kubernetes.io/instance": registry,
+        "app.kubernetes.io/component": "registry-api",
+        "app.kubernetes.io/part-of": "mcp-registry",
+        "app.kubernetes.io/managed-by": FIELD_MANAGER,
+    }
+
+
+def selector(registry: str) -> dict[str, str]:
+    # Only labels that never change: a Deployment's selector is immutable.
+    return {"app.kubernetes.io/name": "mcp-registry-api", "app.kubernetes.io/instance": registry}
+
+
+def _metadata(name: str, namespace: str, owner: Owner) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": labels(owner.name),
+        "ownerReferences": [owner.reference()],
+    }
+
+
+def api_args(registry: str, namespace: str) -> list[str]:
+    """The API container's arguments; `mcpreg dev up` runs the same command locally."""
+    return [
+        "serve",
+        "--registry",
+        registry,
+        "--namespace",
+        namespace,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(API_PORT),
+    ]
+
+
+def build_manifests(
+    *,
+    owner: Owner,
+    namespace: str,
+    spec: MCPRegistrySpec,
+    data_configmaps: Sequence[str],
+    manage_replicas: bool = True,
+) -> list[dict[str, Any]]:
+    """Every object of the workload, in apply order (identity and permissions before the pods)."""
+    name = api_name(owner.name)
+    image = spec.api.image or default_api_image()
+    resources = spec.api.resources.model_dump(mode="json", by_alias=True, exclude_none=True)
+    service_account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(name, namespace, owner),
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _metadata(name, namespace, owner),
+        # Only the registry's own data ConfigMaps, by name: the API pod can read nothing else.
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": sorted(set(data_configmaps)),
+                "verbs": ["get", "list", "watch"],
+            }
+        ]
+        if data_configmaps
+        else [],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(name, namespace, owner),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+    }
+    container: dict[str, Any] = {
+        "name": "registry-api",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        # S3 storage: where to read it, and its credentials by Secret reference (storage_factory).
+        "args": api_args(owner.name, namespace) + api_storage_args(spec),
+        "env": [
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            *api_storage_env(spec),
+        ],
+        "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/readiness", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # The root filesystem is read-only; Python and aiohttp may still want a scratch /tmp.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+    }
+    if resources:
+        container["resources"] = resources
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": True,  # the API reads its ConfigMaps with this identity
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "fsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
+    # A change of anything the pods run with rolls them; the data itself reloads without a restart.
+    config_hash = hashlib.sha256(
+        json.dumps({"pod": pod_spec, "data": sorted(data_configmaps)}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(owner.name)},
+        "revisionHistoryLimit": 3,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": {
+            "metadata": {"labels": labels(owner.name), "annotations": {CONFIG_HASH_ANNOTATION: config_hash}},
+            "spec": pod_spec,
+        },
+    }
+    if manage_replicas:
+        deployment_spec["replicas"] = spec.api.replicas
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, namespace, owner),
+        "spec": deployment_spec,
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, namespace, owner),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(owner.name),
+            "ports": [{"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    return [service_account, role, binding, deployment, service]
+
+
+@dataclass(frozen=True)
+class ApiObservation:
+    """What the Deployment says about the API right now."""
+
+    phase: str  # NotStarted | Deploying | Ready | Unhealthy
+    ready_replicas: int
+    desired_replicas: int
+    message: str
+
+
+def observe_deployment(deployment: Mapping[str, Any] | None) -> ApiObservation:
+    """The API phase from a Deployment's real status (as the deployment controller reports it)."""
+    if deployment is None:
+        return ApiObservation("NotStarted", 0, 0, "the API Deployment does not exist yet")
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    ready = int(status.get("readyReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    progressing = conditions.get("Progressing") or {}
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        return ApiObservation(
+            "Unhealthy", ready, desired, f"the API rollout is stuck: {progressing.get('message', '')}".strip()
+        )
+    if desired == 0:
+        return ApiObservation("NotStarted", 0, 0, "the API is scaled to 0 replicas")
+    if observed >= generation and available >= 1 and updated >= desired and ready >= desired:
+        return ApiObservation("Ready", ready, desired, f"{ready}/{desired} replicas ready")
+    return ApiObservation("Deploying", ready, desired, f"rolling out: {ready}/{desired} replicas ready")

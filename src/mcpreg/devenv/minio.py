@@ -1,0 +1,248 @@
+"""A real MinIO server on loopback, built from Go modules once and cached, for the S3 tests,
+benchmarks and `mcpreg dev up`.
+
+The version is pinned in `tools/minio/go.mod` (a small module requiring github.com/minio/minio, whose
+releases Go knows by pseudo-version). The binary lands in `$MCPREG_CACHE_DIR/bin/minio-<version>/minio`
+like the control-plane binaries; `MCPREG_MINIO` names a ready binary instead.
+
+    server = MinioServer.create(tmp_dir)       # free port, fresh data dir, generated root credentials
+    server.start()                             # waits for /minio/health/ready
+    server.create_bucket("catalogues")
+    server.stop(); server.start()              # same port and data: "the service went away and came back"
+
+`kms=True` gives the server a static KMS key, so server-side encryption (AES256 and aws:kms with key
+`MinioServer.KMS_KEY_ID`) works; without it MinIO refuses encrypted writes, as a misconfigured
+service would. `python -m mcpreg.devenv.minio` builds (or finds) the binary and prints its path;
+`python -m mcpreg.devenv.minio serve --data-dir DIR --port N` runs a server in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcpreg.devenv.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
+from mcpreg.devenv.controlplane import free_port
+from mcpreg.storage.s3_config import S3Credentials, S3Settings, make_client
+
+MINIO = GoComponent(
+    name="minio",
+    module_dir=TOOLS_DIR / "minio",
+    pinned_module="github.com/minio/minio",
+    packages=("github.com/minio/minio",),
+)
+
+
+def _stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_minio(progress: Callable[[str], None] = _stderr_progress) -> Path:
+    """Path of the `minio` binary, built from Go modules on first use (several minutes on 2 cores)."""
+    override = os.environ.get("MCPREG_MINIO")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise BuildError(f"MCPREG_MINIO={override} is not an executable; unset it to build MinIO from Go")
+        return Path(override)
+    return ensure_component(MINIO, progress) / "minio"
+
+
+class MinioError(RuntimeError):
+    """The server did not start (or stop) as asked; the message says where its log is."""
+
+
+@dataclass
+class MinioServer:
+    """One MinIO process serving `data_dir` on 127.0.0.1:`port`, restartable on the same port."""
+
+    KMS_KEY_ID = "mcpreg-test-key"
+
+    binary: Path
+    data_dir: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    access_key: str = field(default_factory=lambda: "mcpreg-" + secrets.token_hex(6), repr=False)
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    kms: bool = False
+    _kms_secret: str = field(
+        default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode(), repr=False
+    )
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, base_dir: Path, *, kms: bool = False, binary: Path | None = None) -> MinioServer:
+        base_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = base_dir / "data"
+        data_dir.mkdir(exist_ok=True)
+        return cls(
+            binary=binary or ensure_minio(), data_dir=data_dir, log_path=base_dir / "minio.log", kms=kms
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credentials(self) -> S3Credentials:
+        return S3Credentials(self.access_key, self.secret_key)
+
+    def settings(self, bucket: str, **overrides: Any) -> S3Settings:
+        """S3 settings for a bucket of this server (path-style, short timeouts for tests)."""
+        values: dict[str, Any] = {
+            "bucket": bucket,
+            "endpoint": self.endpoint,
+            "region": "us-east-1",
+            "force_path_style": True,
+            "connect_timeout": 2.0,
+            "read_timeout": 10.0,
+            "max_attempts": 2,
+        }
+        values.update(overrides)
+        return S3Settings(**values)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "MINIO_ROOT_USER": self.access_key,
+            "MINIO_ROOT_PASSWORD": self.secret_key,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+            "MINIO_CI_CD": "on",  # no interactive niceties, no checks for a newer release
+        }
+        if self.kms:
+            env["MINIO_KMS_SECRET_KEY"] = f"{self.KMS_KEY_ID}:{self._kms_secret}"
+        return env
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 60.0) -> None:
+        if self.running():
+            return
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(self.binary),
+                    "server",
+                    str(self.data_dir),
+                    "--address",
+                    f"127.0.0.1:{self.port}",
+                    "--quiet",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise MinioError(
+                    f"minio exited with {self.process.returncode} at start-up; see {self.log_path}"
+                )
+            if self.ready():
+                return
+            time.sleep(0.1)
+        self.kill()
+        raise MinioError(f"minio did not become ready within {timeout:.0f}s; see {self.log_path}")
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=1) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time. The data and the port are kept."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self) -> Any:
+        """A boto3 client with the root credentials (tests set buckets up with it)."""
+        return make_client(self.settings("unused"), self.credentials)
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def delete_bucket(self, name: str) -> None:
+        """Empty and remove a bucket."""
+        client = self.client()
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=name):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents") or []]
+            if keys:
+                client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        client.delete_bucket(Bucket=name)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        client = self.client()
+        found: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.extend(str(item["Key"]) for item in page.get("Contents") or [])
+        return sorted(found)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mcpreg.devenv.minio")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser(
+        "serve", help="run MinIO in the foreground (root credentials from the environment)"
+    )
+    serve.add_argument("--data-dir", required=True, type=Path)
+    serve.add_argument("--port", type=int, default=9000)
+    args = parser.parse_args(argv)
+    try:
+        binary = ensure_minio()
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.command != "serve":
+        print(binary)
+        return 0
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    command = [str(binary), "server", str(args.data_dir), "--address", f"127.0.0.1:{args.port}", "--quiet"]
+    os.execv(binary, command)  # noqa: S606
+
+
+def temporary_server(*, kms: bool = False) -> MinioServer:
+    """A server in a fresh temporary directory (not started); remove `data_dir.parent` when done."""
+    return MinioServer.create(Path(tempfile.mkdtemp(prefix="mcpreg-minio-")), kms=kms)
+
+
+def remove(server: MinioServer) -> None:
+    server.kill()
+    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
