@@ -4,7 +4,10 @@
    server (a new commit before each trigger), N rounds: median and p90;
 2. a manual trigger with an unchanged remote: the time to acknowledge it, and proof that nothing was
    downloaded (pack fetches counted by the smart-HTTP git server);
-3. 50 MCPRegistries created at once: time until all are Ready, and the operator's peak RSS.
+3. end-to-end freshness: a new commit, then the annotation → the new server visible over HTTP from the
+   registry API (started with the Deployment's arguments), N rounds;
+4. 50 MCPRegistries created at once (each with its API Deployment, pods made Ready by kwok): time
+   until all are Ready, and the operator's peak RSS.
 
 Run: .venv/bin/python bench/operator_bench.py [--rounds 20] [--registries 50]
 """
@@ -15,10 +18,12 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,8 @@ from kubernetes import client, config  # noqa: E402
 
 from fixtures.kube import Kube  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
-from mcpreg.devenv.controlplane import ControlPlane  # noqa: E402
+from mcpreg.devenv.controlplane import ControlPlane, free_port  # noqa: E402
+from mcpreg.devenv.devstack import api_command  # noqa: E402
 from mcpreg.devenv.gitserver import SmartHTTPGitServer, create_bare_repo  # noqa: E402
 
 SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -61,7 +67,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="mcpreg-bench-"))
     (work / "git").mkdir()
-    with ControlPlane.create() as cp, SmartHTTPGitServer(work / "git") as git:
+    with ControlPlane.create(with_kwok=True) as cp, SmartHTTPGitServer(work / "git") as git:
         kube = Kube(cp, config.new_client_from_config(config_file=str(cp.admin_kubeconfig)))
         kube.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
         kube.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}")
@@ -130,7 +136,52 @@ def main() -> int:
                 "pack_fetches_during_10_checks": git.pack_fetches(repo) - fetches,
             }
 
-            # 3. many registries at once.
+            # 3. end-to-end freshness: new commit + annotation → the new server visible over HTTP, from the
+            # registry API process started with the Deployment's arguments (as `mcpreg dev up` runs it).
+            port = free_port()
+            api_log = (work / "api.log").open("wb")
+            api = subprocess.Popen(
+                api_command("bench", ns, port),
+                env=dict(os.environ, KUBECONFIG=str(cp.admin_kubeconfig)),
+                stdout=api_log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                freshness = []
+                for i in range(args.rounds):
+                    server = f"freshness-probe-{i}"
+                    document["servers"][server] = dict(next(iter(document["servers"].values())))
+                    repo.commit({"registry.json": json.dumps(document)})
+                    start = time.monotonic()
+                    patch = {"metadata": {"annotations": {"mcpregistry.dev/sync-trigger": f"f{i}"}}}
+                    kube.custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "bench", patch)
+                    url = (
+                        f"http://127.0.0.1:{port}/v0.1/servers/io.github.stacklok%2F{server}/versions/latest"
+                    )
+                    deadline = start + 60
+                    while time.monotonic() < deadline:
+                        try:
+                            with urllib.request.urlopen(url, timeout=2) as response:
+                                if response.status == 200:
+                                    break
+                        except OSError:
+                            pass
+                        time.sleep(0.02)
+                    else:
+                        raise TimeoutError(f"{server} never appeared at {url}")
+                    freshness.append(time.monotonic() - start)
+                freshness.sort()
+                results["commit_annotate_to_visible_s"] = {
+                    "rounds": len(freshness),
+                    "median": round(statistics.median(freshness), 3),
+                    "p90": round(freshness[int(0.9 * (len(freshness) - 1))], 3),
+                    "max": round(freshness[-1], 3),
+                }
+            finally:
+                api.terminate()
+                api.wait(10)
+
+            # 4. many registries at once.
             ns2 = "bench-many"
             kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns2)))
             start = time.monotonic()

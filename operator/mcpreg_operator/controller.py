@@ -67,6 +67,10 @@ class OperatorContext:
     # Parsing and hashing are CPU-bound: more threads than cores only add memory (every concurrent
     # parse holds a whole catalogue), so they get a pool of their own sized to the machine.
     cpu_executor: Executor | None = None
+    # Bounds how many syncs run at once across all registries. Every sync holds a catalogue several
+    # times over (downloaded bytes, parsed model, canonical JSON, the API request and response), so the
+    # operator's peak memory follows this number, not the number of registries.
+    sync_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -172,11 +176,12 @@ class RegistryController:
             reason = self._due(body, spec, status)
             if reason is not None:
                 self.last_wake_reason = ""
-                self.syncing = True
-                try:
-                    await self.sync(body, spec, status, reason)
-                finally:
-                    self.syncing = False
+                async with self.ctx.sync_slots:
+                    self.syncing = True
+                    try:
+                        await self.sync(body, spec, status, reason)
+                    finally:
+                        self.syncing = False
                 await self._reconcile_api(body, spec, status)
                 continue  # re-evaluate at once: a trigger may have arrived meanwhile
             await self._reconcile_api(body, spec, status)

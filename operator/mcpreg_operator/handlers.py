@@ -7,6 +7,7 @@ annotations under `mcpregistry.dev/`, and handlers return nothing (Kopf would st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -64,6 +65,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         store_factory=lambda spec, body: build_store(api, spec, body),
         events=EventRecorder(),
         cpu_executor=ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="mcpreg-parse"),
+        sync_slots=asyncio.Semaphore(int(os.environ.get("MCPREG_MAX_CONCURRENT_SYNCS", "4"))),
     )
 
 
