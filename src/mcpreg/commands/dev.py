@@ -12,7 +12,11 @@ def register(subparsers: Any) -> None:
         "dev", help="run everything locally (control plane, operator, sample, API)"
     )
     dev = parser.add_subparsers(dest="dev_command", metavar="ACTION", required=True)
-    dev.add_parser("up", help="start (or reuse) the local environment").set_defaults(func=_up)
+    up_parser = dev.add_parser("up", help="start (or reuse) the local environment")
+    up_parser.add_argument(
+        "--with-s3", action="store_true", help="also run MinIO and a sample MCPRegistry stored in it"
+    )
+    up_parser.set_defaults(func=_up)
     dev.add_parser("down", help="stop it and remove its state").set_defaults(func=_down)
     dev.add_parser("env", help="print the shell lines that point kubectl and curl at it").set_defaults(
         func=_env
@@ -28,7 +32,7 @@ def _up(args: argparse.Namespace) -> int:
     from mcpreg.devenv.devstack import SAMPLE_NAME, SAMPLE_NAMESPACE, dev_dir, env_lines, up
 
     try:
-        stack = up(_progress)
+        stack = up(_progress, with_s3=args.with_s3)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

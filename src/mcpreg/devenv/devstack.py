@@ -95,14 +95,19 @@ def _stop_pid(pid: int | None) -> None:
 
 
 def _kubectl(stack: dict[str, Any], *args: str, input: str | None = None) -> str:
-    result = subprocess.run(
-        [stack["kubectl"], *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, KUBECONFIG=stack["kubeconfig"]),
-        timeout=120,
-    )
+    try:
+        result = subprocess.run(
+            [stack["kubectl"], *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, KUBECONFIG=stack["kubeconfig"]),
+            timeout=240,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(
+            f"kubectl {' '.join(args[:2])} did not finish; logs in {dev_dir() / 'logs'}"
+        ) from None
     if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout
@@ -138,6 +143,9 @@ def _sample_manifest(git_url: str) -> dict[str, Any]:
             },
             "syncPolicy": {"interval": "1m"},
             "filter": {"names": {"exclude": ["*-experimental"]}},
+            # No container runtime runs here, so no Deployment could ever become ready: the registry
+            # API runs as a local process instead, with the Deployment's exact arguments.
+            "api": {"enabled": False},
         },
     }
 
@@ -152,7 +160,72 @@ def api_command(registry: str, namespace: str, port: int) -> list[str]:
     return [sys.executable, "-m", "mcpreg.cli", *args]
 
 
-def up(progress: Callable[[str], None]) -> dict[str, Any]:
+S3_SAMPLE_NAME = "sample-registry-s3"
+S3_BUCKET = "mcp-registries"
+
+
+def _s3_sample_manifests(
+    endpoint: str, access_key: str, secret_key: str, git_url: str
+) -> list[dict[str, Any]]:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "sample-s3-credentials", "namespace": SAMPLE_NAMESPACE},
+        "stringData": {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key},
+    }
+    registry = _sample_manifest(git_url)
+    registry["metadata"] = {"name": S3_SAMPLE_NAME, "namespace": SAMPLE_NAMESPACE}
+    registry["spec"]["displayName"] = "Sample MCP catalogue stored in MinIO (mcpreg dev up --with-s3)"
+    registry["spec"]["storage"] = {
+        "type": "s3",
+        "s3": {
+            "bucket": S3_BUCKET,
+            "endpoint": endpoint,
+            "region": "us-east-1",
+            "forcePathStyle": True,
+            "credentialsSecretRef": {"name": "sample-s3-credentials"},
+        },
+    }
+    return [secret, registry]
+
+
+def _start_minio(stack: dict[str, Any], env: dict[str, str], progress: Callable[[str], None]) -> None:
+    import secrets
+
+    from mcpreg.devenv.minio import MinioServer, ensure_minio
+
+    if _alive(stack.get("minio_pid")):
+        return
+    ensure_minio(progress)
+    port = free_port()
+    access_key, secret_key = "mcpreg-dev", secrets.token_urlsafe(18)
+    minio_env = dict(env, MINIO_ROOT_USER=access_key, MINIO_ROOT_PASSWORD=secret_key, MINIO_BROWSER="off")
+    stack["minio_pid"] = _spawn(
+        "minio",
+        [sys.executable, "-m", "mcpreg.devenv.minio", "serve", "--data-dir", str(dev_dir() / "minio"),
+         "--port", str(port)],
+        minio_env,
+    )  # fmt: skip
+    stack["minio_endpoint"] = f"http://127.0.0.1:{port}"
+    _save_stack(stack)
+    _wait(lambda: _http_ok(f"{stack['minio_endpoint']}/minio/health/ready"), 60, "MinIO")
+    server = MinioServer(
+        binary=Path("minio"), data_dir=dev_dir() / "minio", log_path=dev_dir() / "logs" / "minio.log",
+        port=port, access_key=access_key, secret_key=secret_key,
+    )  # fmt: skip
+    server.create_bucket(S3_BUCKET)
+    manifests = _s3_sample_manifests(stack["minio_endpoint"], access_key, secret_key, stack["git_url"])
+    progress(
+        f"applying MCPRegistry {SAMPLE_NAMESPACE}/{S3_SAMPLE_NAME} (stores into MinIO bucket {S3_BUCKET})…"
+    )
+    _kubectl(stack, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(manifests))
+    _kubectl(
+        stack, "wait", f"mcpregistry/{S3_SAMPLE_NAME}", "-n", SAMPLE_NAMESPACE,
+        "--for=jsonpath={.status.phase}=Ready", "--timeout=120s",
+    )  # fmt: skip
+
+
+def up(progress: Callable[[str], None], *, with_s3: bool = False) -> dict[str, Any]:
     stack = _load_stack()
     binaries = ensure_binaries(progress)
     env = dict(os.environ)
@@ -226,6 +299,10 @@ def up(progress: Callable[[str], None]) -> dict[str, Any]:
         stack["api_url"] = f"http://127.0.0.1:{port}"
         _save_stack(stack)
     _wait(lambda: _http_ok(f"{stack['api_url']}/readiness"), 60, "the registry API")
+
+    # 7. Optionally MinIO, and a second sample registry stored in it.
+    if with_s3:
+        _start_minio(stack, env, progress)
     return stack
 
 
@@ -243,7 +320,7 @@ def _port_free(port: int) -> bool:
 
 def down(progress: Callable[[str], None]) -> None:
     stack = _load_stack()
-    for key in ("api_pid", "operator_pid", "git_pid"):
+    for key in ("api_pid", "operator_pid", "git_pid", "minio_pid"):
         _stop_pid(stack.get(key))
     for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
         _stop_pid((stack.get("control_plane_pids") or {}).get(name))
