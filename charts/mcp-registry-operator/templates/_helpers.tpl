@@ -73,10 +73,11 @@ RBAC rules for the namespaced resources the operator uses, granted cluster-wide 
 each watched namespace (Role). Each rule names who uses it; nothing here is a wildcard.
 */}}
 {{- define "mcpreg.namespacedRules" -}}
-# MCPRegistry: Kopf watches it, keeps its finalizer and bookkeeping annotations (merge patches).
+# MCPRegistry: Kopf lists and watches it, and keeps its finalizer and bookkeeping annotations (merge
+# patches); it never reads one by name.
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 # Status is written by the operator only (merge patches of the status subresource).
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries/status]
@@ -86,10 +87,11 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries/finalizers]
   verbs: [update]
-# Source ConfigMaps (read, watched for changes) and the data ConfigMaps the operator owns (written).
+# Source ConfigMaps (read, watched for changes) and the data ConfigMaps the operator owns (created,
+# replaced conditionally on their resourceVersion, deleted when a generation is superseded).
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, update, delete]
 # Git credentials (spec.source.git.auth.secretRef) and S3 credentials (spec.storage.s3.credentialsSecretRef):
 # read by name only, never listed or watched.
 - apiGroups: [""]
@@ -99,18 +101,23 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-# Each MCPRegistry's registry API: its ServiceAccount, Service and Deployment (owned, kept in place
-# by server-side apply, removed when spec.api.enabled is false).
+# Each MCPRegistry's registry API: ServiceAccount, Service, Deployment, and the API pod's Role (get/list/
+# watch of its own data ConfigMaps, by name) and RoleBinding. Kept in place by server-side apply (a patch
+# that creates the object when it is missing, hence `create`), watched for drift, deleted when
+# spec.api.enabled is false; the Deployment's status is read for status.apiStatus. Kubernetes lets the
+# operator grant in a Role only what it holds itself, which the configmaps rule above covers: no
+# `escalate` or `bind` verb is needed.
 - apiGroups: [""]
   resources: [serviceaccounts, services]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
-# The API pod's Role (get/list/watch of its own data ConfigMaps by name) and RoleBinding. Kubernetes
-# lets the operator grant only what it holds itself, which the configmaps rule above covers: no
-# `escalate` or `bind` verb is needed.
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [list, watch, create, patch, delete]
+# An HPA scaling the API Deployment takes over its replica count: the operator looks for one, read-only.
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list]
 {{- end -}}
