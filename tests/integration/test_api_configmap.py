@@ -16,7 +16,7 @@ from kubernetes import client as sync_client
 from kubernetes_asyncio import config as async_config
 from kubernetes_asyncio.client import ApiClient
 
-from fixtures.kube import Kube
+from fixtures.kube import Kube, configmap_reader_role
 from integration.test_api_server import LATEST, OLDER, ApiProcess, needs_shared, start_api
 from mcpreg.storage import (
     ConfigMapCatalogStore,
@@ -39,37 +39,6 @@ async def api_client(kube: Kube) -> AsyncIterator[ApiClient]:
     client = await async_config.new_client_from_config(config_file=str(kube.kubeconfig))
     yield client
     await client.close()
-
-
-def reader_role(names: tuple[str, ...]) -> sync_client.V1Role:
-    return sync_client.V1Role(
-        metadata=sync_client.V1ObjectMeta(name="registry-api"),
-        rules=[
-            sync_client.V1PolicyRule(
-                api_groups=[""],
-                resources=["configmaps"],
-                verbs=["get", "list", "watch"],
-                resource_names=list(names),
-            )
-        ],
-    )
-
-
-def restricted_kubeconfig(kube: Kube, namespace: str, names: tuple[str, ...], path: Path) -> Path:
-    kube.rbac.create_namespaced_role(namespace, reader_role(names))
-    kube.rbac.create_namespaced_role_binding(
-        namespace,
-        sync_client.V1RoleBinding(
-            metadata=sync_client.V1ObjectMeta(name="registry-api"),
-            role_ref=sync_client.V1RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="Role", name="registry-api"
-            ),
-            subjects=[
-                sync_client.RbacV1Subject(kind="ServiceAccount", name="registry-api", namespace=namespace)
-            ],
-        ),
-    )
-    return kube.service_account_kubeconfig(namespace, "registry-api", path)
 
 
 class Poller(threading.Thread):
@@ -104,7 +73,7 @@ async def test_serves_configmaps_with_least_privilege_across_generations(
     await store.write(first)
     names = await store.resource_names()
     assert len(names) > 2, "expected a head and several parts"
-    kubeconfig = restricted_kubeconfig(kube, namespace, names, tmp_path / "api.kubeconfig")
+    kubeconfig = kube.configmap_reader_kubeconfig(namespace, names, tmp_path / "api.kubeconfig")
 
     api = await asyncio.to_thread(
         start_api, tmp_path, "--registry", REGISTRY, "--namespace", namespace, "--kubeconfig", str(kubeconfig)
@@ -121,7 +90,9 @@ async def test_serves_configmaps_with_least_privilege_across_generations(
         async def grant(location: StorageLocation) -> None:
             # What the operator does before publishing: let the API read the new generation's names.
             union = tuple(dict.fromkeys((*names, *location.config_maps)))
-            kube.rbac.replace_namespaced_role("registry-api", namespace, reader_role(union))
+            kube.rbac.replace_namespaced_role(
+                "registry-api", namespace, configmap_reader_role("registry-api", union)
+            )
 
         await store.write(second, before_publish=grant)
         deadline = time.monotonic() + 60

@@ -20,7 +20,7 @@ from kubernetes import client as sync_client
 from kubernetes_asyncio import config as async_config
 from kubernetes_asyncio.client import ApiClient
 
-from fixtures.kube import Kube, wait_until
+from fixtures.kube import Kube, configmap_reader_role, wait_until
 from mcpreg.storage import (
     Backoff,
     CatalogReader,
@@ -615,36 +615,11 @@ async def test_garbage_collected_with_a_real_mcpregistry(
 # --- RBAC: a reader allowed only the names the writer reports ------------------------------------------
 
 
-def _role(names: tuple[str, ...]) -> sync_client.V1Role:
-    return sync_client.V1Role(
-        metadata=sync_client.V1ObjectMeta(name="catalog-reader"),
-        rules=[
-            sync_client.V1PolicyRule(
-                api_groups=[""],
-                resources=["configmaps"],
-                verbs=["get", "list", "watch"],
-                resource_names=list(names),
-            )
-        ],
-    )
-
-
 def grant_reader(kube: Kube, namespace: str, names: tuple[str, ...], tmp_path: Path) -> Path:
     """A ServiceAccount whose Role allows get/list/watch on `names` only; returns its kubeconfig."""
-    kube.rbac.create_namespaced_role(namespace, _role(names))
-    kube.rbac.create_namespaced_role_binding(
-        namespace,
-        sync_client.V1RoleBinding(
-            metadata=sync_client.V1ObjectMeta(name="catalog-reader"),
-            role_ref=sync_client.V1RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="Role", name="catalog-reader"
-            ),
-            subjects=[
-                sync_client.RbacV1Subject(kind="ServiceAccount", name="registry-api", namespace=namespace)
-            ],
-        ),
+    return kube.configmap_reader_kubeconfig(
+        namespace, names, tmp_path / "sa.kubeconfig", role="catalog-reader"
     )
-    return kube.service_account_kubeconfig(namespace, "registry-api", tmp_path / "sa.kubeconfig")
 
 
 async def test_reader_with_only_the_reported_resource_names(
@@ -675,13 +650,17 @@ async def test_reader_with_only_the_reported_resource_names(
         async def grant(location: StorageLocation) -> None:
             # What the operator does: allow the new generation's names before it is published.
             union = tuple(dict.fromkeys((*names, *location.config_maps)))
-            kube.rbac.replace_namespaced_role("catalog-reader", namespace, _role(union))
+            kube.rbac.replace_namespaced_role(
+                "catalog-reader", namespace, configmap_reader_role("catalog-reader", union)
+            )
 
         async with aclosing(reader.changes()) as changes:
             assert_same(await _next(changes), a)
             result = await store.write(b, before_publish=grant)
             assert_same(await _next(changes), b)
-        kube.rbac.replace_namespaced_role("catalog-reader", namespace, _role(result.location.config_maps))
+        kube.rbac.replace_namespaced_role(
+            "catalog-reader", namespace, configmap_reader_role("catalog-reader", result.location.config_maps)
+        )
 
         client = ConfigMapClient(restricted, namespace)
         with pytest.raises(ForbiddenError):
@@ -724,7 +703,11 @@ async def test_reader_catches_up_when_access_is_granted_after_publishing(
             result = await store.write(b)  # no before_publish: the reader is refused b's parts
             await asyncio.sleep(3)
             assert not pending.done()
-            kube.rbac.replace_namespaced_role("catalog-reader", namespace, _role(result.location.config_maps))
+            kube.rbac.replace_namespaced_role(
+                "catalog-reader",
+                namespace,
+                configmap_reader_role("catalog-reader", result.location.config_maps),
+            )
             assert_same(await pending, b)
     finally:
         await restricted.close()
