@@ -57,6 +57,8 @@ class WrkResult:
     max_ms: float
     errors: int
     transfer_per_s: str
+    requests: int = 0
+    server_cpu_us_per_request: float | None = None  # CPU time the server spent per answer
 
 
 @dataclass
@@ -70,7 +72,9 @@ class DatasetResult:
     wrk: list[WrkResult] = field(default_factory=list)
     walks: dict[str, dict[str, float]] = field(default_factory=dict)
     nginx: WrkResult | None = None
-    ratio_to_nginx: float | None = None
+    list_page_alternated: WrkResult | None = None  # our list page, run alternately with nginx's
+    ratio_to_nginx: float | None = None  # requests/s, medians of alternated runs
+    cpu_ratio_to_nginx: float | None = None  # nginx's CPU time per request / ours
     reload: dict[str, Any] | None = None
 
 
@@ -127,11 +131,32 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its children (nginx's master and worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    total = 0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def run_wrk(
-    name: str, url: str, args: argparse.Namespace, headers: dict[str, str] | None = None
+    name: str,
+    url: str,
+    args: argparse.Namespace,
+    headers: dict[str, str] | None = None,
+    pid: int | None = None,
 ) -> WrkResult:
     """The median (by requests/s) of `args.repeat` wrk runs: this machine is shared, runs vary."""
-    runs = sorted((_run_wrk_once(name, url, args, headers) for _ in range(args.repeat)), key=_rate)
+    runs = sorted((run_wrk_once(name, url, args, headers, pid) for _ in range(args.repeat)), key=_rate)
     return runs[len(runs) // 2]
 
 
@@ -139,8 +164,12 @@ def _rate(result: WrkResult) -> float:
     return result.requests_per_s
 
 
-def _run_wrk_once(
-    name: str, url: str, args: argparse.Namespace, headers: dict[str, str] | None = None
+def run_wrk_once(
+    name: str,
+    url: str,
+    args: argparse.Namespace,
+    headers: dict[str, str] | None = None,
+    pid: int | None = None,
 ) -> WrkResult:
     command = [
         "wrk",
@@ -154,6 +183,7 @@ def _run_wrk_once(
     ]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     output = subprocess.run(
         pinned(LOAD_CPU, [*command, url]),
         capture_output=True,
@@ -161,7 +191,10 @@ def _run_wrk_once(
         check=True,
         timeout=args.duration + 60,
     ).stdout
-    return parse_wrk(name, url, output)
+    result = parse_wrk(name, url, output)
+    if pid and result.requests:
+        result.server_cpu_us_per_request = round((cpu_seconds(pid) - cpu_before) / result.requests * 1e6, 1)
+    return result
 
 
 def walk(port: int, limit: int) -> dict[str, float]:
@@ -327,32 +360,71 @@ def bench_dataset(label: str, catalogue: Path, args: argparse.Namespace, workdir
         ]
         for scenario, path, headers in scenarios:
             get(server.port, path, headers)  # warm: first render of this page
-            outcome = run_wrk(scenario, base + path, args, headers)
+            outcome = run_wrk(scenario, base + path, args, headers, server.process.pid)
             result.wrk.append(outcome)
             print(f"  {label:>14}  {_row(outcome)}", flush=True)
         result.walks["limit=1"] = walk(server.port, 1)
         result.walks["limit=100"] = walk(server.port, 100)
         print(f"  {label:>14}  walks: {result.walks}", flush=True)
         if not args.skip_nginx:
-            page = get(server.port, "/v0.1/servers?limit=30")[1]
-            root = workdir / f"www-{server.port}"
-            root.mkdir()
-            (root / "page.json").write_bytes(page)
-            nginx = Nginx(root, workdir)
-            try:
-                result.nginx = run_wrk(
-                    "nginx: same list page", f"http://127.0.0.1:{nginx.port}/page.json", args
-                )
-            finally:
-                nginx.stop()
-            result.ratio_to_nginx = round(result.wrk[0].requests_per_s / result.nginx.requests_per_s, 3)
-            print(f"  {label:>14}  {_row(result.nginx)}  ratio {result.ratio_to_nginx:.2f}", flush=True)
+            compare_with_nginx(result, server, args, workdir)
+            print(
+                f"  {label:>14}  {_row(result.nginx)}\n  {label:>14}  {_row(result.list_page_alternated)}"  # type: ignore[arg-type]
+                f"\n  {label:>14}  ratio to nginx: {result.ratio_to_nginx:.2f} (requests/s), "
+                f"{result.cpu_ratio_to_nginx:.2f} (CPU per request)",
+                flush=True,
+            )
         if args.reload_with is not None and label != "real":
             result.reload = measure_reload(server, catalogue, args.reload_with, args, workdir)
             print(f"  {label:>14}  reload: {result.reload}", flush=True)
         return result
     finally:
         server.stop()
+
+
+def compare_with_nginx(
+    result: DatasetResult, server: ApiServer, args: argparse.Namespace, workdir: Path
+) -> None:
+    """nginx serving our list page as a file, run alternately with our list page (so both see the
+    same background load), medians of each; and CPU time per request, which other load hardly moves."""
+    path = "/v0.1/servers?limit=30"
+    page = get(server.port, path)[1]
+    root = workdir / f"www-{server.port}"
+    root.mkdir()
+    (root / "page.json").write_bytes(page)
+    nginx = Nginx(root, workdir)
+    ours: list[WrkResult] = []
+    theirs: list[WrkResult] = []
+    try:
+        for _ in range(args.repeat):
+            theirs.append(
+                run_wrk_once(
+                    "nginx: same list page",
+                    f"http://127.0.0.1:{nginx.port}/page.json",
+                    args,
+                    None,
+                    nginx.process.pid,
+                )
+            )
+            ours.append(
+                run_wrk_once(
+                    "list limit=30 (alternated)",
+                    f"http://127.0.0.1:{server.port}{path}",
+                    args,
+                    None,
+                    server.process.pid,
+                )
+            )
+    finally:
+        nginx.stop()
+    ours.sort(key=_rate)
+    theirs.sort(key=_rate)
+    result.nginx = theirs[len(theirs) // 2]
+    result.list_page_alternated = ours[len(ours) // 2]
+    result.ratio_to_nginx = round(result.list_page_alternated.requests_per_s / result.nginx.requests_per_s, 3)
+    our_cpu = sorted(r.server_cpu_us_per_request or 0.0 for r in ours)[len(ours) // 2]
+    their_cpu = sorted(r.server_cpu_us_per_request or 0.0 for r in theirs)[len(theirs) // 2]
+    result.cpu_ratio_to_nginx = round(their_cpu / our_cpu, 3) if our_cpu else None
 
 
 def measure_reload(
@@ -423,6 +495,7 @@ def parse_wrk(name: str, url: str, output: str) -> WrkResult:
     return WrkResult(
         name=name,
         url=url,
+        requests=int(field(r"(\d+) requests in")),
         requests_per_s=float(field(r"Requests/sec:\s+([\d.]+)")),
         p50_ms=_ms(field(r"^\s+50%\s+(\S+)")),
         p99_ms=_ms(field(r"^\s+99%\s+(\S+)")),
@@ -433,8 +506,9 @@ def parse_wrk(name: str, url: str, output: str) -> WrkResult:
 
 
 def _row(result: WrkResult) -> str:
+    cpu = f"  cpu {result.server_cpu_us_per_request:.0f} us/req" if result.server_cpu_us_per_request else ""
     return (
-        f"{result.name:<28} {result.requests_per_s:>9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+        f"{result.name:<28} {result.requests_per_s:>9.0f} req/s{cpu}  p50 {result.p50_ms:6.2f} ms  "
         f"p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.1f} ms  errors {result.errors}  "
         f"{result.transfer_per_s}/s"
     )

@@ -222,6 +222,13 @@ def _other_paths() -> dict[str, Any]:
                 "The whole catalogue in ToolHive's registry format",
                 {
                     "200": _ok("ToolHiveRegistry", "The ToolHive registry document"),
+                    "302": {
+                        "description": (
+                            "The same document is to be downloaded from object storage (servers run with "
+                            "--s3-presign): Location is a presigned URL, valid for a few minutes"
+                        ),
+                        "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                    },
                     "304": _NOT_MODIFIED,
                     "503": _NOT_READY,
                 },

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-import time
-from multiprocessing.connection import Connection
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,14 +13,6 @@ from api_testdata import catalogue_bytes
 from mcpreg.storage import StoredCatalog
 from mcpreg_api.builder import BuildFailed, build_off_loop, prepare_in_child
 from mcpreg_api.snapshot import InvalidCatalog, build_snapshot
-
-
-def _dying_child(data: bytes, sender: Connection) -> None:
-    os._exit(3)
-
-
-def _sleeping_child(data: bytes, sender: Connection) -> None:
-    time.sleep(60)
 
 
 async def test_child_process_builds_the_same_snapshot(shared_data: Path) -> None:
@@ -50,14 +40,20 @@ async def test_invalid_data_from_the_child() -> None:
 
 async def test_a_dying_child_fails_the_build() -> None:
     with pytest.raises(BuildFailed, match="exit code 3"):
-        await prepare_in_child(catalogue_bytes([]), target=_dying_child)
+        await prepare_in_child(catalogue_bytes([]), [sys.executable, "-c", "import os; os._exit(3)"])
 
 
-async def test_cancelling_terminates_the_child() -> None:
-    task = asyncio.create_task(prepare_in_child(b"{}", target=_sleeping_child))
-    await asyncio.sleep(1.0)
-    assert multiprocessing.active_children()
+async def test_cancelling_kills_the_child(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    sleeper = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    task = asyncio.create_task(prepare_in_child(b"{}", [sys.executable, "-c", sleeper]))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if pid_file.exists() and pid_file.read_text():
+            break
+    pid = int(pid_file.read_text())
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not multiprocessing.active_children()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped)
