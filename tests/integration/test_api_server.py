@@ -24,7 +24,8 @@ LATEST = SHARED / "toolhive" / "registry-2026-02-18.json"
 OLDER = SHARED / "toolhive" / "registry-2025-07-29.json"
 MCPREG = Path(sys.executable).with_name("mcpreg")
 
-needs_shared = pytest.mark.skipif(not LATEST.is_file(), reason=f"shared data not found at {SHARED}")
+# The real catalogues are part of the test contract: missing data fails the tests, it never skips them.
+needs_shared = pytest.mark.usefixtures("require_shared_data")
 
 
 def free_port() -> int:

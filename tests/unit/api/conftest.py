@@ -20,7 +20,7 @@ from mcpreg_api.server import runner_options
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "toolhive").is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set MCPREG_SHARED_DATA)")
+        pytest.fail(f"shared data not found at {SHARED_DATA} (set MCPREG_SHARED_DATA)")
     return SHARED_DATA
 
 

@@ -27,7 +27,7 @@ def _validator(schema: dict[str, Any], registry: Registry | None = None) -> Vali
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "schemas").is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set MCPREG_SHARED_DATA)")
+        pytest.fail(f"shared data not found at {SHARED_DATA} (set MCPREG_SHARED_DATA)")
     return SHARED_DATA
 
 
