@@ -66,12 +66,21 @@ class GitFetchLimits:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
 
+# What git may see of the operator's environment: where things are, which CA bundle to trust, and
+# the proxy settings corporate clusters need (git honours the standard proxy variables).
+_PASSED_THROUGH = frozenset(
+    {"PATH", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+    | {f"{name}{suffix}" for name in ("http", "https", "no", "all") for suffix in ("_proxy",)}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+)
+
+
 def git_env(credentials: GitCredentials | None, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """A minimal, isolated environment for git. Secrets travel as GIT_CONFIG_* variables, which unlike
     `git -c` do not show in the process list."""
     source = os.environ if base is None else base
     env = {
-        k: v for k, v in source.items() if k in ("PATH", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+        k: v for k, v in source.items() if k in _PASSED_THROUGH
     }
     env.update(
         {
