@@ -79,9 +79,7 @@ def git_env(credentials: GitCredentials | None, base: Mapping[str, str] | None =
     """A minimal, isolated environment for git. Secrets travel as GIT_CONFIG_* variables, which unlike
     `git -c` do not show in the process list."""
     source = os.environ if base is None else base
-    env = {
-        k: v for k, v in source.items() if k in _PASSED_THROUGH
-    }
+    env = {k: v for k, v in source.items() if k in _PASSED_THROUGH}
     env.update(
         {
             "GIT_CONFIG_NOSYSTEM": "1",
