@@ -143,8 +143,9 @@ class ApiReconciler:
         """Apply what changed (or drifted), then record the API's real state in `status`."""
         if not spec.api.enabled:
             if self._dirty or self.applied_hash != "disabled":
+                self._dirty = False  # before the work, as when applying
                 await self._delete_all()
-                self.applied_hash, self._dirty, self.ready_generation = "disabled", False, None
+                self.applied_hash, self.ready_generation = "disabled", None
             status.api_status = ApiStatus(
                 phase=ApiPhase.NOT_STARTED, ready_replicas=0, message="spec.api.enabled is false"
             )
@@ -165,9 +166,16 @@ class ApiReconciler:
         )
         digest = hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
         if self._dirty or digest != self.applied_hash or deployment is None:
-            for manifest in manifests:
-                await self._apply(manifest)
-            self.applied_hash, self._dirty = digest, False
+            # Cleared before applying, not after: a change reported while we apply (someone edits an
+            # object we already applied in this pass) must lead to another apply.
+            self._dirty = False
+            try:
+                for manifest in manifests:
+                    await self._apply(manifest)
+            except BaseException:
+                self._dirty = True
+                raise
+            self.applied_hash = digest
             deployment = await self._read_deployment()
 
         observation = observe_deployment(deployment)

@@ -95,7 +95,6 @@ class RegistryController:
     # sync always runs on creation and on operator resume.
     attempted_spec_hash: str | None = None
     last_wake_reason: str = ""
-    sync_count: int = 0
     # The status this controller last wrote. It is the only writer of these fields, and Kopf's live
     # body lags behind our own patches, so decisions use this copy once it exists.
     status: MCPRegistryStatus | None = None
@@ -259,7 +258,6 @@ class RegistryController:
         generation = int(meta.get("generation") or 0)
         trigger = (meta.get("annotations") or {}).get(SYNC_TRIGGER_ANNOTATION)
         self.attempted_spec_hash = data_spec_hash(spec)
-        self.sync_count += 1
         started = _now()
         sync_status = status.sync_status.model_copy() if status.sync_status else SyncStatus()
         previous_failures = sync_status.attempt_count or 0
@@ -267,8 +265,6 @@ class RegistryController:
         sync_status.last_attempt = started
         sync_status.message = f"sync started ({reason})"
         status.sync_status = sync_status
-        if status.phase in (None, Phase.PENDING, Phase.FAILED):
-            status.phase = Phase.SYNCING if status.phase is not None else Phase.PENDING
         await self._patch_status(status)
 
         source = build_source(spec, self.namespace, self.ctx.core, self.ctx.git, self.ctx.executor)
@@ -441,6 +437,8 @@ class RegistryController:
         problems = "; ".join(
             f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
         )
+        # Nothing is derived from a spec that does not parse: the phase says so until it is fixed.
+        self.spec = None
         status.phase = Phase.FAILED
         status.message = f"invalid spec: {problems}"
         status.observed_generation = generation
