@@ -29,12 +29,14 @@ from typing import Any
 
 from mcpreg.devenv.binaries import ControlPlaneBinaries, cache_dir, ensure_binaries
 from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
+from mcpreg.devenv.node import NODE_IP, Node
 from mcpreg.devenv.pki import ControlPlanePKI, generate_pki
 
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"
 READY_TIMEOUT_S = 90.0
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CLUSTER_CIDR = "10.244.0.0/16"
 FAKE_NODE = "kwok-node-0"
 KEEP_LOG_RUNS = 10
 
@@ -180,6 +182,9 @@ class ControlPlane:
     with_controller_manager: bool = True
     # kube-scheduler + kwok + one fake node: pods get scheduled and become Ready without a kubelet.
     with_kwok: bool = False
+    # kube-scheduler + a real node (containerd, kubelet, kube-proxy, CoreDNS): pods really run.
+    with_node: bool = False
+    node: Node | None = None
     owner_pid: int | None = None  # None: lives until explicitly stopped (the dev environment)
     etcd_port: int = 0
     etcd_peer_port: int = 0
@@ -188,6 +193,7 @@ class ControlPlane:
     scheduler_port: int = 0
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     pki: ControlPlanePKI | None = None
+    progress: Callable[[str], None] = field(default=lambda _message: None)
 
     @classmethod
     def create(
@@ -196,6 +202,7 @@ class ControlPlane:
         state_dir: Path | None = None,
         with_controller_manager: bool = True,
         with_kwok: bool = False,
+        with_node: bool = False,
         owner_pid: int | None = -1,
         progress: Callable[[str], None] | None = None,
     ) -> ControlPlane:
@@ -208,7 +215,9 @@ class ControlPlane:
             binaries=binaries,
             with_controller_manager=with_controller_manager,
             with_kwok=with_kwok,
+            with_node=with_node,
             owner_pid=os.getpid() if owner_pid == -1 else owner_pid,
+            progress=progress or (lambda _message: None),
         )
 
     # Paths -----------------------------------------------------------------------------------
@@ -222,8 +231,14 @@ class ControlPlane:
         return self.state_dir / "admin.kubeconfig"
 
     @property
+    def host(self) -> str:
+        """Where the apiserver listens: loopback, or with a real node the bridge address pods reach
+        (the `kubernetes` Service's endpoint)."""
+        return NODE_IP if self.with_node else "127.0.0.1"
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.host}:{self.apiserver_port}"
 
     @property
     def ca_cert(self) -> Path:
@@ -246,7 +261,11 @@ class ControlPlane:
         cleanup_stale_runs()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
-        self.pki = generate_pki(self.state_dir / "pki", service_ip=SERVICE_IP)
+        self.pki = generate_pki(
+            self.state_dir / "pki",
+            service_ip=SERVICE_IP,
+            extra_server_ips=(NODE_IP,) if self.with_node else (),
+        )
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.apiserver_port = free_port()
         self.controller_manager_port = free_port()
@@ -260,6 +279,18 @@ class ControlPlane:
         )
         self._save_state()
         try:
+            if self.with_node:
+                self.node = Node(
+                    state_dir=self.state_dir,
+                    server=self.server,
+                    pki=self.pki,
+                    kubectl=self.binaries.kubectl,
+                    admin_kubeconfig=self.admin_kubeconfig,
+                    spawn=self._spawn,
+                    log_path=self.log_path,
+                    progress=self.progress,
+                )
+                self.node.prepare_network()
             self._start_etcd()
             self._start_apiserver()
             self._wait_apiserver_ready()
@@ -268,6 +299,9 @@ class ControlPlane:
                 self._wait_controller_manager_healthy()
             if self.with_kwok:
                 self._start_kwok()
+            if self.node is not None:
+                self._start_scheduler()
+                self.node.start()
         except BaseException:
             self.stop(keep_logs=True)
             raise
@@ -275,6 +309,9 @@ class ControlPlane:
     def stop(self, keep_logs: bool = False) -> Path | None:
         """Stop every component and remove the state directory. Returns where logs were kept."""
         marker = str(self.state_dir)
+        if self.node is not None:
+            self.node.stop()  # pods, containerd, kubelet, kube-proxy, DNS and the host network first
+            self.node = None
         # Reverse order: the controller manager and apiserver go before the etcd they talk to.
         for name in reversed(COMPONENTS):
             proc = self.processes.pop(name, None)
@@ -309,7 +346,7 @@ class ControlPlane:
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_dir / "state.json")
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         with self.log_path(name).open("ab") as log:
             # A session of its own, so stopping kills the whole process group and nothing is orphaned.
             proc = subprocess.Popen(
@@ -317,6 +354,7 @@ class ControlPlane:
             )
         self.processes[name] = proc
         self._save_state()
+        return proc
 
     def _start_etcd(self) -> None:
         client = f"http://127.0.0.1:{self.etcd_port}"
@@ -346,8 +384,8 @@ class ControlPlane:
             [
                 str(self.binaries.kube_apiserver),
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.host}",
+                f"--advertise-address={self.host}",
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
@@ -355,15 +393,36 @@ class ControlPlane:
                 f"--service-account-key-file={pki.service_account_pub}",
                 f"--service-account-signing-key-file={pki.service_account_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--authorization-mode=RBAC",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
-                # Nothing routes to 127.0.0.1 from pods; keep the 'kubernetes' Endpoints untouched.
-                "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+                *self._apiserver_node_args(),
             ],
         )
+
+    def _apiserver_node_args(self) -> list[str]:
+        if not self.with_node:
+            # Nothing routes to 127.0.0.1 from pods; keep the 'kubernetes' Endpoints untouched.
+            return ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]
+        pki = self.pki
+        assert pki is not None
+        from mcpreg.devenv.pki import issue_certificate
+
+        client = issue_certificate(
+            pki, self.state_dir / "pki", "apiserver-kubelet-client",
+            common_name="kube-apiserver-kubelet-client", organization="system:masters", client=True,
+        )  # fmt: skip
+        return [
+            # The kubelet's own identity (system:node:…) is limited to its node by these two.
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={client[0]}",
+            f"--kubelet-client-key={client[1]}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
+            # By IP: the node's name is in no resolver (and the host's resolver is never asked).
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def _system_kubeconfig(self) -> Path:
         pki = self.pki
@@ -377,13 +436,10 @@ class ControlPlane:
             name="kube-controller-manager",
         )
 
-    def _start_kwok(self) -> None:
-        """kube-scheduler binds pods to a fake node that kwok keeps Ready; kwok then plays the kubelet
-        and marks scheduled pods Running and Ready, so Deployments report real status."""
-        if self.binaries.kube_scheduler is None or self.binaries.kwok is None:
-            raise ControlPlaneError("kube-scheduler and kwok binaries are needed for with_kwok=True")
+    def _start_scheduler(self) -> None:
+        if self.binaries.kube_scheduler is None:
+            raise ControlPlaneError("the kube-scheduler binary is needed for pods to be scheduled")
         kubeconfig = self._system_kubeconfig()
-        stages = kwok_stages(self.binaries.kwok.parent)
         self._spawn(
             "kube-scheduler",
             [
@@ -396,6 +452,15 @@ class ControlPlane:
                 "--leader-elect=false",
             ],
         )
+
+    def _start_kwok(self) -> None:
+        """kube-scheduler binds pods to a fake node that kwok keeps Ready; kwok then plays the kubelet
+        and marks scheduled pods Running and Ready, so Deployments report real status."""
+        if self.binaries.kwok is None:
+            raise ControlPlaneError("the kwok binary is needed for with_kwok=True")
+        kubeconfig = self._system_kubeconfig()
+        stages = kwok_stages(self.binaries.kwok.parent)
+        self._start_scheduler()
         self._spawn(
             "kwok",
             [
@@ -463,6 +528,17 @@ class ControlPlane:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--cluster-signing-cert-file={pki.ca_cert}",
                 f"--cluster-signing-key-file={pki.ca_key}",
+                *(
+                    [
+                        "--allocate-node-cidrs=true",
+                        f"--cluster-cidr={CLUSTER_CIDR}",
+                        "--node-cidr-mask-size=24",
+                        # Pods on a deleted or dead node are gone quickly in tests, not after 5 minutes.
+                        "--node-monitor-grace-period=20s",
+                    ]
+                    if self.with_node
+                    else []
+                ),
             ],
         )
 

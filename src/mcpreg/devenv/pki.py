@@ -113,7 +113,9 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def generate_pki(directory: Path, service_ip: str = "10.0.0.1") -> ControlPlanePKI:
+def generate_pki(
+    directory: Path, service_ip: str = "10.0.0.1", extra_server_ips: tuple[str, ...] = ()
+) -> ControlPlanePKI:
     """Write a complete PKI for one local control plane into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = ControlPlanePKI(
@@ -148,7 +150,7 @@ def generate_pki(directory: Path, service_ip: str = "10.0.0.1") -> ControlPlaneP
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
         ),
-        server_ips=("127.0.0.1", service_ip),
+        server_ips=("127.0.0.1", service_ip, *extra_server_ips),
     )
     _write_key(paths.serving_key, serving_key)
     _write_cert(paths.serving_cert, serving)
@@ -172,3 +174,42 @@ def generate_pki(directory: Path, service_ip: str = "10.0.0.1") -> ControlPlaneP
         )
     )
     return paths
+
+
+def _load_ca(pki: ControlPlanePKI) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{pki.ca_key} is not an EC key")
+    return cert, key
+
+
+def issue_certificate(
+    pki: ControlPlanePKI,
+    directory: Path,
+    name: str,
+    *,
+    common_name: str,
+    organization: str | None = None,
+    client: bool = False,
+    server_names: tuple[str, ...] = (),
+    server_ips: tuple[str, ...] = (),
+) -> tuple[Path, Path]:
+    """Issue one more certificate from the control plane's CA (a kubelet's, kube-proxy's, …);
+    returns the paths of `<name>.crt` and `<name>.key` in `directory`."""
+    ca_cert, ca_key = _load_ca(pki)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = _new_key()
+    cert = _issue(
+        _name(common_name, organization),
+        key.public_key(),
+        ca_cert.subject,
+        ca_key,
+        server_names=server_names,
+        server_ips=server_ips,
+        client=client,
+    )
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)
+    return cert_path, key_path
