@@ -61,6 +61,21 @@ KUBERNETES = GoComponent(
         "k8s.io/kubernetes/cmd/kubectl",
     ),
 )
+# The node: a real kubelet and kube-proxy from the same pin, cached apart from the control plane so
+# that machines where no node can run (no root, no containerd) never build them.
+KUBERNETES_NODE = GoComponent(
+    name="kubernetes-node",
+    module_dir=TOOLS_DIR / "kube",
+    pinned_module="k8s.io/kubernetes",
+    packages=("k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"),
+)
+# Cluster DNS: CoreDNS with only the plugins `tools/coredns/main.go` names (no forward plugin).
+COREDNS = GoComponent(
+    name="coredns",
+    module_dir=TOOLS_DIR / "coredns",
+    pinned_module="github.com/coredns/coredns",
+    packages=("mcpregistry.dev/tools/coredns",),
+)
 ETCD = GoComponent(
     name="etcd",
     module_dir=TOOLS_DIR / "etcd",
@@ -104,7 +119,7 @@ def pinned_version(go_mod: Path, module: str) -> str:
 def _ldflags(component: GoComponent) -> str:
     if component is HELM:  # stamped like Helm's own Makefile does, so `helm version` tells it
         return f"-s -w -X helm.sh/helm/v4/internal/version.version={component.version}"
-    if component is not KUBERNETES:
+    if component.pinned_module != KUBERNETES.pinned_module:
         return "-s -w"
     version = component.version
     major, minor = version.lstrip("v").split(".")[:2]
