@@ -58,7 +58,17 @@ def create_app(
     OpenApiRoutes().register(app)
     rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built
     app.cleanup_ctx.append(_follow_catalog)
+    app.on_response_prepare.append(_close_when_draining)
     return app
+
+
+async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+    # Keep-alive clients must reconnect (to another replica) rather than reuse a connection to a
+    # server that is about to close.
+    if request.app[STATE].draining:
+        # The hook runs after aiohttp prepared the headers: say it, and close after this response.
+        response.headers["Connection"] = "close"
+        response.force_close()
 
 
 async def _follow_catalog(app: web.Application) -> AsyncIterator[None]:

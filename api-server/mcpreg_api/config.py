@@ -15,7 +15,10 @@ class HttpLimits:
     response - idle, or dribbling its headers byte by byte (aiohttp does not reset it on partial
     input), so a slow client cannot hold connections open. Handlers never wait on anything (every
     answer is precomputed), so they need no time limit of their own. `shutdown_timeout` is how long
-    requests in flight may take to finish on shutdown.
+    requests in flight may take to finish on shutdown. `drain_seconds` is how long the server keeps
+    answering after SIGTERM before it closes its listener, with `/readiness` at 503 and every response
+    closing its connection: a Service routes new requests elsewhere once its endpoints are updated,
+    which takes a moment after a pod is told to stop (0: close at once, for local use).
     """
 
     max_line_size: int = 16384  # room for every parameter at its documented maximum, percent-encoded
@@ -23,6 +26,7 @@ class HttpLimits:
     max_headers: int = 64
     keepalive_timeout: float = 20.0
     shutdown_timeout: float = 10.0
+    drain_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,9 @@ class CatalogState:
 
     snapshot: Snapshot | None = None
     last_error: str | None = None
+    # Set on SIGTERM while the server keeps answering for its drain period: /readiness says 503 so
+    # the Service stops sending new requests here before the listener closes.
+    draining: bool = False
 
 
 class CatalogLoader:

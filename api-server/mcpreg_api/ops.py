@@ -39,6 +39,9 @@ class OpsRoutes:
     async def readiness(self, request: web.Request) -> web.StreamResponse:
         snapshot = self.state.snapshot
         body: dict[str, Any]
+        if self.state.draining:
+            body = {"status": "not ready", "detail": "shutting down"}
+            return json_response(dump_json(body), status=503, cache_control=NO_STORE)
         if snapshot is None:
             body = {"status": "not ready", "detail": self.state.last_error or "no catalogue loaded yet"}
             return json_response(dump_json(body), status=503, cache_control=NO_STORE)

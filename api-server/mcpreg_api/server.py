@@ -21,7 +21,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from mcpreg_api.accesslog import AccessLogSink, JsonAccessLogger
-from mcpreg_api.app import CONFIG
+from mcpreg_api.app import CONFIG, STATE
 
 log = logging.getLogger("mcpreg_api")
 
@@ -85,11 +85,24 @@ async def serve(
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
         await stop.wait()
+        await _drain(app, stop)
         log.info("shutting down: finishing requests in flight")
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+
+
+async def _drain(app: web.Application, stop: asyncio.Event) -> None:
+    """Keep serving for the drain period, marked not ready; a second signal ends it early."""
+    seconds = app[CONFIG].limits.drain_seconds
+    if seconds <= 0:
+        return
+    app[STATE].draining = True
+    log.info("draining for %.1fs: /readiness answers 503, connections close after each response", seconds)
+    stop.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def _bound_port(site: web.TCPSite, requested: int) -> int:

@@ -20,6 +20,7 @@ from mcpreg_operator.storage_factory import api_storage_args, api_storage_env
 
 FIELD_MANAGER = "mcp-registry-operator"
 API_PORT = 8080
+API_DRAIN_SECONDS = 5
 CONFIG_HASH_ANNOTATION = "mcpregistry.dev/config-hash"
 # Set on the Deployment by whoever scales it (an HPA, a person): the operator then leaves replicas alone.
 EXTERNAL_REPLICAS_ANNOTATION = "mcpregistry.dev/replicas-managed-externally"
@@ -92,6 +93,10 @@ def api_args(registry: str, namespace: str) -> list[str]:
         "0.0.0.0",
         "--port",
         str(API_PORT),
+        # Endpoints are removed from the Service a moment after a pod is told to stop: keep answering
+        # (not ready) meanwhile, so a rollout or a scale-down drops no request.
+        "--drain-seconds",
+        str(API_DRAIN_SECONDS),
     ]
 
 

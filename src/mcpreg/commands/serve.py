@@ -67,6 +67,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Cache-Control max-age of catalogue responses (default 30)",
     )
     parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after SIGTERM keep serving this long, not ready, before closing (default 0; pods: 5)",
+    )
+    parser.add_argument(
         "--no-access-log", action="store_true", help="do not write the JSON-lines access log to stdout"
     )
     parser.add_argument(
@@ -114,15 +121,15 @@ def _add_s3_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcpreg_api.config import ServerConfig
+    from mcpreg_api.config import HttpLimits, ServerConfig
     from mcpreg_api.server import configure_logging
     from mcpreg_api.server import run as run_server
 
     if not 0 <= args.port <= 65535:
         print(f"error: --port {args.port} is not a TCP port", file=sys.stderr)
         return 2
-    if args.cache_max_age < 0:
-        print("error: --cache-max-age must not be negative", file=sys.stderr)
+    if args.cache_max_age < 0 or args.drain_seconds < 0:
+        print("error: --cache-max-age and --drain-seconds must not be negative", file=sys.stderr)
         return 2
     if args.file is not None and not Path(args.file).is_file():
         print(f"error: {args.file}: no such file", file=sys.stderr)
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         cache_max_age=args.cache_max_age,
         access_log=not args.no_access_log,
         access_log_flush_interval=max(args.access_log_flush, 0.0),
+        limits=HttpLimits(drain_seconds=args.drain_seconds),
     )
     if args.s3_bucket is not None and args.file is not None:
         print("error: --s3-bucket goes with --registry, not --file", file=sys.stderr)

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from api_testdata import Serve, Served
 
+from mcpreg.storage import FileCatalogReader
 from mcpreg_api import manners
+from mcpreg_api.app import LOADER, create_app
 from mcpreg_api.config import HttpLimits, ServerConfig
 from mcpreg_api.manners import accepts_gzip, etag_matches
 from mcpreg_api.rendering import Rendered, ResponseCache
+from mcpreg_api.server import serve
 
 IDENTITY = {"Accept-Encoding": "identity"}
 
@@ -200,3 +203,27 @@ async def test_large_bodies_are_streamed_whole(real: Served, monkeypatch: pytest
     assert gzip.decompress(await zipped.read()) == whole
     head = await real.client.head("/api/v1/registry", headers=IDENTITY)
     assert head.headers["Content-Length"] == str(len(whole)) and await head.read() == b""
+
+
+async def test_drain_on_shutdown_keeps_serving_not_ready_then_closes(edge_file: Path) -> None:
+    """After the stop signal the server answers for `drain_seconds` with /readiness 503 and
+    `Connection: close`, so a Service moves traffic away before the listener closes."""
+    reader = FileCatalogReader(edge_file, poll_interval=0.02, count_servers=lambda _: 0)
+    config = ServerConfig(access_log=False, limits=HttpLimits(drain_seconds=0.6))
+    app = create_app(reader, config=config)
+    stop = asyncio.Event()
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(app, port=0, stop=stop, on_listening=bound.set_result))
+    port = await asyncio.wait_for(bound, 5)
+    await app[LOADER].wait_loaded()
+    before = await raw_request("127.0.0.1", port, "GET /readiness HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert before.startswith(b"HTTP/1.1 200")
+    stop.set()
+    await asyncio.sleep(0.1)
+    draining = await raw_request("127.0.0.1", port, "GET /readiness HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert draining.startswith(b"HTTP/1.1 503") and b"shutting down" in draining
+    data = await raw_request("127.0.0.1", port, "GET /v0.1/servers HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200") and b"Connection: close" in data
+    await asyncio.wait_for(task, 5)
+    with pytest.raises(OSError):
+        await raw_request("127.0.0.1", port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
