@@ -19,3 +19,17 @@ def require_shared_data() -> Path:
     if not (SHARED_DATA / "toolhive").is_dir():
         pytest.fail(f"shared data not found at {SHARED_DATA} (set MCPREG_SHARED_DATA)")
     return SHARED_DATA
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from mcpreg.devenv.node import busy_reason, node_mode, unavailable_reason
+
+    mode = node_mode()
+    why = "" if mode == "real" else f" ({unavailable_reason() or busy_reason() or 'MCPREG_NODE=kwok'})"
+    return f"node: {mode}{why}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`mcpreg dev up` starts a cluster with the machine's one real node: its tests run first, before
+    the session's own cluster (which holds that node until the session ends) is started."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("devstack") else 1)

@@ -67,7 +67,8 @@ class MinioError(RuntimeError):
 
 @dataclass
 class MinioServer:
-    """One MinIO process serving `data_dir` on 127.0.0.1:`port`, restartable on the same port."""
+    """One MinIO process serving `data_dir` on `host`:`port` (loopback, or the local node's bridge
+    address so pods reach it), restartable on the same port."""
 
     KMS_KEY_ID = "mcpreg-test-key"
 
@@ -78,23 +79,31 @@ class MinioServer:
     access_key: str = field(default_factory=lambda: "mcpreg-" + secrets.token_hex(6), repr=False)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     kms: bool = False
+    host: str = "127.0.0.1"
     _kms_secret: str = field(
         default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode(), repr=False
     )
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, base_dir: Path, *, kms: bool = False, binary: Path | None = None) -> MinioServer:
+    def create(
+        cls, base_dir: Path, *, kms: bool = False, binary: Path | None = None, host: str = "127.0.0.1"
+    ) -> MinioServer:
         base_dir.mkdir(parents=True, exist_ok=True)
         data_dir = base_dir / "data"
         data_dir.mkdir(exist_ok=True)
         return cls(
-            binary=binary or ensure_minio(), data_dir=data_dir, log_path=base_dir / "minio.log", kms=kms
+            binary=binary or ensure_minio(),
+            data_dir=data_dir,
+            log_path=base_dir / "minio.log",
+            kms=kms,
+            host=host,
+            port=free_port(host),
         )
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def credentials(self) -> S3Credentials:
@@ -140,7 +149,7 @@ class MinioServer:
                     "server",
                     str(self.data_dir),
                     "--address",
-                    f"127.0.0.1:{self.port}",
+                    f"{self.host}:{self.port}",
                     "--quiet",
                 ],
                 stdout=log,
@@ -220,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--data-dir", required=True, type=Path)
     serve.add_argument("--port", type=int, default=9000)
+    serve.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     try:
         binary = ensure_minio()
@@ -230,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(binary)
         return 0
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    command = [str(binary), "server", str(args.data_dir), "--address", f"127.0.0.1:{args.port}", "--quiet"]
+    command = [str(binary), "server", str(args.data_dir), "--address", f"{args.host}:{args.port}", "--quiet"]
     os.execv(binary, command)  # noqa: S606
 
 

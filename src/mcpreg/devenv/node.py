@@ -67,7 +67,7 @@ class NodeError(RuntimeError):
 
 
 def unavailable_reason() -> str | None:
-    """Why a real node cannot run here (None when it can)."""
+    """Why a real node cannot run on this machine at all (None when it can)."""
     if not sys.platform.startswith("linux"):
         return f"a real node needs Linux (this is {sys.platform})"
     if os.geteuid() != 0:
@@ -90,12 +90,20 @@ def node_mode() -> str:
         raise NodeError(f"MCPREG_NODE={wanted!r}: use real, kwok or auto")
     if wanted == "kwok":
         return "kwok"
-    reason = unavailable_reason()
+    reason = unavailable_reason() or busy_reason()
     if reason is None:
         return "real"
     if wanted == "real":
         raise NodeError(f"MCPREG_NODE=real but {reason}")
     return "kwok"
+
+
+def busy_reason() -> str | None:
+    """Why this machine's one node slot is taken (None when it is free)."""
+    record = read_record()
+    if record is not None and record_is_live(record):
+        return f"the machine's real node is in use (state {record.get('node_dir')}; `make down` frees it)"
+    return None
 
 
 def cni_bin_dir() -> Path:
@@ -534,9 +542,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def import_image(self, archive: Path) -> None:
         """Make an OCI archive's image available to the kubelet (no registry is involved)."""
-        result = self.ctr("images", "import", "--no-unpack", str(archive))
-        if result.returncode != 0:
-            raise NodeError(f"ctr images import {archive}: {result.stderr.strip()[-400:]}")
+        import_image(self.containerd_address, archive)
 
     def images(self) -> list[str]:
         result = self.ctr("images", "list", "--quiet")
@@ -778,6 +784,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                     if line.startswith("VmRSS:"):
                         sizes[name] = int(line.split()[1]) * 1024
         return sizes
+
+
+def import_image(containerd_address: str, archive: Path) -> None:
+    """Import an OCI archive into the node's containerd (the CRI's `k8s.io` namespace)."""
+    result = subprocess.run(
+        ["ctr", "--address", containerd_address, "--namespace", "k8s.io", "images", "import", str(archive)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise NodeError(f"ctr images import {archive}: {result.stderr.strip()[-400:]}")
 
 
 def _tail(path: Path, lines: int = 15) -> str:
