@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up down env test lint unit integration binaries bench clean generate
+.PHONY: up down env test lint unit integration binaries host-deps bench clean generate
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-binaries: $(STAMP)
+# Debian packages of the real node and the image build (containerd, runc, CNI plugins, iptables,
+# mmdebstrap, umoci, skopeo); installed only when missing, and only as root.
+host-deps:
+	@scripts/install-host-deps
+
+binaries: $(STAMP) host-deps
 	@$(VENV)/bin/python -m mcpreg.devenv.binaries >/dev/null
 
-up: $(STAMP)
+up: binaries
 	@$(VENV)/bin/mcpreg dev up
 
 down: $(STAMP)

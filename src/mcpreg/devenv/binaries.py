@@ -319,9 +319,14 @@ def ensure_binaries(progress: Callable[[str], None] = _stderr_progress) -> Contr
 
 def main() -> int:
     """`python -m mcpreg.devenv.binaries`: build (or find) the binaries and print where they are."""
+    from mcpreg.devenv.node import node_mode
+
     try:
         binaries = ensure_binaries()
         helm = ensure_helm()  # the chart's tests run the real helm
+        if node_mode() == "real":  # the node's own components, where one can run
+            ensure_component(KUBERNETES_NODE)
+            ensure_component(COREDNS)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -803,3 +803,48 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def machine_leftovers() -> list[str]:
+    """Node state on this machine with no live node to own it (a check for after a test run)."""
+    found = hostnet.kube_chains()
+    record = read_record()
+    if record is not None:
+        found.append(f"node record {NODE_RECORD} ({'live' if record_is_live(record) else 'stale'})")
+    if Path("/sys/class/net", hostnet.BRIDGE).exists():
+        found.append(f"bridge {hostnet.BRIDGE}")
+    found += [f"cgroup {c}" for c in _kubepods_cgroups()]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            command = _cmdline(int(entry.name)).split(" ", 1)[0].rsplit("/", 1)[-1]
+            if command in ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "coredns"):
+                found.append(f"process {entry.name} {command}")
+    if NETNS_DIR.is_dir():
+        found += [f"netns {p.name}" for p in NETNS_DIR.iterdir() if p.name.startswith("cni-")]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mcpreg.devenv.node check-clean [--ip-forward V]`: exit 1 listing any node state
+    left on the machine (CI runs it after the tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m mcpreg.devenv.node")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-clean", help="fail if a real node left anything behind")
+    check.add_argument("--ip-forward", help="the value net.ipv4.ip_forward had before the run")
+    args = parser.parse_args(argv)
+    found = machine_leftovers()
+    if args.ip_forward is not None:
+        now = hostnet.read_sysctl("net/ipv4/ip_forward")
+        if now != args.ip_forward:
+            found.append(f"net.ipv4.ip_forward={now} (was {args.ip_forward})")
+    for item in found:
+        print(f"left behind: {item}", file=sys.stderr)
+    if not found:
+        print("no node state left on this machine")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
