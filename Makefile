@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up down env test lint unit integration binaries host-deps bench clean generate
+.PHONY: up down env test lint unit integration binaries host-deps bench clean generate image
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ host-deps:
 
 binaries: $(STAMP) host-deps
 	@$(VENV)/bin/python -m mcpreg.devenv.binaries >/dev/null
+
+# The product's OCI image, built from Debian packages without Docker and cached by content.
+image: $(STAMP)
+	@$(VENV)/bin/python -m mcpreg.devenv.image
 
 up: binaries
 	@$(VENV)/bin/mcpreg dev up

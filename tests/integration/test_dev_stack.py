@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from mcpreg.devenv import node as node_module
+from mcpreg.devenv.thv import ensure_thv, thv_config_env, thv_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.devstack]
 
@@ -70,6 +71,18 @@ def test_dev_up_env_down(tmp_path: Path) -> None:
         assert len(names) == 4 and not any(name.endswith("-experimental") for name in names)
         toolhive = _get(f"{api_url}/api/v1/registry")
         assert len(toolhive["servers"]) + len(toolhive.get("remote_servers") or {}) == 4
+        # ToolHive's own client, as the README shows it.
+        thv, home = ensure_thv(), tmp_path / "thv-home"
+        configured = subprocess.run(
+            [str(thv), "config", "set-registry", api_url, "-p"],
+            env=thv_config_env(home), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert configured.returncode == 0, configured.stderr
+        listed = subprocess.run(
+            [str(thv), "registry", "list"], env=thv_env(home), capture_output=True, text=True, timeout=60
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert all(name.rsplit("/", 1)[-1].split(".")[-1] in listed.stdout for name in toolhive["servers"])
 
         stack = json.loads(stack_file.read_text())
         kubectl_env = dict(env, KUBECONFIG=exports["KUBECONFIG"])

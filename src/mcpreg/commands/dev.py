@@ -1,10 +1,31 @@
-"""`mcpreg dev up | down | env`: the local environment of the README's first command."""
+"""`mcpreg dev up | down | env`: the local environment of the README's first command.
+
+`mcpreg.devenv` lives only in a development checkout (the wheel and the image leave it out), so it is
+imported when a `dev` command runs, never when the CLI starts; without it the command fails with one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from collections.abc import Callable
 from typing import Any
+
+NO_DEVENV = (
+    "`mcpreg dev` needs a development checkout of mcp-registry-operator (`make venv` there); "
+    "this installation has no mcpreg.devenv"
+)
+
+
+def _needs_devenv(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        if importlib.util.find_spec("mcpreg.devenv") is None:
+            print(f"error: {NO_DEVENV}", file=sys.stderr)
+            return 2
+        return func(args)
+
+    return run
 
 
 def register(subparsers: Any) -> None:
@@ -16,10 +37,10 @@ def register(subparsers: Any) -> None:
     up_parser.add_argument(
         "--with-s3", action="store_true", help="also run MinIO and a sample MCPRegistry stored in it"
     )
-    up_parser.set_defaults(func=_up)
-    dev.add_parser("down", help="stop it and remove its state").set_defaults(func=_down)
+    up_parser.set_defaults(func=_needs_devenv(_up))
+    dev.add_parser("down", help="stop it and remove its state").set_defaults(func=_needs_devenv(_down))
     dev.add_parser("env", help="print the shell lines that point kubectl and curl at it").set_defaults(
-        func=_env
+        func=_needs_devenv(_env)
     )
 
 

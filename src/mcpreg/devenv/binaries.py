@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -36,11 +37,13 @@ class GoComponent:
 
     name: str  # cache key prefix and progress label
     module_dir: Path
-    pinned_module: str  # the module whose version names the cache entry
+    pinned_module: str  # the module whose version names the cache entry; "" for the project's own code
     packages: tuple[str, ...]  # Go import paths of the commands to build
 
     @property
     def version(self) -> str:
+        if not self.pinned_module:
+            return source_version(self.module_dir)
         return pinned_version(self.module_dir / "go.mod", self.pinned_module)
 
     @property
@@ -96,6 +99,14 @@ KWOK = GoComponent(
     pinned_module="sigs.k8s.io/kwok",
     packages=("sigs.k8s.io/kwok/cmd/kwok",),
 )
+# The pod sandbox's pause process (tools/pause/main.go, no dependencies), packaged by devenv.image; its
+# version is a hash of its own source.
+PAUSE = GoComponent(
+    name="pause",
+    module_dir=TOOLS_DIR / "pause",
+    pinned_module="",
+    packages=("mcpregistry.dev/tools/pause",),
+)
 
 
 def cache_dir() -> Path:
@@ -116,7 +127,27 @@ def pinned_version(go_mod: Path, module: str) -> str:
     return match.group(1)
 
 
+def source_version(module_dir: Path) -> str:
+    """A version for a module of the project's own code: the first 12 hex digits of a hash of its files."""
+    try:
+        files = sorted(p for p in module_dir.rglob("*") if p.is_file())
+        digest = hashlib.sha256()
+        for path in files:
+            data = path.read_bytes()
+            digest.update(f"{path.relative_to(module_dir).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+    except OSError as exc:
+        raise BuildError(
+            f"cannot read {module_dir}: {exc.strerror}; is this a full checkout of the project?"
+        ) from exc
+    if not files:
+        raise BuildError(f"{module_dir} is empty or missing; restore it from git")
+    return digest.hexdigest()[:12]
+
+
 def _ldflags(component: GoComponent) -> str:
+    if component is PAUSE:
+        return f"-s -w -X main.version={component.version}"
     if component is HELM:  # stamped like Helm's own Makefile does, so `helm version` tells it
         return f"-s -w -X helm.sh/helm/v4/internal/version.version={component.version}"
     if component.pinned_module != KUBERNETES.pinned_module:
@@ -162,7 +193,9 @@ def _go_env() -> dict[str, str]:
     # Never download another toolchain: this machine's Go builds these modules.
     env.setdefault("GOTOOLCHAIN", "local")
     env.setdefault("CGO_ENABLED", "0")
-    env["GOFLAGS"] = (env.get("GOFLAGS", "") + " -mod=readonly -trimpath").strip()
+    # -buildvcs=false: a main package of the project's own (tools/pause) must not embed the checkout's
+    # commit, or the same source would build different binaries (and images) at every commit.
+    env["GOFLAGS"] = (env.get("GOFLAGS", "") + " -mod=readonly -trimpath -buildvcs=false").strip()
     return env
 
 

