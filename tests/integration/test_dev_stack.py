@@ -117,7 +117,7 @@ def test_dev_up_env_down(tmp_path: Path) -> None:
             service = kubectl("get", "service", "sample-registry-api", "-n", "default")
             assert api_url == f"http://{service['spec']['clusterIP']}:8080"
             record = node_module.read_record()
-            assert record is not None and str(record["node_dir"]).startswith(str(dev_dir))
+            assert record is not None and str(record["owner_state_dir"]).startswith(str(dev_dir))
         else:
             assert stack["mode"] == "local-processes"
             assert api_url.startswith("http://127.0.0.1:")

@@ -198,18 +198,28 @@ def test_replicas_left_alone_when_managed_externally(
 
 
 def test_spec_change_rolls_and_disable_removes_then_restores(
-    registries: Registries, kube: Kube, namespace: str, bare_repo: BareRepo, git_daemon: GitDaemonServer
+    registries: Registries,
+    kube: Kube,
+    namespace: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    product_image: str,
 ) -> None:
     make_registry(registries, bare_repo, git_daemon, "toggle")
     registries.wait("toggle", api_ready, timeout=90, what="API Ready")
     before = kube.apps.read_namespaced_deployment("toggle-api", namespace).spec.template.metadata.annotations
-    registries.patch("toggle", {"spec": {"api": {"image": "example.com/mcpreg:2", "replicas": 2}}})
+    # Another name of the same image (a real node must be able to run it: nothing can be pulled here).
+    renamed = f"{product_image.rsplit(':', 1)[0]}:rolled"
+    if kube.control_plane.node is not None:
+        tagged = kube.control_plane.node.ctr("images", "tag", "--force", product_image, renamed)
+        assert tagged.returncode == 0, tagged.stderr
+    registries.patch("toggle", {"spec": {"api": {"image": renamed, "replicas": 2}}})
     wait_until(
         lambda: (
             kube.apps.read_namespaced_deployment("toggle-api", namespace)
             .spec.template.spec.containers[0]
             .image
-            == "example.com/mcpreg:2"
+            == renamed
         ),
         timeout=30,
         what="new image applied",

@@ -246,9 +246,10 @@ def _start_minio(
 def up(progress: Callable[[str], None], *, with_s3: bool = False) -> dict[str, Any]:
     stack = _load_stack()
     running = stack.get("mode")
-    mode = "real-node" if node_module.node_mode() == "real" else "local-processes"
-    if running and running != mode and _alive(stack.get("apiserver_pid")):
-        mode = running  # keep what runs; `make down` first to switch
+    if running and _alive(stack.get("apiserver_pid")):
+        mode = str(running)  # keep what runs (its node is ours); `make down` first to switch
+    else:
+        mode = "real-node" if node_module.node_mode() == "real" else "local-processes"
     if mode == "real-node":
         return _up_in_cluster(stack, progress, with_s3=with_s3)
     progress(f"no real node here ({node_module.unavailable_reason() or 'MCPREG_NODE=kwok'}): "
@@ -444,7 +445,7 @@ def down(progress: Callable[[str], None]) -> None:
     for key in ("api_pid", "operator_pid", "git_pid", "minio_pid"):
         _stop_pid(stack.get(key))
     record = node_module.read_record()
-    if record is not None and str(record.get("node_dir", "")).startswith(str(dev_dir())):
+    if record is not None and str(record.get("owner_state_dir", "")).startswith(str(dev_dir())):
         progress("removing the node: pods, containerd, kubelet, kube-proxy, DNS, the pod network…")
         node_module.teardown(record)
     for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):

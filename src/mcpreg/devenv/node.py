@@ -48,7 +48,12 @@ SHIM_STATE_DIR = Path("/run/containerd")  # containerd 1.6 puts shim sockets und
 # Paths outside the node's own folder that containerd, the kubelet and the CNI library write whatever
 # they are configured with (device-plugin socket, CNI result cache, network namespaces…). Teardown
 # removes each one that did not exist before the node started.
+# The node's own state (containerd's images and snapshots, the kubelet's pods and volumes, sockets):
+# short paths, because unix socket paths are limited to 104-108 bytes and a test's temporary state
+# directory is often longer; one folder per run, and one node per machine.
+NODE_BASE = Path(os.environ.get("MCPREG_NODE_BASE", "/var/lib/mcpreg-node"))
 HOST_PATHS = (
+    NODE_BASE,
     SHIM_STATE_DIR,
     NETNS_DIR,
     CONTAINER_LOGS_DIR,
@@ -152,7 +157,11 @@ def _cmdline(pid: int) -> str:
 
 
 def record_is_live(record: dict[str, Any]) -> bool:
-    """A node whose kubelet (or containerd) still runs under its recorded state directory."""
+    """A node whose control plane's state still exists (a crashed test run's is removed by the next
+    start) and whose kubelet, containerd… still run."""
+    owner = record.get("owner_state_dir")
+    if owner and not Path(str(owner)).is_dir():
+        return False
     marker = str(record.get("node_dir", "\0"))
     return any(
         _pid_alive(int(pid)) and marker in _cmdline(int(pid)) for pid in record.get("pids", {}).values()
@@ -282,6 +291,8 @@ def teardown(record: dict[str, Any], kube_proxy: Path | None = None) -> None:
         for entry in cni_results.glob("mcpreg-*"):
             with contextlib.suppress(OSError):
                 entry.unlink()
+    if node_dir:
+        shutil.rmtree(node_dir, ignore_errors=True)
     for path in _created_host_paths(record):
         shutil.rmtree(path, ignore_errors=True)
     with contextlib.suppress(OSError):
@@ -327,6 +338,8 @@ def leftovers(record: dict[str, Any]) -> list[str]:
     found += [f"cgroup {c}" for c in _kubepods_cgroups()]
     found += [f"netns {p.name}" for p in _new_netns(record.get("netns_before", []))]
     found += [f"path {p}" for p in _created_host_paths(record)]
+    if node_dir and Path(node_dir).exists():
+        found.append(f"path {node_dir}")
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             cmd = _cmdline(int(entry.name))
@@ -363,11 +376,11 @@ class Node:
 
     @property
     def node_dir(self) -> Path:
-        return self.state_dir / "node"
+        return NODE_BASE / self.state_dir.name
 
     @property
     def containerd_address(self) -> str:
-        return str(self.node_dir / "containerd" / "containerd.sock")
+        return str(self.node_dir / "containerd.sock")
 
     # Phase 1, before the apiserver (it binds the bridge address) -------------------------------
 
@@ -391,6 +404,7 @@ class Node:
         self.pause_ref = pause.ref
         self.record = {
             "node_dir": str(self.node_dir),
+            "owner_state_dir": str(self.state_dir),
             "owner_pid": os.getpid(),
             "containerd_address": self.containerd_address,
             "kube_proxy": str(self.kube_proxy),
@@ -399,6 +413,7 @@ class Node:
             "sysctls": {key: hostnet.read_sysctl(key) for key in hostnet.SYSCTLS},
             "pids": {},
         }
+        shutil.rmtree(self.node_dir, ignore_errors=True)
         self.node_dir.mkdir(parents=True, exist_ok=True)
         _write_record(self.record)
         self.network = hostnet.HostNetwork.setup()
