@@ -148,11 +148,14 @@ def main() -> int:
         template = next(iter(document["servers"].values()))
         for i in range(args.rounds):
             name = f"zz-fresh-{i}-{uuid.uuid4().hex[:4]}"
-            document["servers"][name] = dict(template, description=f"round {i}")
+            document["servers"][name] = dict(template, description=f"added in benchmark round {i}")
             repo.commit({"registry.json": json.dumps(document)})
             t = time.monotonic()
             kubectl("annotate", "mcpreg", "bench", "--overwrite", f"mcpregistry.dev/sync-trigger=r{i}")
-            wait_for(lambda name=name: visible(name), 60, f"server {name} through the Service")  # type: ignore[misc]
+            try:
+                wait_for(lambda name=name: visible(name), 60, f"server {name} through the Service")  # type: ignore[misc]
+            except SystemExit as exc:
+                raise SystemExit(f"{exc}; registry status: {json.dumps(status())}") from None
             latencies.append(time.monotonic() - t)
         latencies.sort()
         results["commit_annotate_to_visible_in_cluster_s"] = {
@@ -174,7 +177,7 @@ def main() -> int:
             raise SystemExit("no VmRSS")
 
         time.sleep(3)
-        results["api_pod_rss_mib"] = {str(len(document["servers"])): api_rss_mib()}
+        results["api_pod_rss_mib"] = {str(status()["syncStatus"]["serverCount"]): api_rss_mib()}
         if args.servers:
             big = generate_toolhive(args.servers)
             commit = repo.commit({"registry.json": big})
