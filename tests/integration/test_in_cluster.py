@@ -77,10 +77,10 @@ class InCluster:
             pods = [p for p in pods if pod_ready(p)]
         return pods
 
-    def run_client(self, name: str, script: str, *, timeout: float = 120) -> str:
-        """Run `script` with python3 in a pod of the product's image in the client namespace (not
-        the registry's); its standard output."""
-        pod = {
+    def client_pod(self, name: str, script: str) -> dict[str, Any]:
+        """A pod of the product's image in the client namespace (not the registry's) that runs
+        `script` with python3, restricted like the product's own pods."""
+        return {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": name, "namespace": self.client_ns},
@@ -93,15 +93,19 @@ class InCluster:
                         "name": "client",
                         "image": self.image,
                         "imagePullPolicy": "Never",
-                        "command": ["python3", "-c", script],
+                        "command": ["python3", "-u", "-c", script],
                         "securityContext": RESTRICTED,
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                     }
                 ],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
             },
         }
-        self.kube.apply(pod)
+
+    def start_client(self, name: str, script: str) -> None:
+        self.kube.apply(self.client_pod(name, script))
+
+    def run_client(self, name: str, script: str, *, timeout: float = 120) -> str:
+        """Run `script` in a client pod to its end; its standard output."""
+        self.start_client(name, script)
         try:
             wait_until(
                 lambda: self.pod_phase(name) in ("Succeeded", "Failed"),
@@ -114,29 +118,6 @@ class InCluster:
             return logs
         finally:
             self.kube.kubectl("delete", "pod", "-n", self.client_ns, name, "--wait=false", check=False)
-
-    def start_client(self, name: str, script: str) -> None:
-        self.kube.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name, "namespace": self.client_ns},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532},
-                    "containers": [
-                        {
-                            "name": "client",
-                            "image": self.image,
-                            "imagePullPolicy": "Never",
-                            "command": ["python3", "-u", "-c", script],
-                            "securityContext": RESTRICTED,
-                        }
-                    ],
-                },
-            }
-        )
 
     def pod_phase(self, name: str) -> str:
         try:

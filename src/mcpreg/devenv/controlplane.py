@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -31,6 +30,7 @@ from mcpreg.devenv.binaries import ControlPlaneBinaries, cache_dir, ensure_binar
 from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
 from mcpreg.devenv.node import NODE_IP, Node
 from mcpreg.devenv.pki import ControlPlanePKI, generate_pki
+from mcpreg.devenv.processes import pid_alive, stop_group
 
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"
@@ -49,41 +49,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _kill_group(pid: int, marker: str, grace_s: float = 10.0) -> None:
-    """Stop a component's process group, but only if `pid` is still ours (its command line names
-    our state directory): after a crash the pid may have been reused by an unrelated process."""
-    if not _pid_alive(pid) or marker not in _cmdline(pid):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _pid_alive(pid) or not _cmdline(pid):
-            return
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -115,10 +80,10 @@ def cleanup_stale_runs() -> list[Path]:
             state = None
         if state is not None:
             owner = state.get("owner_pid")
-            if owner is not None and _pid_alive(int(owner)):
+            if owner is not None and pid_alive(int(owner)):
                 continue
             for pid in state.get("pids", {}).values():
-                _kill_group(int(pid), str(state_dir))
+                stop_group(int(pid), str(state_dir))
         elif time.time() - state_dir.stat().st_mtime < 60:
             continue  # a run being set up right now has not written its state yet
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -316,7 +281,7 @@ class ControlPlane:
         for name in reversed(COMPONENTS):
             proc = self.processes.pop(name, None)
             if proc is not None:
-                _kill_group(proc.pid, marker)
+                stop_group(proc.pid, marker)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
         kept: Path | None = None

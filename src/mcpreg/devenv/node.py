@@ -34,6 +34,7 @@ from mcpreg.devenv import hostnet
 from mcpreg.devenv.binaries import COREDNS, KUBERNETES_NODE, ensure_component
 from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
 from mcpreg.devenv.pki import ControlPlanePKI, issue_certificate
+from mcpreg.devenv.processes import cmdline, pid_alive, stop_group
 
 NODE_NAME = "mcpreg-node"
 NODE_IP = hostnet.NODE_IP
@@ -136,26 +137,6 @@ def _write_record(record: dict[str, Any]) -> None:
     tmp.replace(NODE_RECORD)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def record_is_live(record: dict[str, Any]) -> bool:
     """A node whose control plane's state still exists (a crashed test run's is removed by the next
     start) and whose kubelet, containerd… still run."""
@@ -163,25 +144,7 @@ def record_is_live(record: dict[str, Any]) -> bool:
     if owner and not Path(str(owner)).is_dir():
         return False
     marker = str(record.get("node_dir", "\0"))
-    return any(
-        _pid_alive(int(pid)) and marker in _cmdline(int(pid)) for pid in record.get("pids", {}).values()
-    )
-
-
-def _stop_pid(pid: int, marker: str, grace_s: float = 10.0) -> None:
-    if not _pid_alive(pid) or marker not in _cmdline(pid):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _pid_alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+    return any(pid_alive(int(pid)) and marker in cmdline(int(pid)) for pid in record.get("pids", {}).values())
 
 
 def _kubepods_cgroups() -> list[Path]:
@@ -224,7 +187,7 @@ def _kill_shims(address: str) -> None:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        cmd = _cmdline(int(entry.name))
+        cmd = cmdline(int(entry.name))
         if "containerd-shim" in cmd and address in cmd:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(entry.name), signal.SIGKILL)
@@ -261,11 +224,11 @@ def teardown(record: dict[str, Any], kube_proxy: Path | None = None) -> None:
     for name in ("coredns", "kube-proxy", "kubelet"):
         pid = record.get("pids", {}).get(name)
         if pid and node_dir:
-            _stop_pid(int(pid), node_dir)
+            stop_group(int(pid), node_dir)
     _kill_pods()
     pid = record.get("pids", {}).get("containerd")
     if pid and node_dir:
-        _stop_pid(int(pid), node_dir)
+        stop_group(int(pid), node_dir)
     if record.get("containerd_address"):
         _kill_shims(str(record["containerd_address"]))
     netns = _new_netns(record.get("netns_before", []))
@@ -342,7 +305,7 @@ def leftovers(record: dict[str, Any]) -> list[str]:
         found.append(f"path {node_dir}")
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            cmd = _cmdline(int(entry.name))
+            cmd = cmdline(int(entry.name))
             if (node_dir and node_dir in cmd) or (
                 "containerd-shim" in cmd and str(record.get("containerd_address", "\0")) in cmd
             ):
@@ -831,7 +794,7 @@ def machine_leftovers() -> list[str]:
     found += [f"cgroup {c}" for c in _kubepods_cgroups()]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            command = _cmdline(int(entry.name)).split(" ", 1)[0].rsplit("/", 1)[-1]
+            command = cmdline(int(entry.name)).split(" ", 1)[0].rsplit("/", 1)[-1]
             if command in ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "coredns"):
                 found.append(f"process {entry.name} {command}")
     if NETNS_DIR.is_dir():

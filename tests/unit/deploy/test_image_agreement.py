@@ -8,65 +8,16 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from dockerfile_testdata import parse_dockerfile
 
 from mcpreg.devenv import image
 
 DOCKERFILE = Path(__file__).resolve().parents[3] / "Dockerfile"
 DEBIAN_CODENAMES = {"12": "bookworm", "13": "trixie"}
 DEBIAN_PYTHON = {"12": "3.11", "13": "3.13"}
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def of(self, keyword: str) -> list[str]:
-        return [args for kw, args in self.instructions if kw == keyword]
-
-    def shell(self) -> list[list[str]]:
-        """The RUN commands, each split into its `&&`-joined simple commands (as word lists)."""
-        commands = []
-        for run in self.of("RUN"):
-            for part in run.split("&&"):
-                words = shlex.split(part)
-                if words:
-                    commands.append(words)
-        return commands
-
-
-def parse(text: str) -> list[Stage]:
-    logical: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("#") or (not line and not current):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        logical.append(current + line)
-        current = ""
-    args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for line in logical:
-        keyword, _, rest = line.partition(" ")
-        keyword, rest = keyword.upper(), rest.strip()
-        if keyword == "FROM":
-            words = rest.split()
-            base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), words[0])
-            stages.append(Stage(base, words[2] if len(words) == 3 else None))
-        elif keyword == "ARG" and not stages:
-            name, _, default = rest.partition("=")
-            args[name] = default
-        elif stages:
-            stages[-1].instructions.append((keyword, rest))
-    return stages
 
 
 def key_values(args: str) -> dict[str, str]:
@@ -111,7 +62,7 @@ def _compare(text: str, problems: list[str]) -> None:
         if dockerfile != built:
             problems.append(f"{what}: Dockerfile has {dockerfile!r}, image.py {built!r}")
 
-    stages = parse(text)
+    stages = parse_dockerfile(text)[1]
     build, final = stages[0], stages[-1]
 
     # Debian release and packages
