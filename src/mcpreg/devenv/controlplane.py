@@ -274,9 +274,9 @@ class ControlPlane:
     def stop(self, keep_logs: bool = False) -> Path | None:
         """Stop every component and remove the state directory. Returns where logs were kept."""
         marker = str(self.state_dir)
-        if self.node is not None:
-            self.node.stop()  # pods, containerd, kubelet, kube-proxy, DNS and the host network first
-            self.node = None
+        node, self.node = self.node, None
+        if node is not None:
+            node.stop()  # pods, containerd, kubelet, kube-proxy and DNS first
         # Reverse order: the controller manager and apiserver go before the etcd they talk to.
         for name in reversed(COMPONENTS):
             proc = self.processes.pop(name, None)
@@ -284,6 +284,9 @@ class ControlPlane:
                 stop_group(proc.pid, marker)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
+        if node is not None:
+            # Last: the apiserver talks to itself on the bridge address until it has stopped.
+            node.release()
         kept: Path | None = None
         if keep_logs and self.log_dir.is_dir():
             kept = logs_root() / self.state_dir.name

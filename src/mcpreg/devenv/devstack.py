@@ -445,11 +445,16 @@ def down(progress: Callable[[str], None]) -> None:
     for key in ("api_pid", "operator_pid", "git_pid", "minio_pid"):
         _stop_pid(stack.get(key))
     record = node_module.read_record()
-    if record is not None and str(record.get("owner_state_dir", "")).startswith(str(dev_dir())):
-        progress("removing the node: pods, containerd, kubelet, kube-proxy, DNS, the pod network…")
-        node_module.teardown(record)
+    if record is not None and not str(record.get("owner_state_dir", "")).startswith(str(dev_dir())):
+        record = None  # another environment's node (a test run's): not ours to remove
+    if record is not None:
+        progress("removing the node: pods, containerd, kubelet, kube-proxy, DNS…")
+        node_module.stop_workloads(record)
     for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
         _stop_pid((stack.get("control_plane_pids") or {}).get(name))
+    if record is not None:
+        progress("removing the pod network and restoring the host's settings…")
+        node_module.release_host(record)
     shutil.rmtree(dev_dir(), ignore_errors=True)
     progress("the local environment is stopped and removed")
 

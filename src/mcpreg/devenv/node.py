@@ -220,6 +220,13 @@ def _new_netns(before: list[str]) -> list[Path]:
 
 def teardown(record: dict[str, Any], kube_proxy: Path | None = None) -> None:
     """Remove everything the recorded node left on this machine. Idempotent."""
+    stop_workloads(record, kube_proxy)
+    release_host(record)
+
+
+def stop_workloads(record: dict[str, Any], kube_proxy: Path | None = None) -> None:
+    """Stop the node's processes and pods and undo their mounts, namespaces and KUBE-* chains; the
+    bridge stays (the apiserver still listens on its address until the control plane stops)."""
     node_dir = str(record.get("node_dir", ""))
     for name in ("coredns", "kube-proxy", "kubelet"):
         pid = record.get("pids", {}).get(name)
@@ -243,6 +250,12 @@ def teardown(record: dict[str, Any], kube_proxy: Path | None = None) -> None:
         # kube-proxy's own cleanup removes its KUBE-* chains in every mode it knows of.
         subprocess.run([str(binary), "--cleanup"], capture_output=True, timeout=120)
     _remove_kubelet_chains()
+
+
+def release_host(record: dict[str, Any]) -> None:
+    """The rest, once nothing uses the bridge: the host network and sysctls, the node's folders, the
+    paths the node's components created outside them, the record."""
+    node_dir = str(record.get("node_dir", ""))
     hostnet.HostNetwork(saved_sysctls=record.get("sysctls", {})).teardown()
     if CONTAINER_LOGS_DIR.is_dir() and node_dir:
         for link in CONTAINER_LOGS_DIR.iterdir():
@@ -746,13 +759,20 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     # stop -----------------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        """Stop the node's processes and pods (the host network stays until `release`)."""
         if not self.record:
             return
-        teardown(self.record, self.kube_proxy)
+        stop_workloads(self.record, self.kube_proxy)
         for proc in self.processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         self.processes.clear()
+
+    def release(self) -> None:
+        """Remove the bridge, sysctls and folders: after the control plane stopped using them."""
+        if self.record:
+            release_host(self.record)
+            self.record = {}
 
     def resident_memory_bytes(self) -> dict[str, int]:
         sizes: dict[str, int] = {}
