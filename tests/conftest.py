@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures.kube", "fixtures.git_servers", "fixtures.operator", "fixtures.minio"]
+pytest_plugins = [
+    "fixtures.kube",
+    "fixtures.git_servers",
+    "fixtures.operator",
+    "fixtures.minio",
+    "fixtures.faults",
+]
 
 
 SHARED_DATA = Path(

@@ -10,29 +10,27 @@ runs here. Smaller catalogues are prepared in a thread: for them, starting an in
 than it saves.
 
 A child that is cancelled (shutdown) is killed; one that dies (killed for memory, say) fails that build,
-and the loader keeps serving the previous snapshot.
+and the loader keeps serving the previous snapshot. The process handling is shared with the operator's
+parsing: `mcpreg.catalog.childproc`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import pickle
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
+from mcpreg.catalog.childproc import ChildProcessFailed, child_command, child_main, run_in_child
 from mcpreg.storage.model import StoredCatalog
 from mcpreg_api.snapshot import InvalidCatalog, Prepared, Snapshot, assemble, prepare
 
 PROCESS_ABOVE = 1024 * 1024
-CHILD_COMMAND = (sys.executable, "-m", "mcpreg_api.builder")
+CHILD_COMMAND = child_command("mcpreg_api.builder")
 
 SnapshotBuilder = Callable[[StoredCatalog], Awaitable[Snapshot]]
 
 
-class BuildFailed(RuntimeError):
+class BuildFailed(ChildProcessFailed):
     """The build process died or failed for a reason other than invalid data."""
 
 
@@ -47,48 +45,24 @@ async def build_off_loop(stored: StoredCatalog, *, process_above: int = PROCESS_
 
 
 async def prepare_in_child(data: bytes, command: Sequence[str] = CHILD_COMMAND) -> Prepared:
-    """`snapshot.prepare(data)` in a child process."""
-    process = await asyncio.create_subprocess_exec(
-        *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-    )
+    """`snapshot.prepare(data)` in a child process (see `mcpreg.catalog.childproc`)."""
     try:
-        output, _ = await process.communicate(data)
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        with contextlib.suppress(Exception):
-            await process.wait()
-        raise
-    if process.returncode != 0 or not output:
-        raise BuildFailed(f"the catalogue build process died (exit code {process.returncode})")
-    kind, payload = await asyncio.to_thread(_unpickle, output)
-    if kind == "ok" and isinstance(payload, Prepared):
-        return payload
-    if kind == "invalid":
-        raise InvalidCatalog(tuple(payload))
-    raise BuildFailed(str(payload))
+        result = await run_in_child(command, data, what="the catalogue build process")
+    except ChildProcessFailed as exc:
+        raise BuildFailed(str(exc), returncode=exc.returncode) from None
+    if isinstance(result, Prepared):
+        return result
+    if isinstance(result, InvalidCatalog):  # invalid data comes back as a value, not a traceback
+        raise InvalidCatalog(result.problems)
+    raise BuildFailed(f"the catalogue build process returned {type(result).__name__}")
 
 
-def _unpickle(output: bytes) -> tuple[str, Any]:
-    # Our own child's output, over a pipe only we hold: trusted.
-    outcome: tuple[str, Any] = pickle.loads(output)  # noqa: S301
-    return outcome
-
-
-def child_main() -> int:
-    """`python -m mcpreg_api.builder`: catalogue bytes in, `(kind, payload)` pickled out."""
-    data = sys.stdin.buffer.read()
-    outcome: tuple[str, Any]
+def _prepare_in_child(data: bytes, _options: object) -> Prepared | InvalidCatalog:
     try:
-        outcome = ("ok", prepare(data))
+        return prepare(data)
     except InvalidCatalog as exc:
-        outcome = ("invalid", exc.problems)
-    except Exception as exc:  # reported to the parent, which logs it and keeps serving
-        outcome = ("error", f"{type(exc).__name__}: {exc}")
-    sys.stdout.buffer.write(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
-    return 0
+        return exc
 
 
 if __name__ == "__main__":
-    sys.exit(child_main())
+    child_main(_prepare_in_child)

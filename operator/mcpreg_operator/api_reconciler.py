@@ -1,4 +1,9 @@
-"""Keep one MCPRegistry's API workload as the spec says, and report its real state in `apiStatus`."""
+"""Keep one MCPRegistry's API workload as the spec says, and report its real state.
+
+`reconcile` applies what changed (or drifted) and returns an `ApiReport`; `apply_api_report` (pure)
+turns that report into `apiStatus` and the APIReady condition, so the controller can apply it to
+whichever version of status it finally writes.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,22 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from mcpreg.kube import (
+    DEPLOYMENTS,
+    HORIZONTAL_POD_AUTOSCALERS,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    ForbiddenError,
+    KubeClient,
+    Resource,
+)
 from mcpreg_operator.spec import (
     ApiPhase,
     ApiStatus,
@@ -27,17 +42,61 @@ from mcpreg_operator.workload import (
     Owner,
     api_name,
     build_manifests,
+    build_role,
     endpoint,
     observe_deployment,
 )
 
 log = logging.getLogger(__name__)
 
-APPLY = "application/apply-patch+yaml"
+_RESOURCES: dict[str, Resource] = {
+    "ServiceAccount": SERVICE_ACCOUNTS,
+    "Role": ROLES,
+    "RoleBinding": ROLE_BINDINGS,
+    "Deployment": DEPLOYMENTS,
+    "Service": SERVICES,
+}
+# Deleted in this order when the API is disabled: the pods first, their permissions last.
+_DELETE_ORDER = ("Deployment", "Service", "RoleBinding", "Role", "ServiceAccount")
+
+_REASONS = {
+    ApiPhase.NOT_STARTED: "APINotStarted",
+    ApiPhase.DEPLOYING: "APIDeploying",
+    ApiPhase.UNHEALTHY: "APIUnhealthy",
+}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+@dataclass(frozen=True)
+class ApiReport:
+    """What one pass found the API workload to be."""
+
+    phase: ApiPhase
+    ready_replicas: int
+    message: str
+    endpoint: str | None = None
+    disabled: bool = False
+
+
+def apply_api_report(status: MCPRegistryStatus, report: ApiReport, *, generation: int, now: datetime) -> None:
+    """`apiStatus` and the APIReady condition from `report`, in place (pure apart from `status`)."""
+    previous = status.api_status or ApiStatus()
+    ready_since = previous.ready_since if previous.phase is ApiPhase.READY else None
+    if report.phase is ApiPhase.READY and ready_since is None:
+        ready_since = now
+    status.api_status = ApiStatus(
+        phase=report.phase,
+        endpoint=report.endpoint if report.phase is ApiPhase.READY else None,
+        ready_replicas=report.ready_replicas,
+        ready_since=ready_since if report.phase is ApiPhase.READY else None,
+        message=report.message,
+    )
+    if report.disabled:
+        condition = (ConditionStatus.FALSE, "APIDisabled", report.message)
+    elif report.phase is ApiPhase.READY:
+        condition = (ConditionStatus.TRUE, "APIReady", report.message)
+    else:
+        condition = (ConditionStatus.FALSE, _REASONS[report.phase], report.message)
+    status.set_condition(ConditionType.API_READY, *condition, observed_generation=generation, at=now)
 
 
 @dataclass
@@ -49,6 +108,10 @@ class ApiReconciler:
     ready_generation: int | None = None  # Deployment generation last seen Ready
     _dirty: bool = field(default=True)
 
+    @property
+    def kube(self) -> KubeClient:
+        return KubeClient(self.api)
+
     def mark_dirty(self) -> None:
         """An owned object changed behind our back (or might have): apply again on the next pass."""
         self._dirty = True
@@ -56,104 +119,55 @@ class ApiReconciler:
     # --- applying -----------------------------------------------------------------------------
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
-        kind = manifest["kind"]
-        name = manifest["metadata"]["name"]
-        kwargs: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY}
-        core, apps, rbac = (
-            client.CoreV1Api(self.api),
-            client.AppsV1Api(self.api),
-            client.RbacAuthorizationV1Api(self.api),
+        await self.kube.apply(
+            _RESOURCES[manifest["kind"]], self.namespace, manifest, field_manager=FIELD_MANAGER
         )
-        if kind == "ServiceAccount":
-            await core.patch_namespaced_service_account(name, self.namespace, manifest, **kwargs)
-        elif kind == "Service":
-            await core.patch_namespaced_service(name, self.namespace, manifest, **kwargs)
-        elif kind == "Deployment":
-            await apps.patch_namespaced_deployment(name, self.namespace, manifest, **kwargs)
-        elif kind == "Role":
-            await rbac.patch_namespaced_role(name, self.namespace, manifest, **kwargs)
-        elif kind == "RoleBinding":
-            await rbac.patch_namespaced_role_binding(name, self.namespace, manifest, **kwargs)
-        else:  # pragma: no cover - build_manifests makes only the kinds above
-            raise ValueError(f"unexpected kind {kind}")
+
+    async def allow_reading(self, spec: MCPRegistrySpec, current: Sequence[str], new: Sequence[str]) -> None:
+        """Before a new catalogue generation is published: let the API pods read its parts as well as
+        the current ones, so a pod following the head never meets a part it may not read. The next
+        pass narrows the Role to what is published."""
+        if not spec.api.enabled:
+            return
+        self._dirty = True  # the Role now differs from the applied manifests
+        await self._apply(build_role(self.owner, self.namespace, [*current, *new]))
 
     async def _replicas_managed_elsewhere(self, deployment: dict[str, Any] | None) -> bool:
         annotations = ((deployment or {}).get("metadata") or {}).get("annotations") or {}
         if annotations.get(EXTERNAL_REPLICAS_ANNOTATION) == "true":
             return True
         try:
-            hpas = await client.AutoscalingV2Api(self.api).list_namespaced_horizontal_pod_autoscaler(
-                self.namespace
-            )
-        except ApiException as exc:
-            if exc.status == 403:
-                return False  # not allowed to look: manage replicas as the spec says
-            raise
+            hpas, _ = await self.kube.list(HORIZONTAL_POD_AUTOSCALERS, self.namespace)
+        except ForbiddenError:
+            return False  # not allowed to look: manage replicas as the spec says
+        target = api_name(self.owner.name)
         return any(
-            h.spec.scale_target_ref.kind == "Deployment"
-            and h.spec.scale_target_ref.name == api_name(self.owner.name)
-            for h in hpas.items
+            ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == "Deployment"
+            and ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == target
+            for h in hpas
         )
 
     async def _read_deployment(self) -> dict[str, Any] | None:
-        try:
-            raw = await client.AppsV1Api(self.api).read_namespaced_deployment(
-                api_name(self.owner.name), self.namespace
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        result: dict[str, Any] = self.api.sanitize_for_serialization(raw)
-        return result
+        return await self.kube.get(DEPLOYMENTS, self.namespace, api_name(self.owner.name))
 
     async def _delete_all(self) -> bool:
         """Remove the workload (spec.api.enabled: false). Returns whether anything was deleted."""
         name = api_name(self.owner.name)
-        core, apps, rbac = (
-            client.CoreV1Api(self.api),
-            client.AppsV1Api(self.api),
-            client.RbacAuthorizationV1Api(self.api),
-        )
         deleted = False
-        for delete in (
-            apps.delete_namespaced_deployment,
-            core.delete_namespaced_service,
-            rbac.delete_namespaced_role_binding,
-            rbac.delete_namespaced_role,
-            core.delete_namespaced_service_account,
-        ):
-            try:
-                await delete(name, self.namespace)
-                deleted = True
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+        for kind in _DELETE_ORDER:
+            deleted = await self.kube.delete(_RESOURCES[kind], self.namespace, name) or deleted
         return deleted
 
     # --- one pass -----------------------------------------------------------------------------
 
-    async def reconcile(
-        self,
-        spec: MCPRegistrySpec,
-        status: MCPRegistryStatus,
-        data_configmaps: Sequence[str],
-        generation: int,
-    ) -> None:
-        """Apply what changed (or drifted), then record the API's real state in `status`."""
+    async def reconcile(self, spec: MCPRegistrySpec, data_configmaps: Sequence[str]) -> ApiReport:
+        """Apply what changed (or drifted), then report the API's real state."""
         if not spec.api.enabled:
             if self._dirty or self.applied_hash != "disabled":
                 self._dirty = False  # before the work, as when applying
                 await self._delete_all()
                 self.applied_hash, self.ready_generation = "disabled", None
-            status.api_status = ApiStatus(
-                phase=ApiPhase.NOT_STARTED, ready_replicas=0, message="spec.api.enabled is false"
-            )
-            status.set_condition(
-                ConditionType.API_READY, ConditionStatus.FALSE, "APIDisabled",
-                "the registry API is disabled (spec.api.enabled: false)", observed_generation=generation,
-            )  # fmt: skip
-            return
+            return ApiReport(ApiPhase.NOT_STARTED, 0, "spec.api.enabled is false", disabled=True)
 
         deployment = await self._read_deployment()
         manage_replicas = not await self._replicas_managed_elsewhere(deployment)
@@ -179,40 +193,18 @@ class ApiReconciler:
             deployment = await self._read_deployment()
 
         observation = observe_deployment(deployment)
-        previous = status.api_status or ApiStatus()
         phase = ApiPhase(observation.phase)
         generation_now = int(((deployment or {}).get("metadata") or {}).get("generation") or 0)
+        message = observation.message
         if phase is ApiPhase.READY:
             self.ready_generation = generation_now
         elif phase is ApiPhase.DEPLOYING and self.ready_generation == generation_now:
             # Same rollout that was Ready, now with fewer ready pods: the pods failed, nobody changed them.
             phase = ApiPhase.UNHEALTHY
-        ready_since = previous.ready_since if previous.phase is ApiPhase.READY else None
-        if phase is ApiPhase.READY and ready_since is None:
-            ready_since = _now()
-        status.api_status = ApiStatus(
+            message = f"pods stopped being ready: {observation.message}"
+        return ApiReport(
             phase=phase,
-            endpoint=endpoint(self.owner.name, self.namespace) if phase is ApiPhase.READY else None,
             ready_replicas=observation.ready_replicas,
-            ready_since=ready_since,
-            message=(
-                f"pods stopped being ready: {observation.message}"
-                if phase is ApiPhase.UNHEALTHY and observation.phase != "Unhealthy"
-                else observation.message
-            ),
+            message=message,
+            endpoint=endpoint(self.owner.name, self.namespace) if phase is ApiPhase.READY else None,
         )
-        if phase is ApiPhase.READY:
-            status.set_condition(
-                ConditionType.API_READY, ConditionStatus.TRUE, "APIReady", observation.message,
-                observed_generation=generation,
-            )  # fmt: skip
-        else:
-            reason = {
-                "NotStarted": "APINotStarted",
-                "Deploying": "APIDeploying",
-                "Unhealthy": "APIUnhealthy",
-            }[phase.value]
-            status.set_condition(
-                ConditionType.API_READY, ConditionStatus.FALSE, reason, status.api_status.message or "",
-                observed_generation=generation,
-            )  # fmt: skip

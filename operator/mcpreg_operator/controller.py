@@ -1,58 +1,71 @@
-"""The per-MCPRegistry control loop: decides when to sync, runs one sync at a time, and keeps status
-and Events true at every step.
+"""The per-MCPRegistry control loop: level-triggered passes inside one error boundary.
 
-Kopf runs one `RegistryController.run` per MCPRegistry as a daemon, so syncs of one registry are
-serial and different registries proceed concurrently. Anything that may call for a sync (a spec or
-annotation change, a change of the source ConfigMap, a deleted data ConfigMap) only *wakes* the loop;
-the loop itself decides, from the live object and its status, whether a sync is due.
+Kopf runs one `RegistryController.run` per MCPRegistry as a daemon, so passes of one registry are
+serial and different registries proceed concurrently. Anything that may call for work (a spec or
+annotation change, a change of the source ConfigMap, a deleted data ConfigMap, an owned object
+edited) only *wakes* the loop. Each pass then:
+
+1. reads the object afresh (its spec, status and resourceVersion);
+2. decides, by the pure functions of `decisions`, whether a sync is due and why;
+3. acts: the sync (if due) and the API workload;
+4. writes status once, by a PUT of the status subresource conditional on the resourceVersion read in
+   step 1. Losing to another writer (a person, the finalizer's Terminating, a spec change) means
+   reading again and applying the pass's results to the fresh status; an object being deleted is
+   never written. A sync that downloads also writes `Syncing` when it starts, so status tells the
+   truth during a long sync.
+
+Any exception in a pass is caught at the pass boundary: it becomes a condition (when status can be
+written at all), a log line, and a retry after a backoff. The daemon itself never ends on an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from mcpreg.kube import ConflictError, JsonObject, KubeClient, NotFoundError, Resource
 from mcpreg.storage.interfaces import CatalogStore
-from mcpreg_operator.api_reconciler import ApiReconciler
-from mcpreg_operator.backoff import next_due
+from mcpreg.storage.model import StorageLocation
+from mcpreg_operator import decisions
+from mcpreg_operator.api_reconciler import ApiReconciler, ApiReport, apply_api_report
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.sources.git import GitClient
 from mcpreg_operator.spec import (
+    API_VERSION,
     GROUP,
+    KIND,
     PLURAL,
     SYNC_TRIGGER_ANNOTATION,
     VERSION,
-    ConditionStatus,
-    ConditionType,
     MCPRegistrySpec,
     MCPRegistryStatus,
-    Phase,
-    StorageRef,
-    SyncPhase,
-    SyncStatus,
-    parse_go_duration,
 )
 from mcpreg_operator.storage_factory import cleanup_after_move
-from mcpreg_operator.sync import LastGood, SyncFailure, SyncOutcome, SyncStage, data_spec_hash, run_sync
+from mcpreg_operator.sync import LastGood, SyncFailure, SyncOutcome, SyncStage, failure_from_error, run_sync
 from mcpreg_operator.workload import Owner
 
 log = logging.getLogger(__name__)
 
+MCPREGISTRIES = Resource(GROUP, VERSION, PLURAL)
 StoreFactory = Callable[[MCPRegistrySpec, Mapping[str, Any]], CatalogStore]
+Mutation = Callable[[MCPRegistryStatus], None]
+# Conditional status writes lost to other writers in a row before the pass gives up (and retries later).
+STATUS_WRITE_ATTEMPTS = 5
+# resourceVersions of our own recent status writes: their watch events need no pass.
+OWN_WRITES_REMEMBERED = 16
 
 
 @dataclass
@@ -73,16 +86,40 @@ class OperatorContext:
     sync_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     @property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api)
-
-    @property
-    def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api)
+    def kube(self) -> KubeClient:
+        return KubeClient(self.api)
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def parse_status(obj: Mapping[str, Any]) -> MCPRegistryStatus:
+    try:
+        return MCPRegistryStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        # A status written by someone else that does not parse is rebuilt from scratch.
+        return MCPRegistryStatus()
+
+
+def _dump(status: MCPRegistryStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _spec_problems(error: ValidationError) -> str:
+    return "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5])
+
+
+class ObjectGone(Exception):
+    """The MCPRegistry was deleted (or began deletion) during a pass."""
+
+
+@dataclass
+class PassResult:
+    """What a pass did, for the Events and the log written after its status landed."""
+
+    mutations: list[Mutation] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
 @dataclass
@@ -91,101 +128,65 @@ class RegistryController:
     name: str
     ctx: OperatorContext
     wake_event: asyncio.Event = field(default_factory=asyncio.Event)
-    # The data-shaping spec of the last sync attempt; None until the first sync after (re)start, so a
-    # sync always runs on creation and on operator resume.
-    attempted_spec_hash: str | None = None
-    last_wake_reason: str = ""
-    # The status this controller last wrote. It is the only writer of these fields, and Kopf's live
-    # body lags behind our own patches, so decisions use this copy once it exists.
-    status: MCPRegistryStatus | None = None
-    # The data-shaping spec hash of what storage holds (persisted as status.syncStatus.specHash).
-    stored_spec_hash: str | None = None
-    # The spec and generation being acted on, and the last status written (to skip identical writes).
-    spec: MCPRegistrySpec | None = None
-    generation: int = 0
-    last_patched: dict[str, Any] | None = None
+    # Facts the object cannot show: whether this process has synced yet (creation and operator
+    # resume both sync), and events that call for a sync (SourceChanged, StorageChanged).
+    synced_once: bool = False
+    pending: set[str] = field(default_factory=set)
+    pass_failures: int = 0  # consecutive passes that ended in an error
+    api_failures: int = 0  # consecutive passes that could not reconcile the API workload
     syncing: bool = False
+    # The content hash status last showed as stored: tells our own data writes from foreign edits.
+    known_hash: str | None = None
+    own_writes: deque[str] = field(default_factory=lambda: deque(maxlen=OWN_WRITES_REMEMBERED))
     api: ApiReconciler | None = None
 
     def wake(self, reason: str = "") -> None:
-        self.last_wake_reason = reason or self.last_wake_reason
+        if reason in (decisions.SOURCE_CHANGED, decisions.STORAGE_CHANGED):
+            self.pending.add(reason)
         self.wake_event.set()
 
-    # --- deciding -----------------------------------------------------------------------------
+    def is_own_write(self, resource_version: str | None) -> bool:
+        """A watch event of an object version this controller wrote itself (nothing new in it)."""
+        return resource_version is not None and resource_version in self.own_writes
 
-    @staticmethod
-    def _status(body: Mapping[str, Any]) -> MCPRegistryStatus:
-        try:
-            return MCPRegistryStatus.model_validate(body.get("status") or {})
-        except ValidationError:
-            # A status written by someone else that does not parse is rebuilt from scratch.
-            return MCPRegistryStatus()
+    def storage_event_is_foreign(self, content_hash: str | None) -> bool:
+        """Whether a data ConfigMap holding `content_hash` was changed by someone else. During a sync our
+        own write's events arrive before status knows the new hash: those are never foreign."""
+        return not self.syncing and content_hash != self.known_hash
 
-    def _due(self, body: Mapping[str, Any], spec: MCPRegistrySpec, status: MCPRegistryStatus) -> str | None:
-        """Why a sync should run now, or None."""
-        if self.attempted_spec_hash is None:
-            return "Startup"
-        trigger = (body.get("metadata", {}).get("annotations") or {}).get(SYNC_TRIGGER_ANNOTATION)
-        if trigger is not None and trigger != status.last_manual_sync_trigger:
-            return "ManualTrigger"
-        if data_spec_hash(spec) != self.attempted_spec_hash:
-            return "SpecChanged"
-        if self.last_wake_reason in ("SourceChanged", "StorageChanged"):
-            return self.last_wake_reason
-        due = self._next_due(spec, status)
-        if due is not None and due <= _now():
-            return "Retry" if (status.sync_status and status.sync_status.attempt_count) else "Interval"
-        return None
-
-    @staticmethod
-    def _interval_s(spec: MCPRegistrySpec) -> float | None:
-        interval = spec.sync_policy.interval if spec.sync_policy else None
-        return parse_go_duration(interval) if interval else None
-
-    def _next_due(self, spec: MCPRegistrySpec, status: MCPRegistryStatus) -> datetime | None:
-        sync = status.sync_status or SyncStatus()
-        return next_due(
-            now=_now(),
-            last_success=sync.last_sync_time,
-            last_attempt=sync.last_attempt,
-            attempt_count=sync.attempt_count or 0,
-            interval_s=self._interval_s(spec),
-        )
+    def workload_changed(self) -> None:
+        """An owned Deployment/Service/ServiceAccount/Role/RoleBinding changed: check it."""
+        if self.api is not None:
+            self.api.mark_dirty()
+        self.wake("WorkloadChanged")
 
     # --- the loop -----------------------------------------------------------------------------
 
-    async def run(self, body: Mapping[str, Any], stopped: Any) -> None:
-        """Loop until Kopf stops the daemon (deletion or operator shutdown). `body` is Kopf's live view."""
+    async def run(self, stopped: Any) -> None:
+        """Loop until Kopf stops the daemon (deletion or operator shutdown)."""
         while not stopped:
-            # Cleared before the work, never after: a wake-up that arrives while this pass runs
-            # must lead to another pass, not be lost.
+            # Cleared before the pass, never after: a wake-up that arrives while it runs leads to
+            # another pass, not lost.
             self.wake_event.clear()
-            if self.status is None:
-                self.status = self._status(body)
-                self.stored_spec_hash = status_spec_hash(body)
-            status = self.status
             try:
-                spec = MCPRegistrySpec.model_validate(body.get("spec") or {})
-            except ValidationError as exc:
-                await self._report_invalid_spec(body, status, exc)
-                await self._sleep(None, stopped)
-                continue
-            self.spec = spec
-            self.generation = int(body.get("metadata", {}).get("generation") or 0)
-            reason = self._due(body, spec, status)
-            if reason is not None:
-                self.last_wake_reason = ""
-                async with self.ctx.sync_slots:
-                    self.syncing = True
-                    try:
-                        await self.sync(body, spec, status, reason)
-                    finally:
-                        self.syncing = False
-                await self._reconcile_api(body, spec, status)
-                continue  # re-evaluate at once: a trigger may have arrived meanwhile
-            await self._reconcile_api(body, spec, status)
-            due = self._next_due(spec, status)
-            delay = None if due is None else max(0.0, (due - _now()).total_seconds())
+                delay = await self.reconcile_once()
+                self.pass_failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the one error boundary: never a dead daemon
+                self.pass_failures += 1
+                delay = decisions.seconds_until_next_pass(
+                    None, MCPRegistryStatus(), _now(), self.pass_failures
+                )
+                log.warning(
+                    "%s/%s: reconcile pass failed (%s: %s); retrying in %.0f s",
+                    self.namespace,
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    delay or 0,
+                    exc_info=not isinstance(exc, (SyncFailure, OSError)) and log.isEnabledFor(logging.DEBUG),
+                )
             await self._sleep(delay, stopped)
 
     async def _sleep(self, delay: float | None, stopped: Any) -> None:
@@ -200,303 +201,288 @@ class RegistryController:
             if deadline is not None and time.monotonic() >= deadline:
                 return
 
-    # --- the API workload ---------------------------------------------------------------------
+    # --- one pass -----------------------------------------------------------------------------
 
-    async def _reconcile_api(
-        self, body: Mapping[str, Any], spec: MCPRegistrySpec, status: MCPRegistryStatus
-    ) -> None:
-        meta = body.get("metadata", {})
+    async def reconcile_once(self) -> float | None:
+        """One level-triggered pass; returns how long to sleep when nothing wakes the loop."""
+        obj = await self.ctx.kube.get(MCPREGISTRIES, self.namespace, self.name)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return None  # gone or going: the finalizer's handler says Terminating, nothing else to do
+        meta = obj.get("metadata") or {}
+        generation = int(meta.get("generation") or 0)
         if self.api is None:
+            # Before any sync: publishing a new generation widens the API pods' Role through it.
             self.api = ApiReconciler(
                 self.ctx.api, self.namespace, Owner(name=self.name, uid=str(meta.get("uid")))
             )
+        observed = parse_status(obj)
+        self.known_hash = (
+            observed.sync_status.last_sync_hash if observed.sync_status else None
+        ) or self.known_hash
+        result = PassResult()
         try:
-            store = self.ctx.store_factory(spec, body)
-            if inspect.isawaitable(store):
-                store = await store
-            data_configmaps = await store.resource_names()
-            await self.api.reconcile(spec, status, data_configmaps, self.generation)
-        except ApiException as exc:
-            # Reported, retried on the next wake-up; the catalogue keeps being served meanwhile.
-            log.warning(
-                "%s/%s: cannot reconcile the API workload: HTTP %s %s",
-                self.namespace,
-                self.name,
-                exc.status,
-                exc.reason,
+            spec = MCPRegistrySpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            problems = _spec_problems(exc)
+            now = _now()
+            result.mutations.append(
+                lambda s: decisions.record_invalid_spec(s, problems, generation=generation, now=now)
             )
-            status.set_condition(
-                ConditionType.API_READY, ConditionStatus.FALSE, "WorkloadError",
-                f"cannot create or update the API workload: HTTP {exc.status} {exc.reason}",
-                observed_generation=self.generation,
-            )  # fmt: skip
-            self.api.mark_dirty()
-        await self._patch_status(status)
+            written = await self._write_status(obj, result.mutations, spec=None, generation=generation)
+            if written is not None and written is not obj:
+                self.ctx.events.warning(written, "InvalidSpec", f"invalid spec: {problems}")
+            return None  # until the spec changes
 
-    def stored_hash(self) -> str | None:
-        """The content hash this controller last stored (or found stored)."""
-        sync = self.status.sync_status if self.status is not None else None
-        return sync.last_sync_hash if sync is not None else None
+        reason = decisions.sync_reason(
+            spec,
+            observed,
+            decisions.Observed(
+                now=_now(),
+                generation=generation,
+                trigger=(meta.get("annotations") or {}).get(SYNC_TRIGGER_ANNOTATION),
+                first_pass=not self.synced_once,
+                pending=frozenset(self.pending),
+            ),
+        )
+        if reason is not None:
+            self.pending.clear()
+            async with self.ctx.sync_slots:
+                self.syncing = True
+                try:
+                    obj = await self._sync(obj, spec, observed, reason, generation, result)
+                finally:
+                    self.syncing = False
+                self.synced_once = True
+            if obj is None:
+                return None
 
-    def storage_event_is_foreign(self, content_hash: str | None) -> bool:
-        """Whether a data ConfigMap holding `content_hash` was changed by someone else. During a sync our
-        own write's events arrive before status knows the new hash: those are never foreign."""
-        return not self.syncing and content_hash != self.stored_hash()
+        result.mutations.append(lambda s: decisions.acknowledge_generation(s, generation=generation))
+        await self._reconcile_api(obj, spec, generation, result)
+        written = await self._write_status(obj, result.mutations, spec=spec, generation=generation)
+        if written is not None:
+            for type_, event_reason, message in result.events:
+                self.ctx.events.post(written, type_, event_reason, message)
+            final = parse_status(written)
+            self.known_hash = final.sync_status.last_sync_hash if final.sync_status else self.known_hash
+            return decisions.seconds_until_next_pass(spec, final, _now(), self.api_failures)
+        return None
 
-    def workload_changed(self) -> None:
-        """An owned Deployment/Service/ServiceAccount/Role/RoleBinding changed: check it."""
-        if self.api is not None:
-            self.api.mark_dirty()
-        self.wake("WorkloadChanged")
+    # --- the sync -----------------------------------------------------------------------------
 
-    # --- one sync -----------------------------------------------------------------------------
-
-    async def sync(
-        self, body: Mapping[str, Any], spec: MCPRegistrySpec, status: MCPRegistryStatus, reason: str
-    ) -> None:
-        meta = body.get("metadata", {})
-        generation = int(meta.get("generation") or 0)
-        trigger = (meta.get("annotations") or {}).get(SYNC_TRIGGER_ANNOTATION)
-        self.attempted_spec_hash = data_spec_hash(spec)
+    async def _sync(
+        self,
+        obj: JsonObject,
+        spec: MCPRegistrySpec,
+        observed: MCPRegistryStatus,
+        reason: str,
+        generation: int,
+        result: PassResult,
+    ) -> JsonObject | None:
+        """Run one sync; its status mutations and Events go into `result`. Returns the object as last
+        written (the Syncing mark moves its resourceVersion), or None when it went away."""
         started = _now()
-        sync_status = status.sync_status.model_copy() if status.sync_status else SyncStatus()
-        previous_failures = sync_status.attempt_count or 0
-        sync_status.phase = SyncPhase.SYNCING
-        sync_status.last_attempt = started
-        sync_status.message = f"sync started ({reason})"
-        status.sync_status = sync_status
-        await self._patch_status(status)
+        trigger = ((obj.get("metadata") or {}).get("annotations") or {}).get(SYNC_TRIGGER_ANNOTATION)
+        previous = observed.sync_status
+        previous_failures = (previous.attempt_count or 0) if previous else 0
+        current_obj: JsonObject | None = obj
 
-        source = build_source(spec, self.namespace, self.ctx.core, self.ctx.git, self.ctx.executor)
-        store = self.ctx.store_factory(spec, body)
+        async def announce() -> None:
+            # Only a sync that downloads says Syncing: the cheap unchanged-revision check is over
+            # before anyone could read it, and would cost a write (and a watch event) per interval.
+            nonlocal current_obj
+            if current_obj is None:
+                return
+            current_obj = await self._write_status(
+                current_obj,
+                [lambda s: decisions.mark_syncing(s, reason=reason, now=started)],
+                spec=spec,
+                generation=generation,
+            )
+            if current_obj is None:
+                raise ObjectGone  # deleted meanwhile: stop this sync
+
+        store = self.ctx.store_factory(spec, obj)
         last_good = LastGood(
-            revision=sync_status.revision,
-            content_hash=sync_status.last_sync_hash,
-            spec_hash=self.stored_spec_hash,
+            revision=previous.revision if previous else None,
+            content_hash=previous.last_sync_hash if previous else None,
+            spec_hash=previous.spec_hash if previous else None,
         )
         try:
-            outcome = await run_sync(
-                spec=spec, source=source, store=store, last_good=last_good, executor=self.ctx.cpu_executor
+            source = build_source(spec, self.namespace, self.ctx.kube, self.ctx.git, self.ctx.executor)
+            outcome: SyncOutcome | SyncFailure = await run_sync(
+                spec=spec,
+                source=source,
+                store=store,
+                last_good=last_good,
+                executor=self.ctx.cpu_executor,
+                on_fetch=announce,
+                before_publish=lambda location: self._before_publish(spec, store, location),
             )
-        except SyncFailure as failure:
-            self._record_failure(status, failure, generation, previous_failures)
-            if trigger is not None and reason == "ManualTrigger":
-                status.last_manual_sync_trigger = trigger
-            await self._patch_status(status)
-            self.ctx.events.warning(body, "SyncFailed", failure.message)
+        except ObjectGone:
+            return None
+        except Exception as exc:
+            outcome = failure_from_error(exc, SyncStage.INTERNAL)
+            if outcome.stage is SyncStage.INTERNAL:
+                log.exception("%s/%s: unexpected error during sync", self.namespace, self.name)
+        if current_obj is None:
+            return None
+        now = _now()
+        result.mutations.append(lambda s: decisions.record_trigger(s, reason=reason, trigger=trigger))
+        if isinstance(outcome, SyncFailure):
+            failure = outcome
+            result.mutations.append(
+                lambda s: decisions.record_failure(
+                    s, failure, generation=generation, started=started, now=now
+                )
+            )
+            result.events.append(("Warning", "SyncFailed", failure.message))
             log.warning(
                 "%s/%s: sync failed (%s): %s", self.namespace, self.name, failure.reason, failure.message
             )
-            return
-        except Exception as exc:
-            # A bug must not kill the loop; status says what happened and the retry backs off.
-            log.exception("%s/%s: unexpected error during sync", self.namespace, self.name)
-            internal = SyncFailure(
-                SyncStage.STORAGE, "InternalError", f"internal error: {type(exc).__name__}"
-            )
-            self._record_failure(status, internal, generation, previous_failures)
-            await self._patch_status(status)
-            self.ctx.events.warning(body, "SyncFailed", internal.message)
-            return
+            return current_obj
 
+        success = outcome
         # The data may have moved (storage.type switched, another bucket or prefix): it is safely in
         # the new place, so remove the old copy while status.storageRef still names it (a crash here
         # leaves storageRef pointing at the old place, and the next sync cleans up again).
         await cleanup_after_move(
-            self.ctx.api, self.ctx.events, body, spec, status.storage_ref, outcome.storage_location
+            self.ctx.api, self.ctx.events, obj, spec, observed.storage_ref, success.storage_location
         )
-        self._record_success(status, outcome, generation)
-        self.stored_spec_hash = self.attempted_spec_hash
-        if status.sync_status is not None:
-            status.sync_status.spec_hash = self.attempted_spec_hash
-        if trigger is not None and reason == "ManualTrigger":
-            status.last_manual_sync_trigger = trigger
-        await self._patch_status(status)
-        if previous_failures:
-            self.ctx.events.normal(
-                body, "SyncRecovered", f"sync succeeded again after {previous_failures} failed attempt(s)"
+        result.mutations.append(
+            lambda s: decisions.record_success(
+                s, success, spec=spec, generation=generation, started=started, now=now
             )
-        if outcome.written:
-            self.ctx.events.normal(
-                body,
-                "Synced",
-                f"stored {outcome.server_count} servers ({outcome.content_hash[:19]}…) from {outcome.source} "
-                f"at {outcome.revision[:12]}",
+        )
+        if previous_failures:
+            result.events.append(
+                (
+                    "Normal",
+                    "SyncRecovered",
+                    f"sync succeeded again after {previous_failures} failed attempt(s)",
+                )
+            )
+        if success.written:
+            result.events.append(
+                (
+                    "Normal",
+                    "Synced",
+                    f"stored {success.server_count} servers ({success.content_hash[:19]}…) from "
+                    f"{success.source} at {success.revision[:12]}",
+                )
             )
         log.info(
             "%s/%s: sync ok (%s): revision=%s hash=%s written=%s fetched=%s",
             self.namespace,
             self.name,
             reason,
-            outcome.revision[:12],
-            outcome.content_hash[:19],
-            outcome.written,
-            outcome.fetched,
+            success.revision[:12],
+            success.content_hash[:19],
+            success.written,
+            success.fetched,
         )
+        return current_obj
 
-    def _record_success(self, status: MCPRegistryStatus, outcome: SyncOutcome, generation: int) -> None:
-        sync = status.sync_status or SyncStatus()
-        now = _now()
-        if outcome.server_count >= 0:
-            sync.server_count = outcome.server_count
-        sync.phase = SyncPhase.COMPLETE
-        sync.revision = outcome.revision
-        sync.last_sync_hash = outcome.content_hash
-        sync.last_sync_time = now
-        sync.attempt_count = 0
-        servers = sync.server_count if sync.server_count is not None else 0
-        sync.message = f"{servers} servers from {outcome.source} at {outcome.revision[:12]}" + (
-            "" if outcome.fetched else " (unchanged; nothing downloaded)"
-        )
-        status.sync_status = sync
-        status.storage_ref = StorageRef.model_validate(outcome.storage_location)
-        status.observed_generation = generation
-        set_ = status.set_condition
-        set_(
-            ConditionType.SOURCE_AVAILABLE,
-            ConditionStatus.TRUE,
-            "SourceReachable",
-            f"{outcome.source} resolved to {outcome.revision[:12]}",
-            observed_generation=generation,
-            at=now,
-        )
-        set_(
-            ConditionType.DATA_VALID,
-            ConditionStatus.TRUE,
-            "Valid",
-            f"{servers} valid servers",
-            observed_generation=generation,
-            at=now,
-        )
-        set_(
-            ConditionType.SYNCED,
-            ConditionStatus.TRUE,
-            "Synced",
-            f"catalogue {outcome.content_hash[:19]}… stored",
-            observed_generation=generation,
-            at=now,
-        )
-
-    def _record_failure(
-        self, status: MCPRegistryStatus, failure: SyncFailure, generation: int, previous_failures: int
+    async def _before_publish(
+        self, spec: MCPRegistrySpec, store: CatalogStore, location: StorageLocation
     ) -> None:
-        sync = status.sync_status or SyncStatus()
-        now = _now()
-        sync.phase = SyncPhase.FAILED
-        sync.attempt_count = previous_failures + 1
-        kept = (
-            f"; still serving the last good catalogue ({sync.server_count} servers, {sync.revision[:12]})"
-            if sync.last_sync_hash and sync.revision
-            else ""
-        )
-        sync.message = failure.message + kept
-        status.sync_status = sync
-        status.observed_generation = generation
-        set_ = status.set_condition
-        if failure.stage is SyncStage.SOURCE:
-            set_(
-                ConditionType.SOURCE_AVAILABLE,
-                ConditionStatus.FALSE,
-                failure.reason,
-                failure.message,
-                observed_generation=generation,
-                at=now,
-            )
-        elif failure.stage is SyncStage.DATA:
-            set_(
-                ConditionType.SOURCE_AVAILABLE,
-                ConditionStatus.TRUE,
-                "SourceReachable",
-                "source read",
-                observed_generation=generation,
-                at=now,
-            )
-            set_(
-                ConditionType.DATA_VALID,
-                ConditionStatus.FALSE,
-                failure.reason,
-                failure.message,
-                observed_generation=generation,
-                at=now,
-            )
-        set_(
-            ConditionType.SYNCED,
-            ConditionStatus.FALSE,
-            failure.reason,
-            sync.message,
-            observed_generation=generation,
-            at=now,
-        )
-
-    async def _report_invalid_spec(
-        self, body: Mapping[str, Any], status: MCPRegistryStatus, error: ValidationError
-    ) -> None:
-        generation = int(body.get("metadata", {}).get("generation") or 0)
-        if status.observed_generation == generation and status.phase is Phase.FAILED:
+        """Before the head switches to a new generation: the API pods may read its parts."""
+        new = list(location.config_maps)
+        if not new or self.api is None:
             return
-        problems = "; ".join(
-            f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
-        )
-        # Nothing is derived from a spec that does not parse: the phase says so until it is fixed.
-        self.spec = None
-        status.phase = Phase.FAILED
-        status.message = f"invalid spec: {problems}"
-        status.observed_generation = generation
-        status.set_condition(
-            ConditionType.READY,
-            ConditionStatus.FALSE,
-            "InvalidSpec",
-            status.message,
-            observed_generation=generation,
-        )
-        await self._patch_status(status)
-        self.ctx.events.warning(body, "InvalidSpec", status.message)
+        current = await store.resource_names()
+        await self.api.allow_reading(spec, current, new)
+
+    # --- the API workload ---------------------------------------------------------------------
+
+    async def _reconcile_api(
+        self, obj: JsonObject, spec: MCPRegistrySpec, generation: int, result: PassResult
+    ) -> None:
+        assert self.api is not None  # made at the start of the pass
+        now = _now()
+        try:
+            store = self.ctx.store_factory(spec, obj)
+            data_configmaps: Sequence[str] = await store.resource_names()
+            report: ApiReport = await self.api.reconcile(spec, data_configmaps)
+        except Exception as exc:
+            # Reported, retried on the next pass; the catalogue keeps being served meanwhile.
+            self.api.mark_dirty()
+            message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+            log.warning("%s/%s: cannot reconcile the API workload: %s", self.namespace, self.name, message)
+            result.mutations.append(
+                lambda s: decisions.record_workload_error(s, message, generation=generation, now=now)
+            )
+            self.api_failures += 1
+            return
+        self.api_failures = 0
+        result.mutations.append(lambda s: apply_api_report(s, report, generation=generation, now=now))
 
     # --- status -------------------------------------------------------------------------------
 
-    async def _patch_status(self, status: MCPRegistryStatus) -> None:
-        if self.spec is not None:
-            derive_overall(status, api_enabled=self.spec.api.enabled, generation=self.generation)
-        payload = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if payload == self.last_patched:
-            return  # nothing new to say: no write, no watch event
-        # Fields that became empty must be removed explicitly from a merge patch (e.g. an endpoint
-        # that is no longer served).
-        for key in ("apiStatus",):
-            previous = (self.last_patched or {}).get(key) or {}
-            if key in payload:
-                for gone in set(previous) - set(payload[key]):
-                    payload[key][gone] = None
-        if "storageRef" in payload:
-            # Storage moved from S3 elsewhere: drop the old location even if this process never
-            # wrote it (after a restart there is no `last_patched` to compare with).
-            payload["storageRef"].setdefault("s3", None)
-        try:
-            await merge_patch_status(self.ctx.custom, self.namespace, self.name, payload)
-        except ApiException as exc:
-            if exc.status == 404:
-                return  # deleted while syncing; nothing left to report on
-            raise
-        self.last_patched = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    async def _write_status(
+        self,
+        obj: JsonObject,
+        mutations: Sequence[Mutation],
+        *,
+        spec: MCPRegistrySpec | None,
+        generation: int,
+    ) -> JsonObject | None:
+        """Apply `mutations` to the object's status and write it, conditional on its resourceVersion.
+
+        Returns the object as written (or `obj` itself when nothing changed), None when it is gone or
+        being deleted. On a conflict the object is read again and the mutations applied afresh.
+        """
+        current = obj
+        for _ in range(STATUS_WRITE_ATTEMPTS):
+            observed = parse_status(current)
+            desired = observed.model_copy(deep=True)
+            for mutate in mutations:
+                mutate(desired)
+            if spec is not None:
+                derive_overall(desired, api_enabled=spec.api.enabled, generation=generation)
+            payload = _dump(desired)
+            if payload == _dump(observed) and current.get("status") is not None:
+                return current  # nothing new to say: no write, no watch event
+            meta = current.get("metadata") or {}
+            body = {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "resourceVersion": meta.get("resourceVersion"),
+                },
+                "status": payload,
+            }
+            try:
+                written = await self.ctx.kube.replace(
+                    MCPREGISTRIES, self.namespace, self.name, body, subresource="status"
+                )
+            except NotFoundError:
+                return None
+            except ConflictError:
+                fresh = await self.ctx.kube.get(MCPREGISTRIES, self.namespace, self.name)
+                if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                    return None
+                # Written anyway when the spec changed meanwhile: what this pass found is the truth
+                # about the generation it acted on, and the next pass (woken by the change) acts on
+                # the new one.
+                current = fresh
+                continue
+            version = (written.get("metadata") or {}).get("resourceVersion")
+            if version:
+                self.own_writes.append(str(version))
+            return written
+        raise ConflictError(
+            409, "Conflict", f"status of {self.namespace}/{self.name} kept changing under the operator"
+        )
 
 
-async def merge_patch_status(
-    custom: client.CustomObjectsApi, namespace: str, name: str, status: Mapping[str, Any]
-) -> None:
-    """JSON merge patch of an MCPRegistry's status subresource (custom resources refuse the client's
-    default, a strategic merge patch)."""
-    await custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-        GROUP,
-        VERSION,
+async def write_terminating(kube: KubeClient, namespace: str, name: str) -> None:
+    """The finalizer's first step: phase Terminating, unconditionally (deletion outranks any pass)."""
+    await kube.merge_patch(
+        MCPREGISTRIES,
         namespace,
-        PLURAL,
         name,
-        {"status": dict(status)},
-        _content_type="application/merge-patch+json",
+        {"status": {"phase": "Terminating", "message": "deleting"}},
+        subresource="status",
     )
-
-
-def status_spec_hash(body: Mapping[str, Any]) -> str | None:
-    """The data-shaping spec hash of the data in storage, as recorded in status by the last success."""
-    value = ((body.get("status") or {}).get("syncStatus") or {}).get("specHash")
-    return str(value) if value else None

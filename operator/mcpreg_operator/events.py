@@ -15,14 +15,14 @@ MAX_MESSAGE = 1024
 
 
 class EventRecorder:
-    def _post(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    def post(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 1] + "…"
         # Kopf reads only the metadata and kind of what it is given; any mapping of an object does.
         kopf.event(body, type=type_, reason=reason, message=message)  # type: ignore[arg-type]
 
     def normal(self, body: Mapping[str, Any], reason: str, message: str) -> None:
-        self._post(body, "Normal", reason, message)
+        self.post(body, "Normal", reason, message)
 
     def warning(self, body: Mapping[str, Any], reason: str, message: str) -> None:
-        self._post(body, "Warning", reason, message)
+        self.post(body, "Warning", reason, message)

@@ -16,14 +16,15 @@ from typing import Any
 
 import kopf
 from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from mcpreg.kube import KubeError, NotFoundError
 from mcpreg.storage.configmap_layout import ANNOTATION_HASH
 from mcpreg.storage.errors import StorageError
-from mcpreg_operator.controller import OperatorContext, RegistryController, merge_patch_status
+from mcpreg_operator import looplag
+from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.sources.git import GitClient
-from mcpreg_operator.spec import GROUP, PLURAL, VERSION, Phase
+from mcpreg_operator.spec import GROUP, PLURAL, VERSION
 from mcpreg_operator.storage_factory import build_store, delete_storage
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         cpu_executor=ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="mcpreg-parse"),
         sync_slots=asyncio.Semaphore(int(os.environ.get("MCPREG_MAX_CONCURRENT_SYNCS", "4"))),
     )
+    # How late the event loop wakes: the operator's health under load (mcpreg_operator_event_loop_lag_*).
+    looplag.start_lag_monitor()
 
 
 @kopf.on.cleanup()
@@ -81,24 +84,25 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
 async def registry_loop(
-    name: str, namespace: str | None, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
 ) -> None:
     """One per MCPRegistry, started on creation and on operator resume (which is when it first syncs)."""
     assert namespace is not None  # MCPRegistry is namespaced
     controller = RegistryController(namespace=namespace, name=name, ctx=memo.ctx)
     CONTROLLERS[(namespace, name)] = controller
     try:
-        await controller.run(body, stopped)
+        await controller.run(stopped)
     finally:
         if CONTROLLERS.get((namespace, name)) is controller:
             del CONTROLLERS[(namespace, name)]
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def registry_changed(name: str, namespace: str | None, **_: Any) -> None:
-    """Spec, annotation (the manual trigger) or status changes: let the controller re-evaluate."""
+def registry_changed(name: str, namespace: str | None, meta: kopf.Meta, **_: Any) -> None:
+    """Spec, annotation (the manual trigger) or status changes: let the controller re-evaluate, unless
+    the change is the controller's own status write."""
     controller = CONTROLLERS.get((namespace or "", name))
-    if controller is not None:
+    if controller is not None and not controller.is_own_write(meta.get("resourceVersion")):
         controller.wake()
 
 
@@ -154,18 +158,17 @@ async def registry_deleted(
     objects go by garbage collection. Must work even when the spec is invalid."""
     ctx: OperatorContext = memo.ctx
     try:
-        await merge_patch_status(
-            ctx.custom, namespace or "", name, {"phase": Phase.TERMINATING.value, "message": "deleting"}
-        )
-    except ApiException as exc:
-        if exc.status != 404:
-            log.warning("%s/%s: cannot mark Terminating: HTTP %s", namespace, name, exc.status)
+        await write_terminating(ctx.kube, namespace or "", name)
+    except NotFoundError:
+        pass
+    except KubeError as exc:
+        log.warning("%s/%s: cannot mark Terminating: %s", namespace, name, exc)
     # S3 objects: found from the spec, or from status.storageRef when the spec is invalid. Retried
     # while the service fails; after a few attempts the registry is let go (so a namespace can always
     # be deleted), with a Warning Event saying what was left behind.
     try:
         done = await delete_storage(ctx.api, namespace or "", name, body)
-    except StorageError as exc:
+    except (StorageError, KubeError) as exc:
         if retry < STORAGE_DELETE_RETRIES:
             raise kopf.TemporaryError(f"cannot remove the catalogue from storage: {exc}", delay=5) from None
         message = f"gave up removing the catalogue from storage after {retry + 1} attempts: {exc}"

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from mcpreg.kube import SECRETS, ForbiddenError, KubeClient, KubeError
 from mcpreg.storage.configmap_layout import OwnerReference
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore
 from mcpreg.storage.errors import StorageError
@@ -72,20 +72,22 @@ def secret_credentials(
     where = f"Secret {namespace}/{secret_name} (spec.storage.s3.credentialsSecretRef)"
 
     async def provide() -> S3Credentials | None:
+        cached = _LAST_CREDENTIALS.get((namespace, registry)) if remembered else None
         try:
-            secret = await client.CoreV1Api(api).read_namespaced_secret(secret_name, namespace)
-        except ApiException as exc:
-            cached = _LAST_CREDENTIALS.get((namespace, registry))
-            if remembered and cached is not None:
+            secret = await KubeClient(api).get(SECRETS, namespace, secret_name)
+        except KubeError as exc:
+            if cached is not None:
                 return cached
-            if exc.status == 404:
-                raise S3CredentialsMissingError(
-                    f"{where} does not exist; create it with keys {ACCESS_KEY} and {SECRET_KEY}"
-                ) from None
-            if exc.status == 403:
+            if isinstance(exc, ForbiddenError):
                 raise S3AccessDeniedError(f"the operator may not read {where} (RBAC)") from None
-            raise StorageError(f"cannot read {where}: HTTP {exc.status}") from None
-        data = secret.data or {}
+            raise StorageError(f"cannot read {where}: {exc}") from None
+        if secret is None:
+            if cached is not None:
+                return cached
+            raise S3CredentialsMissingError(
+                f"{where} does not exist; create it with keys {ACCESS_KEY} and {SECRET_KEY}"
+            )
+        data = secret.get("data") or {}
         try:
             access, secret_key, token = (_decode(data, k) for k in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN))
         except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -258,11 +260,9 @@ async def cleanup_after_move(
     before = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous else None
     try:
         done = await cleanup_previous_storage(api, namespace, registry, spec, before, current)
-    except (StorageError, ApiException, ValueError) as exc:
-        detail = f"HTTP {exc.status}" if isinstance(exc, ApiException) else str(exc)
-        message = (
-            f"the catalogue moved to {current.get('type')} storage; the old copy was not removed: {detail}"
-        )
+    except (StorageError, KubeError, ValueError) as exc:
+        message = f"the catalogue moved to {current.get('type')} storage; the old copy was not removed: {exc}"
+
         log.warning("%s/%s: %s", namespace, registry, message)
         events.warning(body, "StorageCleanupFailed", message)
         return

@@ -2,12 +2,12 @@
 
 The pipeline knows nothing about Kopf or status; it returns a `SyncOutcome` or raises `SyncFailure`
 naming the stage that failed (which becomes a condition) and a message a person can act on. Blocking
-work (git, parsing, hashing) runs in worker threads so the event loop keeps serving other registries.
+work stays off the event loop: git in worker threads, parsing a large catalogue in a child process
+(`parsing`), so the operator keeps serving its other registries meanwhile.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mcpreg.catalog import Catalog, CatalogError, CatalogLimits, compile_filter, parse_catalog
-from mcpreg.storage.interfaces import CatalogStore
-from mcpreg.storage.model import StoredCatalog
+from mcpreg.catalog import CatalogError, CatalogLimits
+from mcpreg.kube import KubeError
+from mcpreg.storage.errors import StorageError
+from mcpreg.storage.interfaces import CatalogStore, PublishHook
+from mcpreg_operator.parsing import ParsingFailed, prepare_stored
 from mcpreg_operator.sources.errors import SourceError
 from mcpreg_operator.spec import MCPRegistrySpec
 
@@ -33,6 +35,7 @@ class SyncStage(StrEnum):
     SOURCE = "Source"
     DATA = "Data"
     STORAGE = "Storage"
+    INTERNAL = "Internal"  # a bug: no part of the registry is to blame
 
 
 class SyncFailure(Exception):
@@ -41,6 +44,36 @@ class SyncFailure(Exception):
         self.stage = stage
         self.reason = reason
         self.message = message
+
+
+def failure_from_error(error: BaseException, stage: SyncStage, doing: str = "") -> SyncFailure:
+    """The one place where an error raised during a sync becomes a condition reason and a message.
+
+    Errors the code anticipates carry their own reason: storage errors (S3's BucketMissing,
+    AccessDenied, EndpointUnreachable, …; the ConfigMap store's conflicts), Kubernetes API errors
+    (`Kubernetes<Reason>`: KubernetesForbidden, KubernetesTooManyRequests, KubernetesUnavailable, …).
+    Anything else is a bug, reported as InternalError naming only the exception's type (its text may
+    hold data not meant for status) and logged in full by the caller.
+    """
+    prefix = f"{doing}: " if doing else ""
+    if isinstance(error, SyncFailure):
+        return error
+    if isinstance(error, SourceError):
+        return SyncFailure(SyncStage.SOURCE, error.kind.value, prefix + error.message)
+    if isinstance(error, KubeError):
+        return SyncFailure(stage, _reason("Kubernetes" + error.reason), f"{prefix}{error}")
+    if isinstance(error, StorageError):
+        named = type(error).__name__.removesuffix("Error")  # StorageConflict, StorageCorrupt, …
+        reason = getattr(error, "reason", None) or ("StorageFailed" if type(error) is StorageError else named)
+        return SyncFailure(SyncStage.STORAGE, _reason(str(reason)), f"{prefix}{error}")
+    detail = f"internal error: {type(error).__name__} (see the operator log)"
+    return SyncFailure(SyncStage.INTERNAL, "InternalError", prefix + detail)
+
+
+def _reason(text: str) -> str:
+    """A condition reason is CamelCase letters and digits: keep those of `text`."""
+    cleaned = "".join(ch for ch in text if ch.isalnum())
+    return cleaned if cleaned[:1].isalpha() else "Error" + cleaned
 
 
 @dataclass(frozen=True)
@@ -100,12 +133,9 @@ class LastGood:
     spec_hash: str | None
 
 
-def _parse_and_filter(data: bytes, spec: MCPRegistrySpec, limits: CatalogLimits) -> Catalog:
-    catalog = parse_catalog(data, format=spec.source.format.value, limits=limits)
-    raw_filter = (
-        spec.filter.model_dump(mode="json", by_alias=True, exclude_none=True) if spec.filter else None
-    )
-    return catalog.filtered(compile_filter(raw_filter, path="spec.filter"))
+def _filter_spec(spec: MCPRegistrySpec) -> dict[str, Any] | None:
+    """`spec.filter` as the catalogue library's filter mapping (None: keep everything)."""
+    return spec.filter.model_dump(mode="json", by_alias=True, exclude_none=True) if spec.filter else None
 
 
 async def run_sync(
@@ -117,9 +147,9 @@ async def run_sync(
     executor: Executor | None = None,
     limits: CatalogLimits | None = None,
     on_fetch: Callable[[], Awaitable[None]] | None = None,
+    before_publish: PublishHook | None = None,
 ) -> SyncOutcome:
     """Run the pipeline once. Storage is touched only when the content hash changed."""
-    loop = asyncio.get_running_loop()
     spec_hash = data_spec_hash(spec)
     try:
         revision = await source.revision()
@@ -136,9 +166,7 @@ async def run_sync(
         try:
             stored_hash = await store.current_hash()
         except Exception as exc:
-            # S3 errors carry a specific reason (BucketMissing, AccessDenied, EndpointUnreachable, …).
-            reason = getattr(exc, "reason", "StorageUnavailable")
-            raise SyncFailure(SyncStage.STORAGE, reason, f"cannot read storage: {exc}") from None
+            raise failure_from_error(exc, SyncStage.STORAGE, "cannot read storage") from None
         if stored_hash == last_good.content_hash:
             location = await store.location()
             assert location is not None  # a stored hash implies a location
@@ -160,9 +188,16 @@ async def run_sync(
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
     assert snapshot.data is not None
 
+    # Parse, filter, canonical form and hash: in a child process for large catalogues, so the event
+    # loop keeps serving (see parsing); `executor` runs the small ones.
     try:
-        catalog = await loop.run_in_executor(
-            executor, _parse_and_filter, snapshot.data, spec, limits or CatalogLimits()
+        stored = await prepare_stored(
+            snapshot.data,
+            format=spec.source.format.value,
+            filter_spec=_filter_spec(spec),
+            limits=limits or CatalogLimits(),
+            revision=snapshot.revision,
+            executor=executor,
         )
     except CatalogError as exc:
         raise SyncFailure(
@@ -170,19 +205,21 @@ async def run_sync(
             "InvalidData",
             f"{snapshot.description} at {snapshot.revision[:12]}: {render_issues(exc)}",
         ) from None
-
-    stored = await loop.run_in_executor(
-        executor, lambda: StoredCatalog.from_catalog(catalog, revision=snapshot.revision)
-    )
+    except ParsingFailed as exc:
+        # Not a verdict on the data (often the memory limit): Synced turns False, the retry backs off.
+        raise SyncFailure(
+            SyncStage.STORAGE,
+            "ParsingFailed",
+            f"{snapshot.description} at {snapshot.revision[:12]}: {exc}",
+        ) from None
     try:
-        result = await store.write(stored)
+        result = await store.write(stored, before_publish=before_publish)
     except Exception as exc:  # storage backends raise their own errors; status must name them
-        reason = getattr(exc, "reason", "StorageFailed")
-        raise SyncFailure(SyncStage.STORAGE, reason, f"cannot store the catalogue: {exc}") from None
+        raise failure_from_error(exc, SyncStage.STORAGE, "cannot store the catalogue") from None
     return SyncOutcome(
         revision=snapshot.revision,
-        content_hash=catalog.content_hash,
-        server_count=catalog.server_count,
+        content_hash=stored.content_hash,
+        server_count=stored.server_count,
         written=result.written,
         fetched=True,
         storage_location=result.location.to_status(),

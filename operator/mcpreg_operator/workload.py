@@ -100,6 +100,25 @@ def api_args(registry: str, namespace: str) -> list[str]:
     ]
 
 
+def build_role(owner: Owner, namespace: str, data_configmaps: Sequence[str]) -> dict[str, Any]:
+    """The API pods' Role: only the registry's own data ConfigMaps, by name, so they read nothing else."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _metadata(api_name(owner.name), namespace, owner),
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": sorted(set(data_configmaps)),
+                "verbs": ["get", "list", "watch"],
+            }
+        ]
+        if data_configmaps
+        else [],
+    }
+
+
 def build_manifests(
     *,
     owner: Owner,
@@ -117,22 +136,7 @@ def build_manifests(
         "kind": "ServiceAccount",
         "metadata": _metadata(name, namespace, owner),
     }
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": _metadata(name, namespace, owner),
-        # Only the registry's own data ConfigMaps, by name: the API pod can read nothing else.
-        "rules": [
-            {
-                "apiGroups": [""],
-                "resources": ["configmaps"],
-                "resourceNames": sorted(set(data_configmaps)),
-                "verbs": ["get", "list", "watch"],
-            }
-        ]
-        if data_configmaps
-        else [],
-    }
+    role = build_role(owner, namespace, data_configmaps)
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -186,10 +190,10 @@ def build_manifests(
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     }
-    # A change of anything the pods run with rolls them; the data itself reloads without a restart.
-    config_hash = hashlib.sha256(
-        json.dumps({"pod": pod_spec, "data": sorted(data_configmaps)}, sort_keys=True).encode()
-    ).hexdigest()[:16]
+    # A change of anything the pods run with rolls them. The data is not part of it: the pods follow
+    # the head ConfigMap and reload a new catalogue in place, so the part names (derived from the
+    # content) change only the Role, never the pods.
+    config_hash = hashlib.sha256(json.dumps({"pod": pod_spec}, sort_keys=True).encode()).hexdigest()[:16]
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(owner.name)},
         "revisionHistoryLimit": 3,

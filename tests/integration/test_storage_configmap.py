@@ -21,6 +21,7 @@ from kubernetes_asyncio import config as async_config
 from kubernetes_asyncio.client import ApiClient
 
 from fixtures.kube import Kube, configmap_reader_role, wait_until
+from mcpreg.kube import ConfigMapClient, ForbiddenError, GoneError, KubeError, KubeUnavailableError
 from mcpreg.storage import (
     Backoff,
     CatalogReader,
@@ -35,7 +36,6 @@ from mcpreg.storage import (
     StorageLocation,
     StoredCatalog,
 )
-from mcpreg.storage.kubeio import ConfigMapClient, ForbiddenError, GoneError, KubeUnavailableError
 from mcpreg.storage.samples import replicated_catalog_json
 
 pytestmark = pytest.mark.integration
@@ -522,7 +522,7 @@ async def test_changes_survives_expired_watches_and_dropped_connections(
     # The API server's watch cache keeps far more history than a test lives, so it never expires a
     # resourceVersion here on its own: the first two watches fail as an expired watch (410) and a
     # dropped connection would, and the reader must recover through the real API server.
-    failures: list[StorageError] = [
+    failures: list[KubeError] = [
         GoneError(410, "Expired", "too old resource version"),
         KubeUnavailableError("watch connection broke: connection reset"),
     ]

@@ -7,42 +7,40 @@ import asyncio
 import base64
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
+from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitCredentials, GitRef
 from mcpreg_operator.spec import ConfigMapSource, GitSource, MCPRegistrySpec, SourceType
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
 
 
-def _decode_secret_value(data: dict[str, str], key: str) -> str | None:
+def _decode_secret_value(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None:
         return None
     return base64.b64decode(value).decode("utf-8", errors="strict").strip()
 
 
-async def load_git_credentials(core: client.CoreV1Api, namespace: str, secret_name: str) -> GitCredentials:
+async def load_git_credentials(kube: KubeClient, namespace: str, secret_name: str) -> GitCredentials:
     """username+password, or token (sent as the password, with the username if one is given)."""
     try:
-        secret = await core.read_namespaced_secret(secret_name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise SourceError(
-                SourceErrorKind.AUTHENTICATION,
-                f"credentials Secret {namespace}/{secret_name} does not exist",
-            ) from None
-        if exc.status == 403:
-            raise SourceError(
-                SourceErrorKind.AUTHENTICATION,
-                f"the operator may not read Secret {namespace}/{secret_name} (RBAC)",
-            ) from None
+        secret = await kube.get(SECRETS, namespace, secret_name)
+    except ForbiddenError:
         raise SourceError(
-            SourceErrorKind.UNREACHABLE, f"cannot read Secret {namespace}/{secret_name}: HTTP {exc.status}"
+            SourceErrorKind.AUTHENTICATION,
+            f"the operator may not read Secret {namespace}/{secret_name} (RBAC)",
         ) from None
-    data = secret.data or {}
+    except KubeError as exc:
+        raise SourceError(
+            SourceErrorKind.UNREACHABLE, f"cannot read Secret {namespace}/{secret_name}: {exc}"
+        ) from None
+    if secret is None:
+        raise SourceError(
+            SourceErrorKind.AUTHENTICATION, f"credentials Secret {namespace}/{secret_name} does not exist"
+        )
+    data = secret.get("data") or {}
     try:
         username = _decode_secret_value(data, "username")
         password = _decode_secret_value(data, "password")
@@ -66,7 +64,7 @@ async def load_git_credentials(core: client.CoreV1Api, namespace: str, secret_na
 class GitCatalogSource:
     git_spec: GitSource
     namespace: str
-    core: client.CoreV1Api
+    kube: KubeClient
     git: GitClient
     executor: Executor | None = None
 
@@ -80,7 +78,7 @@ class GitCatalogSource:
         auth = self.git_spec.auth
         if auth is None or auth.secret_ref is None:
             return None
-        return await load_git_credentials(self.core, self.namespace, auth.secret_ref.name)
+        return await load_git_credentials(self.kube, self.namespace, auth.secret_ref.name)
 
     async def revision(self) -> str:
         credentials = await self._credentials()
@@ -107,50 +105,54 @@ class GitCatalogSource:
 class ConfigMapCatalogSource:
     config_map: ConfigMapSource
     namespace: str
-    core: client.CoreV1Api
+    kube: KubeClient
 
     def describe(self) -> str:
         return f"ConfigMap {self.namespace}/{self.config_map.name} key {self.config_map.key}"
 
-    async def _read(self) -> client.V1ConfigMap:
+    async def _read(self, *, metadata_only: bool = False) -> JsonObject:
         try:
-            return await self.core.read_namespaced_config_map(self.config_map.name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise SourceError(
-                    SourceErrorKind.NOT_FOUND, f"{self.describe()}: the ConfigMap does not exist"
-                ) from None
+            config_map = await self.kube.get(
+                CONFIGMAPS, self.namespace, self.config_map.name, metadata_only=metadata_only
+            )
+        except ForbiddenError:
             raise SourceError(
-                SourceErrorKind.UNREACHABLE, f"cannot read {self.describe()}: HTTP {exc.status}"
+                SourceErrorKind.AUTHENTICATION, f"the operator may not read {self.describe()} (RBAC)"
             ) from None
+        except KubeError as exc:
+            raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {self.describe()}: {exc}") from None
+        if config_map is None:
+            raise SourceError(SourceErrorKind.NOT_FOUND, f"{self.describe()}: the ConfigMap does not exist")
+        return config_map
 
     async def revision(self) -> str:
-        # Reading a ConfigMap is the cheap check: its resourceVersion is the revision.
-        return str((await self._read()).metadata.resource_version)
+        # Reading a ConfigMap's metadata is the cheap check: its resourceVersion is the revision.
+        return str((await self._read(metadata_only=True))["metadata"].get("resourceVersion"))
 
     async def fetch(self) -> SourceSnapshot:
         cm = await self._read()
         key = self.config_map.key
-        if cm.data and key in cm.data:
-            data = cm.data[key].encode()
-        elif cm.binary_data and key in cm.binary_data:
-            data = base64.b64decode(cm.binary_data[key])
+        text, binary = cm.get("data") or {}, cm.get("binaryData") or {}
+        if key in text:
+            data = str(text[key]).encode()
+        elif key in binary:
+            data = base64.b64decode(binary[key])
         else:
-            present = sorted([*(cm.data or {}), *(cm.binary_data or {})])
+            present = sorted([*text, *binary])
             raise SourceError(
                 SourceErrorKind.NOT_FOUND,
                 f"{self.describe()}: no key {key!r} (keys present: {', '.join(present) or 'none'})",
             )
         return SourceSnapshot(
-            revision=str(cm.metadata.resource_version), data=data, description=self.describe()
+            revision=str(cm["metadata"].get("resourceVersion")), data=data, description=self.describe()
         )
 
 
 def build_source(
-    spec: MCPRegistrySpec, namespace: str, core: client.CoreV1Api, git: GitClient, executor: Executor | None
+    spec: MCPRegistrySpec, namespace: str, kube: KubeClient, git: GitClient, executor: Executor | None
 ) -> CatalogSource:
     if spec.source.type is SourceType.GIT:
         assert spec.source.git is not None  # the CRD's CEL rule and the spec model both require it
-        return GitCatalogSource(spec.source.git, namespace, core, git, executor)
+        return GitCatalogSource(spec.source.git, namespace, kube, git, executor)
     assert spec.source.config_map is not None
-    return ConfigMapCatalogSource(spec.source.config_map, namespace, core)
+    return ConfigMapCatalogSource(spec.source.config_map, namespace, kube)

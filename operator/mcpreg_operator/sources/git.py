@@ -5,6 +5,10 @@ Credentials reach git only through environment variables (`GIT_CONFIG_*` carryin
 `http.extraHeader`), never through arguments, URLs, files or logs. Every git process runs with the
 user's and system's git configuration ignored, prompts off, only network protocols allowed, and a
 timeout; fetched data is bounded in size while it arrives.
+
+Every failure, remote or local (git missing, killed or timed out, the fetched copy corrupt, the path a
+directory, submodule or symbolic link), is a `SourceError` whose message names the repository URL
+(without credentials), the ref, the commit and the path: never a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -170,31 +175,84 @@ def _dir_size(path: Path) -> int:
     return total
 
 
+def display_url(url: str) -> str:
+    """`url` as messages show it: without any user or password before the host."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", url)
+
+
+def _failure(returncode: int, stderr: str) -> str:
+    """What went wrong with a git process, in a few words: killed by which signal, or git's last line."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"git was killed ({name})"
+    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
+    return last or f"git exited with status {returncode}"
+
+
+@dataclass(frozen=True)
+class _Completed:
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+@dataclass(frozen=True)
+class _TreeEntry:
+    mode: str
+    type: str
+    oid: str
+    name: str
+
+
+# Tree entry modes that are not files although git calls the first a blob: a symbolic link (its blob
+# holds the target) and a submodule (a gitlink: a commit of another repository, never fetched).
+_SYMLINK_MODE = "120000"
+_GITLINK_MODE = "160000"
+_MAX_LINK_BYTES = 4096  # a link target longer than this is not read for the message
+
+
 class GitClient:
-    """Blocking git operations; the operator calls them in a worker thread."""
+    """Blocking git operations; the operator calls them in a worker thread.
+
+    Every failure, of the remote or of the local git process (killed, timed out, a corrupt fetched
+    copy), is a `SourceError` whose message names the repository (without credentials), the ref and
+    the path; nothing else escapes.
+    """
 
     def __init__(self, limits: GitFetchLimits | None = None) -> None:
         self.limits = limits or GitFetchLimits()
 
-    def _run(
+    def _spawn(
         self,
         args: list[str],
         *,
-        url: str,
+        doing: str,
         credentials: GitCredentials | None,
         cwd: Path | None = None,
         watch_dir: Path | None = None,
-    ) -> str:
+        fetching_from: str = "",
+    ) -> _Completed:
+        """Run git to its end within the time limit. `doing` ("talking to URL", "reading PATH at …")
+        completes the messages of the failures raised here: git not startable, timed out, too big."""
         env = git_env(credentials)
-        proc = subprocess.Popen(
-            ["git", *args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                ["git", *args],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:  # no git in the image, no memory or processes left, cwd gone
+            raise SourceError(
+                SourceErrorKind.UNREACHABLE,
+                f"the operator could not start git while {doing}: {exc.strerror or exc}",
+            ) from None
         too_big = threading.Event()
         done = threading.Event()
 
@@ -217,7 +275,7 @@ class GitClient:
             proc.communicate()
             raise SourceError(
                 SourceErrorKind.UNREACHABLE,
-                f"git timed out after {self.limits.timeout_s:.0f}s talking to {url}",
+                f"git timed out after {self.limits.timeout_s:.0f}s {doing}",
             ) from None
         finally:
             done.set()
@@ -225,12 +283,46 @@ class GitClient:
         if too_big.is_set():
             raise SourceError(
                 SourceErrorKind.TOO_LARGE,
-                f"{url} sent more than {self.limits.max_fetch_bytes // (1024 * 1024)} MiB; "
+                f"{fetching_from} sent more than {self.limits.max_fetch_bytes // (1024 * 1024)} MiB; "
                 "keep the catalogue in a smaller repository",
             )
-        if proc.returncode != 0:
-            raise _classify(redact(err.decode(errors="replace"), credentials), url)
-        return out.decode(errors="replace")
+        return _Completed(proc.returncode, out, redact(err.decode(errors="replace"), credentials))
+
+    def _run(
+        self,
+        args: list[str],
+        *,
+        url: str,
+        credentials: GitCredentials | None,
+        cwd: Path | None = None,
+        watch_dir: Path | None = None,
+    ) -> str:
+        """A command that talks to the remote: its failures are classified from git's words."""
+        shown = display_url(url)
+        done = self._spawn(
+            args,
+            doing=f"talking to {shown}",
+            credentials=credentials,
+            cwd=cwd,
+            watch_dir=watch_dir,
+            fetching_from=shown,
+        )
+        if done.returncode != 0:
+            if done.returncode < 0:
+                raise SourceError(
+                    SourceErrorKind.UNREACHABLE, f"{_failure(done.returncode, '')} talking to {shown}"
+                )
+            raise _classify(done.stderr, shown)
+        return done.stdout.decode(errors="replace")
+
+    def _local(self, args: list[str], *, repo: Path, doing: str) -> bytes:
+        """A command on the fetched copy alone: any failure (killed, corrupt or missing objects) is a
+        transient `SourceUnreachable` naming what was being read; the next sync fetches anew."""
+        done = self._spawn(args, doing=doing, credentials=None, cwd=repo)
+        if done.returncode != 0:
+            detail = _failure(done.returncode, done.stderr.replace(str(repo), "<fetched copy>"))
+            raise SourceError(SourceErrorKind.UNREACHABLE, f"git failed {doing}: {detail}")
+        return done.stdout
 
     def resolve(self, url: str, ref: GitRef, credentials: GitCredentials | None = None) -> str:
         """The commit `ref` names on the remote, from `git ls-remote` alone (nothing is downloaded)."""
@@ -251,16 +343,25 @@ class GitClient:
         for name in reversed(patterns):
             if name in refs and SHA_RE.match(refs[name]):
                 return refs[name]
-        raise SourceError(SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {url}")
+        raise SourceError(SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {display_url(url)}")
 
     def read_file(
         self, url: str, ref: GitRef, path: str, credentials: GitCredentials | None = None
     ) -> tuple[str, bytes]:
         """(commit, bytes of `path` at that commit), by a shallow fetch of that one commit."""
-        workdir = Path(tempfile.mkdtemp(prefix="mcpreg-git-"))
+        shown = display_url(url)
+        try:
+            workdir = Path(tempfile.mkdtemp(prefix="mcpreg-git-"))
+        except OSError as exc:
+            raise SourceError(
+                SourceErrorKind.UNREACHABLE,
+                f"cannot fetch {shown}: no room for a working copy ({exc.strerror or exc})",
+            ) from None
         try:
             repo = workdir / "repo.git"
-            self._run(["init", "--bare", "--quiet", str(repo)], url=url, credentials=None)
+            self._local(
+                ["init", "--bare", "--quiet", str(repo)], repo=workdir, doing=f"preparing a fetch of {shown}"
+            )
             if ref.commit and not SHA_RE.match(ref.commit.lower()):
                 # An abbreviated commit cannot be asked for by name: fetch the branches and tags, then
                 # let git expand it.
@@ -285,44 +386,116 @@ class GitClient:
                     or "unadvertised" in lowered
                 ):
                     raise SourceError(
-                        SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {url}"
+                        SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {shown}"
                     ) from None
                 raise
-            try:
-                commit = self._run(
-                    ["rev-parse", "--verify", "--quiet", target], url=url, credentials=None, cwd=repo
-                )
-            except SourceError:
-                raise SourceError(
-                    SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {url}"
-                ) from None
-            commit = commit.strip()
-            spec = f"{commit}:{path}"
-            try:
-                kind = self._run(["cat-file", "-t", spec], url=url, credentials=None, cwd=repo).strip()
-            except SourceError:
-                raise SourceError(
-                    SourceErrorKind.NOT_FOUND,
-                    f"{path} does not exist at {ref.describe()} ({commit[:12]}) of {url}",
-                ) from None
-            if kind != "blob":
-                raise SourceError(
-                    SourceErrorKind.NOT_FOUND, f"{path} at {commit[:12]} of {url} is a {kind}, not a file"
-                )
-            size = int(self._run(["cat-file", "-s", spec], url=url, credentials=None, cwd=repo).strip())
-            if size > self.limits.max_file_bytes:
-                raise SourceError(
-                    SourceErrorKind.TOO_LARGE,
-                    f"{path} is {size} bytes, over the {self.limits.max_file_bytes} byte limit",
-                )
-            data = subprocess.run(
-                ["git", "cat-file", "blob", spec],
+            found = self._spawn(
+                ["rev-parse", "--verify", "--quiet", target],
+                doing=f"looking up {ref.describe()} in the fetched copy of {shown}",
+                credentials=None,
                 cwd=repo,
-                env=git_env(None),
-                capture_output=True,
-                check=True,
-                timeout=self.limits.timeout_s,
-            ).stdout
-            return commit, data
+            )
+            commit = found.stdout.decode(errors="replace").strip()
+            if found.returncode == 1 or (found.returncode == 0 and not SHA_RE.match(commit)):
+                # --verify --quiet: exit 1, nothing said, when the name does not resolve to a commit.
+                raise SourceError(SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {shown}")
+            if found.returncode != 0:
+                raise SourceError(
+                    SourceErrorKind.UNREACHABLE,
+                    f"git failed looking up {ref.describe()} in the fetched copy of {shown}: "
+                    f"{_failure(found.returncode, found.stderr)}",
+                )
+            return commit, self.read_committed_file(repo, commit, path, url=url, ref=ref)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def read_committed_file(self, repo: Path, commit: str, path: str, *, url: str, ref: GitRef) -> bytes:
+        """The bytes of `path` in `commit` of the local repository `repo` (fetched from `url` for
+        `ref`). The path is walked one tree at a time, so each failure says which part is wrong: a
+        missing entry, a file where a directory was expected, a directory, a submodule, a symbolic
+        link, a file over the size limit, or an object git cannot read."""
+        where = f"{path} at {ref.describe()} ({commit[:12]}) of {display_url(url)}"
+        parts = [part for part in path.split("/") if part not in ("", ".")]
+        if not parts or ".." in parts:
+            raise SourceError(
+                SourceErrorKind.INVALID_REFERENCE,
+                f"path {path!r} names no file inside the repository ({ref.describe()}, {commit[:12]}, "
+                f"of {display_url(url)})",
+            )
+        reading = f"reading {where}"
+        tree = commit
+        entry: _TreeEntry | None = None
+        for depth, name in enumerate(parts):
+            if entry is not None:  # the entry walked into must be a directory
+                prefix = "/".join(parts[:depth])
+                if entry.mode == _GITLINK_MODE:
+                    raise SourceError(
+                        SourceErrorKind.NOT_FOUND,
+                        f"{where} is inside {prefix}, a submodule (commit {entry.oid[:12]} of another "
+                        "repository), which is not fetched: point path at a file of this repository",
+                    )
+                if entry.type != "tree":
+                    raise SourceError(
+                        SourceErrorKind.NOT_FOUND,
+                        f"{where} does not exist: {prefix} is a file, not a directory",
+                    )
+                tree = entry.oid
+            entries = self._list_tree(repo, tree, doing=reading)
+            entry = next((e for e in entries if e.name == name), None)
+            if entry is None:
+                inside = f" ({'/'.join(parts[:depth])}/ has no {name!r})" if depth else ""
+                raise SourceError(SourceErrorKind.NOT_FOUND, f"{where} does not exist{inside}")
+        assert entry is not None  # parts is not empty
+        if entry.mode == _GITLINK_MODE:
+            raise SourceError(
+                SourceErrorKind.NOT_FOUND,
+                f"{where} is a submodule (commit {entry.oid[:12]} of another repository), not a file: "
+                "submodules are not fetched; point path at a file of this repository",
+            )
+        if entry.type == "tree":
+            raise SourceError(SourceErrorKind.NOT_FOUND, f"{where} is a directory, not a file")
+        if entry.type != "blob":
+            raise SourceError(SourceErrorKind.NOT_FOUND, f"{where} is a {entry.type}, not a file")
+        size = self._blob_size(repo, entry.oid, doing=reading)
+        if entry.mode == _SYMLINK_MODE:
+            target = ""
+            if size <= _MAX_LINK_BYTES:
+                with contextlib.suppress(SourceError):
+                    target = self._local(["cat-file", "blob", entry.oid], repo=repo, doing=reading).decode(
+                        errors="replace"
+                    )
+            to = f" to {target!r}" if target else ""
+            raise SourceError(
+                SourceErrorKind.NOT_FOUND,
+                f"{where} is a symbolic link{to}; links are not followed: point path at the file itself",
+            )
+        if size > self.limits.max_file_bytes:
+            raise SourceError(
+                SourceErrorKind.TOO_LARGE,
+                f"{where} is {size} bytes, over the {self.limits.max_file_bytes} byte limit",
+            )
+        data = self._local(["cat-file", "blob", entry.oid], repo=repo, doing=reading)
+        if len(data) != size:
+            raise SourceError(
+                SourceErrorKind.UNREACHABLE,
+                f"git failed {reading}: it gave {len(data)} of the file's {size} bytes",
+            )
+        return data
+
+    def _list_tree(self, repo: Path, tree: str, *, doing: str) -> list[_TreeEntry]:
+        # -z: names verbatim (no quoting), NUL-terminated; each entry is "MODE TYPE OID\tNAME".
+        out = self._local(["ls-tree", "-z", tree], repo=repo, doing=doing)
+        entries = []
+        for record in out.split(b"\0"):
+            meta, tab, name = record.partition(b"\t")
+            fields = meta.decode(errors="replace").split()
+            if not tab or len(fields) != 3:
+                continue
+            entries.append(_TreeEntry(fields[0], fields[1], fields[2], os.fsdecode(name)))
+        return entries
+
+    def _blob_size(self, repo: Path, oid: str, *, doing: str) -> int:
+        out = self._local(["cat-file", "-s", oid], repo=repo, doing=doing).decode(errors="replace").strip()
+        if not out.isdigit():
+            raise SourceError(SourceErrorKind.UNREACHABLE, f"git failed {doing}: no size for it ({out!r})")
+        return int(out)

@@ -2,7 +2,8 @@
 
 The versions are pinned in exactly one place: the `go.mod` files of the small Go modules under
 `tools/` (`tools/kube` requires k8s.io/kubernetes with a replace for every staging module;
-`tools/etcd` requires go.etcd.io/etcd/server/v3). Binaries land in
+`tools/etcd` requires go.etcd.io/etcd/server/v3; `tools/toxiproxy` requires
+github.com/Shopify/toxiproxy/v2). Binaries land in
 `$MCPREG_CACHE_DIR/bin/<component>-<version>/` (default `~/.cache/mcp-registry-operator`), built in a
 temporary directory and renamed into place, so an interrupted build never leaves a half-written cache.
 """
@@ -99,6 +100,15 @@ KWOK = GoComponent(
     pinned_module="sigs.k8s.io/kwok",
     packages=("sigs.k8s.io/kwok/cmd/kwok",),
 )
+# The fault-injection tests' TCP fault proxy (mcpreg.devenv.faultproxy): Toxiproxy's server through
+# `tools/toxiproxy/main.go`, which differs from upstream's cmd/server only in exiting when its API
+# cannot listen.
+TOXIPROXY = GoComponent(
+    name="toxiproxy",
+    module_dir=TOOLS_DIR / "toxiproxy",
+    pinned_module="github.com/Shopify/toxiproxy/v2",
+    packages=("mcpregistry.dev/tools/toxiproxy",),
+)
 # The pod sandbox's pause process (tools/pause/main.go, no dependencies), packaged by devenv.image; its
 # version is a hash of its own source.
 PAUSE = GoComponent(
@@ -150,6 +160,8 @@ def _ldflags(component: GoComponent) -> str:
         return f"-s -w -X main.version={component.version}"
     if component is HELM:  # stamped like Helm's own Makefile does, so `helm version` tells it
         return f"-s -w -X helm.sh/helm/v4/internal/version.version={component.version}"
+    if component is TOXIPROXY:  # stamped like Toxiproxy's own Makefile does, so `--version` tells it
+        return f"-s -w -X github.com/Shopify/toxiproxy/v2.Version={component.version}"
     if component.pinned_module != KUBERNETES.pinned_module:
         return "-s -w"
     version = component.version
@@ -303,6 +315,19 @@ def ensure_helm(progress: Callable[[str], None] = _stderr_progress) -> Path:
     return ensure_component(HELM, progress) / "helm"
 
 
+def ensure_toxiproxy(progress: Callable[[str], None] = _stderr_progress) -> Path:
+    """Path of the Toxiproxy server, built from Go modules on first use (well under a minute on 2 cores);
+    `MCPREG_TOXIPROXY` names a ready one."""
+    override = os.environ.get("MCPREG_TOXIPROXY")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise BuildError(
+                f"MCPREG_TOXIPROXY={override} is not an executable; unset it to build Toxiproxy from Go"
+            )
+        return Path(override)
+    return ensure_component(TOXIPROXY, progress) / "toxiproxy"
+
+
 @dataclass(frozen=True)
 class ControlPlaneBinaries:
     etcd: Path
@@ -357,6 +382,7 @@ def main() -> int:
     try:
         binaries = ensure_binaries()
         helm = ensure_helm()  # the chart's tests run the real helm
+        toxiproxy = ensure_toxiproxy()  # the fault-injection tests' TCP fault proxy
         if node_mode() == "real":  # the node's own components, where one can run
             ensure_component(KUBERNETES_NODE)
             ensure_component(COREDNS)
@@ -366,6 +392,7 @@ def main() -> int:
     for field in ("etcd", "kube_apiserver", "kube_controller_manager", "kubectl"):
         print(getattr(binaries, field))
     print(helm)
+    print(toxiproxy)
     return 0
 
 

@@ -297,6 +297,22 @@ class ControlPlane:
         shutil.rmtree(self.state_dir, ignore_errors=True)
         return kept
 
+    def restart(self, component: str, *, down_seconds: float = 0.0) -> None:
+        """Stop `component` (etcd or kube-apiserver), keep it down for `down_seconds`, start it again
+        on the same port and data, and wait until the API server answers: the fault-injection suite's
+        control-plane restarts."""
+        starters = {"etcd": self._start_etcd, "kube-apiserver": self._start_apiserver}
+        if component not in starters:
+            raise ValueError(f"cannot restart {component}; only {', '.join(starters)}")
+        proc = self.processes.pop(component, None)
+        if proc is not None:
+            stop_group(proc.pid, str(self.state_dir))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        time.sleep(down_seconds)
+        starters[component]()
+        self._wait_apiserver_ready()
+
     def _save_state(self) -> None:
         state: dict[str, Any] = {
             "owner_pid": self.owner_pid,

@@ -21,6 +21,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
+from mcpreg.kube import ConfigMapClient, ForbiddenError, GoneError, JsonObject, KubeError, NotFoundError
 from mcpreg.storage.backoff import Backoff
 from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.configmap_layout import (
@@ -33,7 +34,6 @@ from mcpreg.storage.configmap_layout import (
 )
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits, decode
 from mcpreg.storage.errors import StorageCorruptError, StorageError
-from mcpreg.storage.kubeio import ConfigMapClient, ForbiddenError, GoneError, JsonObject, NotFoundError
 from mcpreg.storage.model import StoredCatalog, sha256_hash
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class ConfigMapCatalogReader:
                 chunks = await self._fetch_parts(view)
                 return await asyncio.to_thread(_assemble, view, chunks, self.limits)
             except (NotFoundError, ForbiddenError, StorageCorruptError) as exc:
-                failure: StorageError = exc
+                failure: StorageError | KubeError = exc
             fresh = await self._client.get(self.names.head)
             if fresh is None:
                 return None  # deleted while we read: nothing is stored any more
@@ -223,7 +223,7 @@ class ConfigMapCatalogReader:
                 log.debug("watch of %s/%s expired; listing again", self.namespace, self.names.head)
                 if failures > 1:
                     await asyncio.sleep(self.backoff.delay(failures - 1))
-            except StorageError as exc:
+            except (StorageError, KubeError) as exc:
                 failures += 1
                 delay = self.backoff.delay(failures)
                 log.warning(

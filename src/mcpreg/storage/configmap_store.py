@@ -25,6 +25,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
+from mcpreg.kube import ConfigMapClient, ConflictError, JsonObject, KubeError, NotFoundError
 from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.configmap_layout import (
     KEY_PART,
@@ -45,7 +46,6 @@ from mcpreg.storage.configmap_layout import (
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodedCatalog, EncodingLimits, encode
 from mcpreg.storage.errors import StorageConflictError, StorageCorruptError, StorageError
 from mcpreg.storage.interfaces import PublishHook
-from mcpreg.storage.kubeio import ConfigMapClient, ConflictError, JsonObject, NotFoundError
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult, sha256_hash
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ class ConfigMapCatalogStore:
         stale: dict[str, str | None] = {name: None for name in replaced if name not in keep}
         try:
             items, _ = await self._client.list(label_selector=self.names.selector("part"), metadata_only=True)
-        except StorageError as exc:
+        except KubeError as exc:
             log.warning("could not list catalogue parts in %s to clean up: %s", self.namespace, exc)
             items = []
         cutoff = datetime.now(UTC) - self.orphan_grace
@@ -294,7 +294,7 @@ class ConfigMapCatalogStore:
                 return name if await self._client.delete(name, uid=uid) else None
             except (NotFoundError, ConflictError):
                 return None
-            except StorageError as exc:
+            except KubeError as exc:
                 log.warning("could not delete stale catalogue part %s/%s: %s", self.namespace, name, exc)
                 return None
 

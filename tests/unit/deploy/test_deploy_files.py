@@ -249,7 +249,12 @@ def test_readme_troubleshoots_every_reason_the_operator_reports() -> None:
     kinds = dict(re.findall(r"^\s+([A-Z_]+) = \"(\w+)\"", errors, re.MULTILINE))
     raised = set(re.findall(r"SourceErrorKind\.([A-Z_]+)", code.replace(errors, "")))
     reasons = {kinds[k] for k in raised}
-    reasons |= {"InvalidData", "StorageFailed", "StorageUnavailable", "InternalError", "InvalidSpec"}
+    reasons |= {"InvalidData", "StorageFailed", "InternalError", "InvalidSpec", "WorkloadError"}
+    # Storage errors name themselves (sync.failure_from_error): StorageConflictError -> StorageConflict.
+    storage_errors = (REPO / "src" / "mcpreg" / "storage" / "errors.py").read_text()
+    reasons |= set(re.findall(r"^class (Storage\w+)Error\(StorageError\)", storage_errors, re.MULTILINE))
+    # Kubernetes API errors become Kubernetes<Status reason>; the ones a sync meets in practice.
+    reasons |= {f"Kubernetes{r}" for r in ("Forbidden", "TooManyRequests", "InternalError", "Unavailable")}
     s3_errors = REPO / "src" / "mcpreg" / "storage" / "s3_errors.py"
     if s3_errors.exists():
         internal = {"Conflict", "NotFound", "NotModified"}

@@ -78,6 +78,15 @@ def test_deployment_is_restricted_and_rolls_on_change() -> None:
     assert "replicas" not in manifests(manage_replicas=False)["Deployment"]["spec"]
 
 
+def test_a_new_catalogue_generation_changes_the_role_but_not_the_pods() -> None:
+    """Part names derive from the content: a new large catalogue must widen the Role, not restart
+    every API pod (the pods reload the data in place)."""
+    before = manifests(data_configmaps=["reg-data", "reg-data-1111-0", "reg-data-1111-1"])
+    after = manifests(data_configmaps=["reg-data", "reg-data-2222-0", "reg-data-2222-1"])
+    assert before["Deployment"]["spec"]["template"] == after["Deployment"]["spec"]["template"]
+    assert before["Role"]["rules"][0]["resourceNames"] != after["Role"]["rules"][0]["resourceNames"]
+
+
 def test_endpoint_shape() -> None:
     assert endpoint("reg", "ns") == "http://reg-api.ns.svc:8080"
 

@@ -1,0 +1,174 @@
+"""Parse, filter and prepare a catalogue for storage without starving the operator's event loop.
+
+Parsing is pure-Python work with long single steps that hold the GIL (decoding a whole document,
+encoding the canonical one): in a worker thread a 10,000-server catalogue (19.5 MB) still stalls the
+event loop - every watch stream, every other registry's sync, Kopf's daemons - for 170-250 ms at a
+time (issue 12). Catalogues larger than `PROCESS_ABOVE` bytes are therefore prepared in a short-lived
+child process, `python -m mcpreg_operator.parsing` (see `mcpreg.catalog.childproc`): the raw bytes,
+format, filter and limits go in, the canonical bytes with their hash and server count come out, and
+the parsed model and its memory stay in the child, which then exits. Smaller catalogues are prepared
+in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue models) costs more than
+their parse stalls.
+
+Invalid data raises the same `CatalogError`, with the same issues, on either path, so status messages
+do not depend on where the parse ran. A child that dies (the memory limit's SIGKILL, say) or fails
+unexpectedly raises `ParsingFailed`; cancelling the caller kills the child.
+
+At most `MCPREG_PARSE_PROCESSES` children (default: 2, or 1 on a single CPU) run at once: each holds
+a whole parse (roughly ten times the catalogue's size), and more of them than cores only adds memory.
+`MCPREG_PARSE_PROCESS_ABOVE` (bytes) overrides the size threshold: 0 sends every catalogue to a child,
+a huge value keeps them all in threads.
+
+This module is also the child's entry point, so it imports only the catalogue library at top level
+(not the storage backends, whose Kubernetes client would double the child's start-up time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mcpreg.catalog import CatalogError, CatalogIssue, CatalogLimits, compile_filter, parse_catalog
+from mcpreg.catalog.childproc import ChildProcessFailed, child_command, child_main, run_in_child
+from mcpreg.catalog.detect import FormatChoice
+
+if TYPE_CHECKING:
+    from mcpreg.storage.model import StoredCatalog
+
+PROCESS_ABOVE = 1024 * 1024
+PROCESS_ABOVE_ENV = "MCPREG_PARSE_PROCESS_ABOVE"
+MAX_PROCESSES_ENV = "MCPREG_PARSE_PROCESSES"
+CHILD_COMMAND = child_command("mcpreg_operator.parsing")
+# Issue paths of filter problems name the spec field (`spec.filter.names.include[0]: …`).
+FILTER_PATH = "spec.filter"
+
+
+class ParsingFailed(ChildProcessFailed):
+    """The parsing process died, was killed, or failed for a reason other than invalid data."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCatalog:
+    """What storage needs of a parsed, filtered catalogue: plain data, so it crosses a process boundary."""
+
+    data: bytes  # canonical JSON
+    content_hash: str
+    server_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    format: FormatChoice
+    filter_spec: Mapping[str, Any] | None
+    limits: CatalogLimits
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A CatalogError, as a value (CatalogError itself does not pickle)."""
+
+    issues: tuple[CatalogIssue, ...]
+
+
+def prepare(data: bytes, options: ParseOptions) -> PreparedCatalog:
+    """Parse within the limits, filter, and render the canonical form, here. Raises CatalogError."""
+    catalog = parse_catalog(data, format=options.format, limits=options.limits)
+    catalog = catalog.filtered(compile_filter(options.filter_spec, path=FILTER_PATH))
+    return PreparedCatalog(catalog.canonical_json(), catalog.content_hash, catalog.server_count)
+
+
+def process_threshold() -> int:
+    """Catalogues larger than this many bytes are parsed in a child process."""
+    return int(os.environ.get(PROCESS_ABOVE_ENV, PROCESS_ABOVE))
+
+
+def max_processes() -> int:
+    """How many parsing processes may run at once."""
+    configured = os.environ.get(MAX_PROCESSES_ENV)
+    if configured:
+        return max(1, int(configured))
+    return min(2, os.cpu_count() or 1)
+
+
+async def prepare_stored(
+    data: bytes,
+    *,
+    format: FormatChoice,
+    filter_spec: Mapping[str, Any] | None,
+    limits: CatalogLimits,
+    revision: str,
+    process_above: int | None = None,
+    executor: Executor | None = None,
+) -> StoredCatalog:
+    """The generation to store for catalogue `data`: parsed, validated, filtered, canonical, hashed.
+
+    In a child process when `data` is larger than `process_above` bytes (default: `process_threshold()`),
+    else in a thread of `executor` (None: the loop's default executor). Raises CatalogError for invalid
+    data or an invalid filter, ParsingFailed when the child dies or fails otherwise.
+    """
+    from mcpreg.storage.model import StoredCatalog  # not at top level: the child does not need it
+
+    options = ParseOptions(format=format, filter_spec=filter_spec, limits=limits)
+    threshold = process_threshold() if process_above is None else process_above
+    if len(data) > threshold:
+        prepared = await prepare_in_child(data, options)
+    else:
+        prepared = await asyncio.get_running_loop().run_in_executor(executor, prepare, data, options)
+    return StoredCatalog(
+        data=prepared.data,
+        content_hash=prepared.content_hash,
+        revision=revision,
+        stored_at=datetime.now(UTC),
+        server_count=prepared.server_count,
+    )
+
+
+async def prepare_in_child(
+    data: bytes, options: ParseOptions, command: Sequence[str] | None = None
+) -> PreparedCatalog:
+    """`prepare(data, options)` in a child process (`command`, default `CHILD_COMMAND`)."""
+    async with _process_slots():
+        try:
+            result = await run_in_child(
+                command or CHILD_COMMAND, data, options, what="the catalogue parsing process"
+            )
+        except ChildProcessFailed as exc:
+            raise ParsingFailed(str(exc), returncode=exc.returncode) from None
+    if isinstance(result, PreparedCatalog):
+        return result
+    if isinstance(result, _Refused):
+        raise CatalogError(result.issues)
+    raise ParsingFailed(f"the catalogue parsing process returned {type(result).__name__}")
+
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _process_slots() -> asyncio.Semaphore:
+    # One per event loop: a semaphore belongs to the loop it first waited on.
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(max_processes())
+    return slots
+
+
+def _prepare_in_child(data: bytes, options: ParseOptions) -> PreparedCatalog | _Refused:
+    try:
+        return prepare(data, options)
+    except CatalogError as exc:
+        return _Refused(exc.issues)
+
+
+if __name__ == "__main__":
+    # Run as `-m`, this file is `__main__`: results must be built by the module under its real name,
+    # or their classes would pickle as `__main__.PreparedCatalog`, which the parent cannot load.
+    from mcpreg_operator import parsing
+
+    child_main(parsing._prepare_in_child)

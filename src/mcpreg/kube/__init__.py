@@ -1,0 +1,56 @@
+"""The one Kubernetes access layer of the operator and the storage code: raw requests through
+`kubernetes_asyncio`'s ApiClient (`client`), and the one error type they raise (`errors`)."""
+
+from mcpreg.kube.client import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    HORIZONTAL_POD_AUTOSCALERS,
+    ROLE_BINDINGS,
+    ROLES,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    ConfigMapClient,
+    JsonObject,
+    KubeClient,
+    NamespacedClient,
+    Resource,
+)
+from mcpreg.kube.errors import (
+    BadResponseError,
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    InvalidError,
+    KubeError,
+    KubeUnavailableError,
+    NotFoundError,
+    ServerError,
+    TooManyRequestsError,
+)
+
+__all__ = [
+    "CONFIGMAPS",
+    "DEPLOYMENTS",
+    "HORIZONTAL_POD_AUTOSCALERS",
+    "ROLES",
+    "ROLE_BINDINGS",
+    "SECRETS",
+    "SERVICES",
+    "SERVICE_ACCOUNTS",
+    "BadResponseError",
+    "ConfigMapClient",
+    "ConflictError",
+    "ForbiddenError",
+    "GoneError",
+    "InvalidError",
+    "JsonObject",
+    "KubeClient",
+    "KubeError",
+    "KubeUnavailableError",
+    "NamespacedClient",
+    "NotFoundError",
+    "Resource",
+    "ServerError",
+    "TooManyRequestsError",
+]
