@@ -5,15 +5,17 @@ away in the middle of a pass."""
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
 from kubernetes import watch
 
 from fixtures.faults import FaultProxyFactory
-from fixtures.kube import Kube
+from fixtures.kube import Kube, wait_until
 from fixtures.operator import GROUP, PLURAL, VERSION, OperatorProcess, Registries
 from integration.test_operator_sync import SNAPSHOTS, expected_count, git_spec, is_ready_with
 from mcpreg.devenv.controlplane import ControlPlane
@@ -236,3 +238,63 @@ def test_a_sync_finishing_after_deletion_began_leaves_terminating(
         assert obj["status"]["phase"] == "Terminating", obj["status"]
     finally:
         registries.patch("slowgone", {"metadata": {"finalizers": None}})
+
+
+KILLS = 20
+
+
+def test_operator_sigkilled_at_random_points_of_syncs(
+    registries: Registries,
+    kube: Kube,
+    namespace: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    operator_process: OperatorProcess,
+) -> None:
+    """20 times: a new commit, a trigger, and a SIGKILL at a random moment of the sync that follows
+    (fetch, parse, part writes, the head switch, the status write). Afterwards: status converges to
+    the last commit, storage holds exactly what status says, and every ConfigMap is owned."""
+    rng = random.Random(1202)
+    source = json.loads(SNAPSHOTS[-1].read_bytes())
+    bare_repo.commit({"registry.json": json.dumps(replicated_toolhive(source, 4000)).encode()})
+    registries.create("killed", {**git_spec(git_daemon.url(bare_repo)), "api": {"enabled": False}})
+    registries.wait("killed", is_ready_with(4000), timeout=120)
+    for round_ in range(1, KILLS + 1):
+        bare_repo.commit({"registry.json": json.dumps(replicated_toolhive(source, 4000 + round_)).encode()})
+        registries.trigger("killed")
+        time.sleep(rng.uniform(0.0, 2.5))
+        operator_process.kill()
+        operator_process.start()
+    started = time.monotonic()
+    obj = registries.wait("killed", is_ready_with(4000 + KILLS), timeout=CONVERGE_S * 2, what="converged")
+    converged = time.monotonic() - started
+    status = obj["status"]
+    head = kube.core.read_namespaced_config_map("killed-data", namespace)
+    meta = parse_head_annotations(kube.core.api_client.sanitize_for_serialization(head))
+    assert meta.content_hash == status["syncStatus"]["lastSyncHash"]
+    assert status["storageRef"]["configMaps"] == ["killed-data", *meta.part_names]
+    selector = "app.kubernetes.io/instance=killed"
+    owned = kube.core.list_namespaced_config_map(namespace, label_selector=selector)
+    names = [cm.metadata.name for cm in owned.items]
+    assert set(meta.part_names) <= set(names)
+    uid = obj["metadata"]["uid"]
+    for cm in owned.items:
+        assert [ref.uid for ref in cm.metadata.owner_references or []] == [uid], cm.metadata.name
+    print(f"converged {converged:.1f} s after the last of {KILLS} kills; {len(names)} ConfigMaps")
+
+
+def test_the_operator_reports_its_event_loop_lag(operator_process: OperatorProcess) -> None:
+    def scraped() -> str | None:
+        url = f"http://127.0.0.1:{operator_process.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        return text if "mcpreg_operator_event_loop_lag_seconds_count" in text else None
+
+    text = wait_until(scraped, timeout=15, what="the lag histogram")
+    count = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("mcpreg_operator_event_loop_lag_seconds_count")
+    )
+    assert count > 0  # the monitor samples every 100 ms
+    assert "mcpreg_operator_event_loop_lag_max_seconds" in text

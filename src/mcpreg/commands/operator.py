@@ -29,6 +29,14 @@ def register(subparsers: Any) -> None:
         help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port at /metrics (default: not served)",
+    )
+    parser.add_argument("--metrics-address", default="0.0.0.0", help="address for --metrics-port")
+    parser.add_argument(
         "--peering",
         default=None,
         metavar="NAME",
@@ -55,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     logging.getLogger("mcpreg_operator").setLevel(args.log_level)
+    if args.metrics_port is not None:
+        import prometheus_client
+
+        # Served from a thread of its own: a scrape still answers while the event loop is stalled,
+        # which is exactly when the lag figures matter.
+        prometheus_client.start_http_server(args.metrics_port, addr=args.metrics_address)
     namespaces = list(args.namespace)
     asyncio.run(
         kopf.operator(
