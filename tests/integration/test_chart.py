@@ -38,8 +38,8 @@ RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Ro
 # Exactly what the operator uses (cluster-wide, or in each watched namespace); see templates/rbac.yaml.
 WORKLOAD_VERBS = {"list", "watch", "create", "patch", "delete"}
 EXPECTED_RULES = {
-    ("mcpregistry.dev", "mcpregistries"): {"list", "watch", "patch"},
-    ("mcpregistry.dev", "mcpregistries/status"): {"patch"},
+    ("mcpregistry.dev", "mcpregistries"): {"get", "list", "watch", "patch"},
+    ("mcpregistry.dev", "mcpregistries/status"): {"update", "patch"},
     ("mcpregistry.dev", "mcpregistries/finalizers"): {"update"},
     ("", "configmaps"): {"get", "list", "watch", "create", "update", "delete"},
     ("", "secrets"): {"get"},

@@ -74,14 +74,15 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 */}}
 {{- define "mcpreg.namespacedRules" -}}
 # MCPRegistry: Kopf lists and watches it, and keeps its finalizer and bookkeeping annotations (merge
-# patches); it never reads one by name.
+# patches); each reconcile pass reads its registry afresh by name.
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries]
-  verbs: [list, watch, patch]
-# Status is written by the operator only (merge patches of the status subresource).
+  verbs: [get, list, watch, patch]
+# Status is written by the operator only: each pass replaces it conditionally on the resourceVersion it
+# read (update), and the finalizer marks Terminating (patch).
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries/status]
-  verbs: [patch]
+  verbs: [update, patch]
 # Owned objects carry ownerReferences with blockOwnerDeletion, which clusters enforcing
 # OwnerReferencesPermissionEnforcement allow only to whoever may update the owner's finalizers.
 - apiGroups: [mcpregistry.dev]
