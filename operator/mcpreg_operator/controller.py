@@ -321,7 +321,9 @@ class RegistryController:
         except ObjectGone:
             return None
         except Exception as exc:
-            outcome = failure_from_error(exc, SyncStage.INTERNAL)
+            # Outside run_sync's own handling: a status write (the Syncing mark) or the Role widened
+            # before publishing, both requests to the API server; anything else is a bug.
+            outcome = failure_from_error(exc, SyncStage.STORAGE)
             if outcome.stage is SyncStage.INTERNAL:
                 log.exception("%s/%s: unexpected error during sync", self.namespace, self.name)
         if current_obj is None:

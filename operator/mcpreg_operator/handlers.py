@@ -23,7 +23,7 @@ from mcpreg.storage.errors import StorageError
 from mcpreg_operator import looplag
 from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
 from mcpreg_operator.events import EventRecorder
-from mcpreg_operator.sources.git import GitClient
+from mcpreg_operator.sources.git import GitClient, GitFetchLimits
 from mcpreg_operator.spec import GROUP, PLURAL, VERSION
 from mcpreg_operator.storage_factory import build_store, delete_storage
 
@@ -61,7 +61,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     api = await _api_client()
     memo.ctx = OperatorContext(
         api=api,
-        git=GitClient(),
+        # A git command that takes longer than this (default 120 s) fails the sync as SourceUnreachable.
+        git=GitClient(GitFetchLimits(timeout_s=float(os.environ.get("MCPREG_GIT_TIMEOUT_SECONDS", "120")))),
         executor=executor,
         store_factory=lambda spec, body: build_store(api, spec, body),
         events=EventRecorder(),

@@ -162,6 +162,7 @@ def test_template_cluster_wide(helm: Path) -> None:
         "--log-level=INFO",
         "--log-format=json",
         "--liveness=http://0.0.0.0:8081/healthz",
+        "--metrics-port=8082",
     ]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MCPREG_API_IMAGE"] == "registry.example/api:9"
@@ -373,8 +374,8 @@ def install(helm: Path, chart_kube: Kube, tmp_path: Path) -> Iterator[Callable[[
         )
         container = operator_container(docs)
         env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-        # The Deployment's arguments, except the liveness address (the fixture picks a free port).
-        args = [a for a in container["args"][1:] if not a.startswith("--liveness")]
+        # The Deployment's arguments, except the liveness and metrics ports (the fixture picks free ones).
+        args = [a for a in container["args"][1:] if not a.startswith(("--liveness", "--metrics-port"))]
         operator = OperatorProcess(
             kubeconfig=kubeconfig,
             log_path=tmp_path / f"{release}-operator.log",
