@@ -14,6 +14,7 @@ through Toxiproxy (`mcpreg.devenv.faultproxy`). After each fault ends:
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
@@ -29,10 +30,13 @@ from fixtures.faults import FaultProxyFactory
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import OperatorProcess, Registries
 from integration.test_chart import EXPECTED_RULES
+from integration.test_operator_s3 import put_secret, s3_storage
 from integration.test_operator_sync import SNAPSHOTS, expected_count, git_spec, is_ready_with
 from mcpreg.devenv.controlplane import ControlPlane
+from mcpreg.devenv.faultproxy import Stream
 from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
 from mcpreg.devenv.httpfault import HTTPFaultProxy
+from mcpreg.devenv.minio import MinioServer
 from mcpreg.storage.configmap_layout import parse_head_annotations
 from mcpreg.storage.samples import replicated_toolhive
 
@@ -74,8 +78,13 @@ def check_invariants(kube: Kube, registries: Registries, name: str, operator: Op
         assert [r.uid for r in cm.metadata.owner_references or []] == [obj["metadata"]["uid"]], (
             cm.metadata.name
         )
+    assert operator_alive_without_traceback(operator)
+
+
+def operator_alive_without_traceback(operator: OperatorProcess) -> bool:
     assert operator.process is not None and operator.process.poll() is None, "the operator died"
     assert "Traceback" not in operator.log_text(), operator.log_text()[-3000:]
+    return True
 
 
 @pytest.fixture
@@ -470,3 +479,214 @@ def test_registries_created_and_deleted_in_a_loop_while_syncing(
     wait_until(gone, timeout=60, what="every registry and its ConfigMaps gone")
     assert faulty_operator.process is not None and faulty_operator.process.poll() is None
     assert "Traceback" not in faulty_operator.log_text()
+
+
+# --- the registry API keeps serving through the faults (real node) --------------------------------------
+
+POLLER = """
+import json, time, urllib.request
+endpoint, seconds = {endpoint!r}, {seconds}
+ok = failed = 0
+errors = []
+deadline, last = time.time() + seconds, 0.0
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(endpoint + "/v0.1/servers?limit=1", timeout=5) as response:
+            json.load(response)
+        ok += 1
+    except Exception as exc:
+        failed += 1
+        errors.append(f"{{time.time():.3f}} {{type(exc).__name__}}: {{exc}}"[:200])
+    if time.time() - last >= 1:
+        print(json.dumps({{"ok": ok, "failed": failed, "errors": errors[-5:]}}), flush=True)
+        last = time.time()
+    time.sleep(0.02)
+print(json.dumps({{"ok": ok, "failed": failed, "errors": errors[-10:], "done": True}}), flush=True)
+"""
+
+
+def poller_pod(namespace: str, image: str, script: str) -> dict[str, Any]:
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "poller", "namespace": namespace},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532},
+            "containers": [
+                {
+                    "name": "poller",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": ["python3", "-u", "-c", script],
+                    "securityContext": restricted,
+                }
+            ],
+        },
+    }
+
+
+def poll_counts(kube: Kube, namespace: str) -> dict[str, Any]:
+    logs = kube.kubectl("logs", "-n", namespace, "poller").stdout.strip().splitlines()
+    return dict(json.loads(logs[-1])) if logs else {"ok": 0, "failed": 0, "errors": []}
+
+
+def api_ready(replicas: int, count: int) -> Callable[[dict[str, Any]], bool]:
+    ready_with = is_ready_with(count)
+
+    def check(status: dict[str, Any]) -> bool:
+        api = status.get("apiStatus") or {}
+        return ready_with(status) and api.get("phase") == "Ready" and api.get("readyReplicas") == replicas
+
+    return check
+
+
+def test_the_api_keeps_serving_through_the_faults(
+    fregistries: Registries,
+    kube: Kube,
+    control_plane: ControlPlane,
+    api_proxy: HTTPFaultProxy,
+    faulty_operator: OperatorProcess,
+    product_image: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    fault_proxy: FaultProxyFactory,
+) -> None:
+    """Two API replicas on the real node and an in-cluster client polling them, while the operator
+    side suffers one fault after another: not one request may fail, and status converges after each."""
+    if not kube.real_node:
+        if os.environ.get("MCPREG_NODE") == "real":
+            pytest.fail("MCPREG_NODE=real but the session's cluster has no real node")
+        pytest.skip("needs API pods on a real node (see the `node:` line of the test header)")
+    namespace = fregistries.namespace
+    git = fault_proxy(f"127.0.0.1:{git_daemon.port}")
+    url = git_daemon.url(bare_repo).replace(f"127.0.0.1:{git_daemon.port}", git.listen)
+    count = 3000
+    bare_repo.commit({"registry.json": catalogue(count)})
+    fregistries.create("served", {**git_spec(url), "api": {"replicas": 2}})
+    obj = fregistries.wait("served", api_ready(2, count), timeout=180, what="API Ready with 2 replicas")
+    endpoint = obj["status"]["apiStatus"]["endpoint"]
+    kube.apply(poller_pod(namespace, product_image, POLLER.format(endpoint=endpoint, seconds=900)))
+    wait_until(lambda: poll_counts(kube, namespace)["ok"] > 20, timeout=60, what="the poller polling")
+
+    def new_catalogue() -> int:
+        nonlocal count
+        count += 1
+        bare_repo.commit({"registry.json": catalogue(count)})
+        return count
+
+    def after(kind: str, *, trigger: bool = True) -> None:
+        if trigger:
+            fregistries.trigger("served")
+        converged_in(fregistries, "served", api_ready(2, count), kind)
+        time.sleep(2)  # the API pods reload the new catalogue
+        counts = poll_counts(kube, namespace)
+        assert counts["failed"] == 0, (kind, counts)
+        print(f"FAULT {kind}: {counts['ok']} requests answered so far, none failed")
+
+    try:
+        new_catalogue()
+        api_proxy.fail(500, times=None, percent=60, watch=False)
+        fregistries.trigger("served")
+        time.sleep(FAULT_S)
+        api_proxy.clear()
+        after("served/apiserver-500")
+
+        new_catalogue()
+        fregistries.trigger("served")
+        control_plane.restart("kube-apiserver", down_seconds=5)
+        after("served/kube-apiserver-restart")
+
+        new_catalogue()
+        control_plane.restart("etcd", down_seconds=5)
+        after("served/etcd-restart")
+
+        new_catalogue()
+        git.disable()
+        fregistries.trigger("served")
+        fregistries.wait("served", lambda s: s.get("phase") == "Failed", timeout=30, what="failed")
+        git.enable()
+        after("served/git-down")
+
+        kube.core.delete_namespaced_config_map("served-data", namespace)
+        after("served/data-head-deleted", trigger=False)
+
+        new_catalogue()
+        fregistries.trigger("served")
+        pods = kube.core.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/instance=served")
+        kube.core.delete_namespaced_pod(pods.items[0].metadata.name, namespace)  # during the reload
+        after("served/api-pod-deleted-during-reload", trigger=False)
+
+        assert control_plane.node is not None
+        new_catalogue()
+        control_plane.node.restart_kubelet(down_seconds=5)
+        after("served/kubelet-restart")
+
+        for _ in range(3):
+            new_catalogue()
+            fregistries.trigger("served")
+            time.sleep(random.uniform(0.0, 1.5))
+            faulty_operator.kill()
+            faulty_operator.start()
+        after("served/operator-sigkill")
+        counts = poll_counts(kube, namespace)
+        assert counts["failed"] == 0 and counts["ok"] > 500, counts
+        check_invariants(kube, fregistries, "served", faulty_operator)
+    finally:
+        kube.kubectl("delete", "pod", "-n", namespace, "poller", "--wait=false", check=False)
+
+
+# --- MinIO misbehaving -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["down", "cut"])
+def test_minio_down_or_cut_mid_upload(
+    kind: str,
+    fregistries: Registries,
+    kube: Kube,
+    faulty_operator: OperatorProcess,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    fault_proxy: FaultProxyFactory,
+    minio: MinioServer,
+    bucket: str,
+) -> None:
+    namespace = fregistries.namespace
+    proxy = fault_proxy(f"{minio.host}:{minio.port}")
+    put_secret(kube, namespace, minio.access_key, minio.secret_key)
+    storage = s3_storage(minio, bucket)
+    storage["s3"]["endpoint"] = f"http://{proxy.listen}"
+    bare_repo.commit({"registry.json": catalogue(2000)})
+    fregistries.create("s3fault", no_api({**git_spec(git_daemon.url(bare_repo)), "storage": storage}))
+    good = fregistries.wait("s3fault", is_ready_with(2000), timeout=60)["status"]
+    [pointer_key] = [k for k in minio.keys(bucket) if k.endswith("/current.json")]
+
+    def pointer() -> bytes:
+        return bytes(minio.client().get_object(Bucket=bucket, Key=pointer_key)["Body"].read())
+
+    before = pointer()
+    bare_repo.commit({"registry.json": catalogue(2001)})
+    if kind == "down":
+        proxy.disable()
+    else:
+        proxy.limit_data(32 * 1024, stream=Stream.UPSTREAM)  # the upload is far larger: cut mid-way
+    fregistries.trigger("s3fault")
+    failed = fregistries.wait("s3fault", lambda s: s.get("phase") == "Failed", timeout=90)["status"]
+    assert failed["syncStatus"]["lastSyncHash"] == good["syncStatus"]["lastSyncHash"]
+    assert "still serving the last good catalogue" in failed["message"]
+    # The pointer to the current generation is untouched: readers still get the last good one.
+    assert pointer() == before
+    proxy.disable()
+    proxy.clear_toxics()
+    proxy.enable()
+    fregistries.trigger("s3fault")
+    converged_in(fregistries, "s3fault", is_ready_with(2001), f"minio-{kind}")
+    assert operator_alive_without_traceback(faulty_operator)

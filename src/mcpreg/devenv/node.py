@@ -758,6 +758,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     # stop -----------------------------------------------------------------------------------------
 
+    def restart_kubelet(self, *, down_seconds: float = 0.0) -> None:
+        """Stop the kubelet (its pods keep running under containerd), keep it down for `down_seconds`,
+        start it again and wait for the node to be Ready: the fault-injection suite's kubelet restart."""
+        proc = self.processes.pop("kubelet", None)
+        if proc is not None:
+            stop_group(proc.pid, str(self.node_dir))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        time.sleep(down_seconds)
+        self._start_kubelet()
+        self._wait_node_ready()
+
     def stop(self) -> None:
         """Stop the node's processes and pods (the host network stays until `release`)."""
         if not self.record:
