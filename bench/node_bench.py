@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from catalog_bench import generate_toolhive  # type: ignore[import-not-found]
+from catalog_bench import generate_toolhive
 
 from mcpreg.devenv.binaries import ensure_helm
 from mcpreg.devenv.controlplane import ControlPlane

@@ -74,8 +74,9 @@ def run_operator_child(argv: list[str]) -> int:
 if __name__ == "__main__" and sys.argv[1:2] == ["--operator-child"]:
     sys.exit(run_operator_child(sys.argv[2:]))
 
-from catalog_bench import generate_toolhive  # type: ignore[import-not-found]  # noqa: E402
+from catalog_bench import generate_toolhive  # noqa: E402
 from kubernetes import client, config  # noqa: E402
+from procstat import descendants, rss_kib  # noqa: E402
 
 from fixtures.kube import Kube, wait_until  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
@@ -113,32 +114,6 @@ class MonitoredOperator(OperatorProcess):
     def scrape(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
             return str(r.read().decode())
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        for child in children:
-            found += [child, *descendants(child)]
-    return found
 
 
 class Sampler:

@@ -4,6 +4,9 @@
 sees one generation from start to end and in-flight requests finish on the generation they started
 with. A generation that fails to parse is reported (log, metric, readiness detail) and the previous
 one keeps being served. Generations whose hash equals the one served are skipped.
+
+After each swap the loader collects all garbage and freezes what survives (`gcpause.collect_and_freeze`),
+or, while another thread has the collector paused, retries shortly until it can.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from mcpreg.catalog.gcpause import collect_and_freeze
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg.storage.model import StoredCatalog
 from mcpreg_api.builder import SnapshotBuilder, build_off_loop
@@ -26,6 +30,7 @@ log = logging.getLogger("mcpreg_api.loader")
 
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
+SETTLE_RETRY_SECONDS = 0.1  # how soon to try again to collect and freeze when a pause prevented it
 
 
 @dataclass
@@ -54,6 +59,7 @@ class CatalogLoader:
         self.loads = 0  # generations loaded and served
         self.processed = 0  # generations received (loaded, unchanged or refused)
         self._changed = asyncio.Condition()
+        self._settle_retry: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         """Follow the reader until cancelled. Unexpected reader failures are retried with backoff."""
@@ -89,6 +95,7 @@ class CatalogLoader:
         if current is not None and current.content_hash == stored.content_hash:
             self.metrics.reloads.labels("unchanged").inc()
             return False
+        del current  # nothing here may hold the generation being replaced: after the swap, it is garbage
         started = time.perf_counter()
         try:
             snapshot = await self.build(stored)
@@ -100,10 +107,7 @@ class CatalogLoader:
         elapsed = time.perf_counter() - started
         self.state.snapshot = snapshot  # the atomic swap
         self.state.last_error = None
-        # Long-lived from here on: keep the cyclic GC from walking it on every full collection (a
-        # 10,000-server catalogue would add ~20 ms pauses to the tail latency). A snapshot holds no
-        # reference cycles, so the one it replaces is still freed, by reference counting.
-        gc.freeze()
+        self._settle_memory()
         self.loads += 1
         self._record(snapshot, elapsed)
         log.info(
@@ -115,6 +119,39 @@ class CatalogLoader:
             elapsed,
         )
         return True
+
+    def _settle_memory(self) -> None:
+        """Collect everything, then freeze what survives: the new snapshot, long-lived from here on.
+
+        Frozen objects are out of the cyclic GC's sight, so full collections stop walking the snapshot
+        and the server's own modules (that would add ~20 ms pauses to the tail latency, for a
+        10,000-server catalogue). Freezing without collecting first leaked: garbage in reference cycles
+        (every closed connection leaves one, transport and socket) was frozen with the rest and never
+        freed, nor were objects frozen alive that became cyclic garbage later (connections open across
+        the reload; a snapshot, were it ever to hold a cycle). A snapshot itself holds no cycles, so the
+        one replaced is freed by reference counting at once, whenever this runs.
+
+        This stalls the event loop once per reload, and not briefly: with a 10,000-server catalogue the
+        collection walks ~126,000 objects: 0.10 s typically in `mcpreg serve` on the 2-core development
+        machine (8 reloads: 0.096-0.27 s wall, the slow ones while the machine was busy; 80-100 ms of
+        CPU), of which 55-70 ms remain with a 1-server catalogue (the server's own modules). In a
+        thread it would stall the loop all the same: it holds the GIL throughout. It is the stall that
+        automatic full collections would cause again and again without the freeze. While another thread
+        has the collector paused (building a catalogue) it does nothing: it is retried every
+        SETTLE_RETRY_SECONDS until the pause is over, and the new snapshot is served meanwhile, unfrozen.
+        """
+        if self._settle_retry is not None:
+            self._settle_retry.cancel()
+            self._settle_retry = None
+        started = time.perf_counter()
+        if collect_and_freeze():
+            log.debug(
+                "collected garbage and froze %d objects in %.3fs",
+                gc.get_freeze_count(),
+                time.perf_counter() - started,
+            )
+            return
+        self._settle_retry = asyncio.get_running_loop().call_later(SETTLE_RETRY_SECONDS, self._settle_memory)
 
     def _refuse(self, stored: StoredCatalog, result: str, why: str) -> bool:
         self.metrics.reloads.labels(result).inc()

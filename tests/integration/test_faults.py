@@ -33,7 +33,7 @@ from integration.test_chart import EXPECTED_RULES
 from integration.test_operator_s3 import put_secret, s3_storage
 from integration.test_operator_sync import SNAPSHOTS, expected_count, git_spec, is_ready_with
 from mcpreg.devenv.controlplane import ControlPlane
-from mcpreg.devenv.faultproxy import Stream
+from mcpreg.devenv.faultproxy import Proxy, Stream, ToxiproxyAPI
 from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
 from mcpreg.devenv.httpfault import HTTPFaultProxy
 from mcpreg.devenv.minio import MinioServer
@@ -134,6 +134,14 @@ def faulty_operator(
 @pytest.fixture
 def fregistries(kube: Kube, fault_namespace: str, faulty_operator: OperatorProcess) -> Registries:
     return Registries(kube=kube, namespace=fault_namespace)
+
+
+def end_toxics(proxy: Proxy) -> None:
+    """Remove the proxy's toxics and let traffic through again. Disabled first, and with a patient
+    client: Toxiproxy removes a toxic only after the connections it holds gave up writing (5 s each)."""
+    proxy.disable()
+    Proxy(ToxiproxyAPI(proxy.api.base_url, timeout=60.0), proxy.name, proxy.listen).clear_toxics()
+    proxy.enable()
 
 
 def catalogue(count: int) -> bytes:
@@ -241,10 +249,7 @@ def test_git_down_slow_or_cut_mid_transfer(
     assert "still serving the last good catalogue" in failed["message"]
     synced = next(c for c in failed["conditions"] if c["type"] == "Synced")
     assert synced["reason"] == "SourceUnreachable", synced
-    # Disabled first: Toxiproxy removes a toxic only once the connections it holds have drained.
-    proxy.disable()
-    proxy.clear_toxics()
-    proxy.enable()
+    end_toxics(proxy)
     fregistries.trigger("gitfault")
     converged_in(fregistries, "gitfault", is_ready_with(3001), f"git-{kind}")
     check_invariants(kube, fregistries, "gitfault", faulty_operator)
@@ -535,8 +540,10 @@ def poller_pod(namespace: str, image: str, script: str) -> dict[str, Any]:
 
 
 def poll_counts(kube: Kube, namespace: str) -> dict[str, Any]:
-    logs = kube.kubectl("logs", "-n", namespace, "poller").stdout.strip().splitlines()
-    return dict(json.loads(logs[-1])) if logs else {"ok": 0, "failed": 0, "errors": []}
+    """The poller's latest cumulative counts (zeros until its container has started)."""
+    result = kube.kubectl("logs", "-n", namespace, "poller", check=False)
+    lines = result.stdout.strip().splitlines() if result.returncode == 0 else []
+    return dict(json.loads(lines[-1])) if lines else {"ok": 0, "failed": 0, "errors": []}
 
 
 def api_ready(replicas: int, count: int) -> Callable[[dict[str, Any]], bool]:
@@ -684,9 +691,7 @@ def test_minio_down_or_cut_mid_upload(
     assert "still serving the last good catalogue" in failed["message"]
     # The pointer to the current generation is untouched: readers still get the last good one.
     assert pointer() == before
-    proxy.disable()
-    proxy.clear_toxics()
-    proxy.enable()
+    end_toxics(proxy)
     fregistries.trigger("s3fault")
     converged_in(fregistries, "s3fault", is_ready_with(2001), f"minio-{kind}")
     assert operator_alive_without_traceback(faulty_operator)
