@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,13 @@ from mcpreg.storage.configmap_layout import OwnerReference
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore
 from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogStore
-from mcpreg.storage.s3_config import CredentialsProvider, S3Credentials, S3Settings
+from mcpreg.storage.s3_config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    CredentialsProvider,
+    S3Credentials,
+    S3Settings,
+)
 from mcpreg.storage.s3_errors import S3AccessDeniedError, S3CredentialsMissingError
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_operator.events import EventRecorder
@@ -46,6 +53,8 @@ class UnsupportedStorage(Exception):
 
 
 def s3_settings(s3: S3Storage) -> S3Settings:
+    # An S3 service that stops answering fails a sync after this long per attempt (of 4).
+    timeout = float(os.environ.get("MCPREG_S3_TIMEOUT_SECONDS") or DEFAULT_READ_TIMEOUT)
     return S3Settings(
         bucket=s3.bucket,
         prefix=s3.prefix,
@@ -54,6 +63,8 @@ def s3_settings(s3: S3Storage) -> S3Settings:
         force_path_style=s3.force_path_style,
         server_side_encryption=s3.server_side_encryption.value,
         kms_key_id=s3.kms_key_id,
+        connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout),
+        read_timeout=timeout,
     )
 
 

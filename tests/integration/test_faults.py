@@ -45,6 +45,7 @@ pytestmark = pytest.mark.integration
 CONVERGE_S = 30.0
 FAULT_S = 8.0  # how long each fault lasts
 GIT_TIMEOUT_S = 6  # the faulty operator's git limit: "slow" means slower than this
+S3_TIMEOUT_S = 3  # and its S3 read limit (per attempt, of 4)
 
 
 def converged_in(
@@ -114,7 +115,11 @@ def start_operator(kubeconfig: Path, namespace: str, log: Path, image: str) -> O
     proc = OperatorProcess(
         kubeconfig=kubeconfig,
         log_path=log,
-        extra_env={"MCPREG_API_IMAGE": image, "MCPREG_GIT_TIMEOUT_SECONDS": str(GIT_TIMEOUT_S)},
+        extra_env={
+            "MCPREG_API_IMAGE": image,
+            "MCPREG_GIT_TIMEOUT_SECONDS": str(GIT_TIMEOUT_S),
+            "MCPREG_S3_TIMEOUT_SECONDS": str(S3_TIMEOUT_S),
+        },
         extra_args=["--namespace", namespace],
     )
     proc.start()
@@ -216,7 +221,7 @@ def test_control_plane_restarted_under_a_running_operator(
 # --- git misbehaving ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["down", "slow", "cut"])
+@pytest.mark.parametrize("kind", ["down", "slow", "cut", "reset"])
 def test_git_down_slow_or_cut_mid_transfer(
     kind: str,
     fregistries: Registries,
@@ -238,8 +243,10 @@ def test_git_down_slow_or_cut_mid_transfer(
         # ~500 bytes/s in small slices: the pack takes minutes, beyond the git timeout. (A latency
         # toxic would do too, but Toxiproxy removes one only after the delayed data has drained.)
         proxy.slicer(10, 0, 20_000)
-    else:
+    elif kind == "cut":
         proxy.limit_data(64 * 1024)  # the pack is far larger: cut mid-transfer
+    else:
+        proxy.reset_peer()  # every connection reset (TCP RST)
     fregistries.trigger("gitfault")
     failed = fregistries.wait(
         "gitfault", lambda s: s.get("phase") == "Failed", timeout=GIT_TIMEOUT_S * 4, what="failed"
@@ -608,6 +615,21 @@ def test_the_api_keeps_serving_through_the_faults(
         after("served/apiserver-500")
 
         new_catalogue()
+        api_proxy.fail(429, times=None, watch=False, retry_after=1)
+        fregistries.trigger("served")
+        time.sleep(FAULT_S)
+        api_proxy.clear()
+        after("served/apiserver-429")
+
+        new_catalogue()
+        api_proxy.reset_connections(times=None, percent=60)
+        api_proxy.drop_connections()
+        fregistries.trigger("served")
+        time.sleep(FAULT_S)
+        api_proxy.clear()
+        after("served/apiserver-reset")
+
+        new_catalogue()
         fregistries.trigger("served")
         control_plane.restart("kube-apiserver", down_seconds=5)
         after("served/kube-apiserver-restart")
@@ -616,12 +638,26 @@ def test_the_api_keeps_serving_through_the_faults(
         control_plane.restart("etcd", down_seconds=5)
         after("served/etcd-restart")
 
-        new_catalogue()
-        git.disable()
-        fregistries.trigger("served")
-        fregistries.wait("served", lambda s: s.get("phase") == "Failed", timeout=30, what="failed")
-        git.enable()
-        after("served/git-down")
+        for kind, start in (
+            ("down", git.disable),
+            ("slow", lambda: git.slicer(10, 0, 20_000)),
+            ("cut", lambda: git.limit_data(64 * 1024)),
+        ):
+            new_catalogue()
+            start()
+            fregistries.trigger("served")
+            fregistries.wait("served", lambda s: s.get("phase") == "Failed", timeout=GIT_TIMEOUT_S * 4)
+            end_toxics(git)
+            after(f"served/git-{kind}")
+
+        # Other registries of the namespace created and deleted in a loop meanwhile.
+        for index in range(30):
+            fregistries.create(f"churn-{index}", no_api(git_spec(git_daemon.url(bare_repo))))
+            if index >= 3:
+                fregistries.delete(f"churn-{index - 3}")
+        for index in range(27, 30):
+            fregistries.delete(f"churn-{index}")
+        after("served/registries-churn")
 
         kube.core.delete_namespaced_config_map("served-data", namespace)
         after("served/data-head-deleted", trigger=False)
@@ -654,8 +690,8 @@ def test_the_api_keeps_serving_through_the_faults(
 # --- MinIO misbehaving -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["down", "cut"])
-def test_minio_down_or_cut_mid_upload(
+@pytest.mark.parametrize("kind", ["down", "slow", "cut", "reset"])
+def test_minio_down_slow_cut_or_reset(
     kind: str,
     fregistries: Registries,
     kube: Kube,
@@ -683,8 +719,12 @@ def test_minio_down_or_cut_mid_upload(
     bare_repo.commit({"registry.json": catalogue(2001)})
     if kind == "down":
         proxy.disable()
-    else:
+    elif kind == "slow":
+        proxy.timeout(0)  # nothing answers any more: beyond the operator's S3 read timeout
+    elif kind == "cut":
         proxy.limit_data(32 * 1024, stream=Stream.UPSTREAM)  # the upload is far larger: cut mid-way
+    else:
+        proxy.reset_peer()
     fregistries.trigger("s3fault")
     failed = fregistries.wait("s3fault", lambda s: s.get("phase") == "Failed", timeout=90)["status"]
     assert failed["syncStatus"]["lastSyncHash"] == good["syncStatus"]["lastSyncHash"]
