@@ -19,6 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from mcpreg.devenv.faultproxy import Proxy, Stream, ToxiproxyAPI
 from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
 from mcpreg.devenv.httpfault import HTTPFaultProxy
 from mcpreg.devenv.minio import MinioServer
+from mcpreg.devenv.node import NODE_IP
 from mcpreg.storage.configmap_layout import parse_head_annotations
 from mcpreg.storage.samples import replicated_toolhive
 
@@ -151,6 +153,42 @@ def end_toxics(proxy: Proxy) -> None:
 
 def catalogue(count: int) -> bytes:
     return json.dumps(replicated_toolhive(json.loads(SNAPSHOTS[-1].read_bytes()), count)).encode()
+
+
+def served(kube: Kube, spec: dict[str, Any]) -> dict[str, Any]:
+    """On a real node, two API replicas (polled during the fault by `polled`); elsewhere no API."""
+    return {**spec, "api": {"replicas": 2}} if kube.real_node else no_api(spec)
+
+
+@contextmanager
+def polled(kube: Kube, registries: Registries, name: str, image: str) -> Iterator[None]:
+    """On a real node: once `name`'s two API replicas are Ready, an in-cluster client polls them for
+    the duration of the block, and not one of its requests may fail. Elsewhere: nothing."""
+    if not kube.real_node:
+        yield
+        return
+    obj = registries.wait(
+        name,
+        lambda s: (
+            (s.get("apiStatus") or {}).get("phase") == "Ready" and s["apiStatus"].get("readyReplicas") == 2
+        ),
+        timeout=180,
+        what="API Ready with 2 replicas",
+    )
+    pod = f"poller-{name}"
+    script = POLLER.format(endpoint=obj["status"]["apiStatus"]["endpoint"], seconds=900)
+    kube.apply(poller_pod(registries.namespace, image, script, pod))
+    try:
+        wait_until(
+            lambda: poll_counts(kube, registries.namespace, pod)["ok"] > 20, timeout=60, what="polling"
+        )
+        yield
+        time.sleep(2)
+        counts = poll_counts(kube, registries.namespace, pod)
+        assert counts["failed"] == 0, counts
+        print(f"FAULT {name}: the in-cluster client got {counts['ok']} answers, none failed")
+    finally:
+        kube.kubectl("delete", "pod", "-n", registries.namespace, pod, "--wait=false", check=False)
 
 
 def no_api(spec: dict[str, Any]) -> dict[str, Any]:
@@ -271,36 +309,38 @@ def test_a_resource_quota_leaves_no_room_for_the_data_configmaps(
     faulty_operator: OperatorProcess,
     bare_repo: BareRepo,
     git_daemon: GitDaemonServer,
+    product_image: str,
 ) -> None:
     namespace = fregistries.namespace
     bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
-    fregistries.create("quota", no_api(git_spec(git_daemon.url(bare_repo))))
-    good = fregistries.wait("quota", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)["status"]
-    existing = len(kube.core.list_namespaced_config_map(namespace).items)
-    kube.core.create_namespaced_resource_quota(
-        namespace,
-        client.V1ResourceQuota(
-            metadata=client.V1ObjectMeta(name="no-room"),
-            spec=client.V1ResourceQuotaSpec(hard={"count/configmaps": str(existing)}),
-        ),
-    )
-    wait_until(
-        lambda: kube.core.read_namespaced_resource_quota("no-room", namespace).status.hard or None,
-        timeout=30,
-        what="quota observed",
-    )
-    # Large enough to be split over several ConfigMaps: the new parts need room the quota denies.
-    bare_repo.commit({"registry.json": catalogue(6000)})
-    fregistries.trigger("quota")
-    failed = fregistries.wait("quota", lambda s: s.get("phase") == "Failed", timeout=60, what="failed")[
-        "status"
-    ]
-    synced = next(c for c in failed["conditions"] if c["type"] == "Synced")
-    assert synced["reason"] == "KubernetesForbidden" and "quota" in synced["message"], synced
-    assert stored_hash(kube, namespace, "quota") == good["syncStatus"]["lastSyncHash"]
-    kube.core.delete_namespaced_resource_quota("no-room", namespace)
-    fregistries.trigger("quota")
-    converged_in(fregistries, "quota", is_ready_with(6000), "resource-quota")
+    fregistries.create("quota", served(kube, git_spec(git_daemon.url(bare_repo))))
+    good = fregistries.wait("quota", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=180)["status"]
+    with polled(kube, fregistries, "quota", product_image):
+        existing = len(kube.core.list_namespaced_config_map(namespace).items)
+        kube.core.create_namespaced_resource_quota(
+            namespace,
+            client.V1ResourceQuota(
+                metadata=client.V1ObjectMeta(name="no-room"),
+                spec=client.V1ResourceQuotaSpec(hard={"count/configmaps": str(existing)}),
+            ),
+        )
+        wait_until(
+            lambda: kube.core.read_namespaced_resource_quota("no-room", namespace).status.hard or None,
+            timeout=30,
+            what="quota observed",
+        )
+        # Large enough to be split over several ConfigMaps: the new parts need room the quota denies.
+        bare_repo.commit({"registry.json": catalogue(6000)})
+        fregistries.trigger("quota")
+        failed = fregistries.wait("quota", lambda s: s.get("phase") == "Failed", timeout=60, what="failed")[
+            "status"
+        ]
+        synced = next(c for c in failed["conditions"] if c["type"] == "Synced")
+        assert synced["reason"] == "KubernetesForbidden" and "quota" in synced["message"], synced
+        assert stored_hash(kube, namespace, "quota") == good["syncStatus"]["lastSyncHash"]
+        kube.core.delete_namespaced_resource_quota("no-room", namespace)
+        fregistries.trigger("quota")
+        converged_in(fregistries, "quota", is_ready_with(6000), "resource-quota")
     check_invariants(kube, fregistries, "quota", faulty_operator)
 
 
@@ -363,17 +403,18 @@ def test_rbac_revoked_while_running(
     registries = Registries(kube=kube, namespace=namespace)
     try:
         bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
-        registries.create("revoked", no_api(git_spec(git_daemon.url(bare_repo))))
-        good = registries.wait("revoked", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)["status"]
-        kube.rbac.delete_namespaced_role_binding("operator", namespace)
-        bare_repo.commit({"registry.json": SNAPSHOTS[-1].read_bytes()})
-        registries.trigger("revoked")
-        time.sleep(FAULT_S)
-        assert stored_hash(kube, namespace, "revoked") == good["syncStatus"]["lastSyncHash"]
-        assert operator.process is not None and operator.process.poll() is None
-        kube.rbac.create_namespaced_role_binding(namespace, _binding(namespace, "operator"))
-        registries.trigger("revoked")
-        converged_in(registries, "revoked", is_ready_with(expected_count(SNAPSHOTS[-1])), "rbac-revoked")
+        registries.create("revoked", served(kube, git_spec(git_daemon.url(bare_repo))))
+        good = registries.wait("revoked", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=180)["status"]
+        with polled(kube, registries, "revoked", product_image):
+            kube.rbac.delete_namespaced_role_binding("operator", namespace)
+            bare_repo.commit({"registry.json": SNAPSHOTS[-1].read_bytes()})
+            registries.trigger("revoked")
+            time.sleep(FAULT_S)
+            assert stored_hash(kube, namespace, "revoked") == good["syncStatus"]["lastSyncHash"]
+            assert operator.process is not None and operator.process.poll() is None
+            kube.rbac.create_namespaced_role_binding(namespace, _binding(namespace, "operator"))
+            registries.trigger("revoked")
+            converged_in(registries, "revoked", is_ready_with(expected_count(SNAPSHOTS[-1])), "rbac-revoked")
         check_invariants(kube, registries, "revoked", operator)
     finally:
         operator.stop()
@@ -385,7 +426,7 @@ def test_rbac_revoked_while_running(
 
 
 def test_source_configmap_deleted_then_restored(
-    fregistries: Registries, kube: Kube, faulty_operator: OperatorProcess
+    fregistries: Registries, kube: Kube, faulty_operator: OperatorProcess, product_image: str
 ) -> None:
     namespace = fregistries.namespace
 
@@ -396,19 +437,23 @@ def test_source_configmap_deleted_then_restored(
 
     kube.core.create_namespaced_config_map(namespace, source(SNAPSHOTS[0].read_bytes()))
     spec = {"source": {"type": "configmap", "configMap": {"name": "catalogue", "key": "registry.json"}}}
-    fregistries.create("cmsource", no_api(spec))
-    good = fregistries.wait("cmsource", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)["status"]
-    kube.core.delete_namespaced_config_map("catalogue", namespace)
-    failed = fregistries.wait("cmsource", lambda s: s.get("phase") == "Failed", timeout=CONVERGE_S)["status"]
-    assert (
-        next(c for c in failed["conditions"] if c["type"] == "SourceAvailable")["reason"] == "SourceNotFound"
-    )
-    assert stored_hash(kube, namespace, "cmsource") == good["syncStatus"]["lastSyncHash"]
-    kube.core.create_namespaced_config_map(namespace, source(SNAPSHOTS[-1].read_bytes()))
-    # No trigger: the source ConfigMap's own event brings the sync.
-    converged_in(
-        fregistries, "cmsource", is_ready_with(expected_count(SNAPSHOTS[-1])), "source-configmap-deleted"
-    )
+    fregistries.create("cmsource", served(kube, spec))
+    good = fregistries.wait("cmsource", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=180)["status"]
+    with polled(kube, fregistries, "cmsource", product_image):
+        kube.core.delete_namespaced_config_map("catalogue", namespace)
+        failed = fregistries.wait("cmsource", lambda s: s.get("phase") == "Failed", timeout=CONVERGE_S)[
+            "status"
+        ]
+        assert (
+            next(c for c in failed["conditions"] if c["type"] == "SourceAvailable")["reason"]
+            == "SourceNotFound"
+        )
+        assert stored_hash(kube, namespace, "cmsource") == good["syncStatus"]["lastSyncHash"]
+        kube.core.create_namespaced_config_map(namespace, source(SNAPSHOTS[-1].read_bytes()))
+        # No trigger: the source ConfigMap's own event brings the sync.
+        converged_in(
+            fregistries, "cmsource", is_ready_with(expected_count(SNAPSHOTS[-1])), "source-configmap-deleted"
+        )
     check_invariants(kube, fregistries, "cmsource", faulty_operator)
 
 
@@ -460,24 +505,30 @@ def test_registries_created_and_deleted_in_a_loop_while_syncing(
     faulty_operator: OperatorProcess,
     bare_repo: BareRepo,
     git_daemon: GitDaemonServer,
+    product_image: str,
 ) -> None:
     namespace = fregistries.namespace
     bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
     spec = no_api(git_spec(git_daemon.url(bare_repo)))
+    # A registry of the same namespace keeps serving (and is polled, on a real node) meanwhile.
+    fregistries.create("watched", served(kube, git_spec(git_daemon.url(bare_repo))))
     rng = random.Random(12)
     live: list[str] = []
-    for index in range(100):
-        name = f"loop-{index}"
-        fregistries.create(name, spec)
-        live.append(name)
-        if len(live) > 5 or rng.random() < 0.5:
-            victim = live.pop(rng.randrange(len(live)))
-            fregistries.delete(victim)
-        time.sleep(rng.uniform(0.0, 0.2))
-    for name in live:
-        fregistries.wait(name, is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)
-        check_invariants(kube, fregistries, name, faulty_operator)
-        fregistries.delete(name)
+    with polled(kube, fregistries, "watched", product_image):
+        for index in range(100):
+            name = f"loop-{index}"
+            fregistries.create(name, spec)
+            live.append(name)
+            if len(live) > 5 or rng.random() < 0.5:
+                victim = live.pop(rng.randrange(len(live)))
+                fregistries.delete(victim)
+            time.sleep(rng.uniform(0.0, 0.2))
+        for name in live:
+            fregistries.wait(name, is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)
+            check_invariants(kube, fregistries, name, faulty_operator)
+            fregistries.delete(name)
+    check_invariants(kube, fregistries, "watched", faulty_operator)
+    fregistries.delete("watched")
 
     def gone() -> bool:
         left = kube.custom.list_namespaced_custom_object(
@@ -517,7 +568,7 @@ print(json.dumps({{"ok": ok, "failed": failed, "errors": errors[-10:], "done": T
 """
 
 
-def poller_pod(namespace: str, image: str, script: str) -> dict[str, Any]:
+def poller_pod(namespace: str, image: str, script: str, name: str = "poller") -> dict[str, Any]:
     restricted = {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -528,7 +579,7 @@ def poller_pod(namespace: str, image: str, script: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "poller", "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
@@ -546,9 +597,9 @@ def poller_pod(namespace: str, image: str, script: str) -> dict[str, Any]:
     }
 
 
-def poll_counts(kube: Kube, namespace: str) -> dict[str, Any]:
+def poll_counts(kube: Kube, namespace: str, name: str = "poller") -> dict[str, Any]:
     """The poller's latest cumulative counts (zeros until its container has started)."""
-    result = kube.kubectl("logs", "-n", namespace, "poller", check=False)
+    result = kube.kubectl("logs", "-n", namespace, name, check=False)
     lines = result.stdout.strip().splitlines() if result.returncode == 0 else []
     return dict(json.loads(lines[-1])) if lines else {"ok": 0, "failed": 0, "errors": []}
 
@@ -701,37 +752,42 @@ def test_minio_down_slow_cut_or_reset(
     fault_proxy: FaultProxyFactory,
     minio: MinioServer,
     bucket: str,
+    product_image: str,
 ) -> None:
     namespace = fregistries.namespace
-    proxy = fault_proxy(f"{minio.host}:{minio.port}")
+    # On a real node the API pods read the bucket too, through the same proxy: it listens on the bridge.
+    proxy = fault_proxy(
+        f"{minio.host}:{minio.port}", listen=f"{NODE_IP if kube.real_node else '127.0.0.1'}:0"
+    )
     put_secret(kube, namespace, minio.access_key, minio.secret_key)
     storage = s3_storage(minio, bucket)
     storage["s3"]["endpoint"] = f"http://{proxy.listen}"
     bare_repo.commit({"registry.json": catalogue(2000)})
-    fregistries.create("s3fault", no_api({**git_spec(git_daemon.url(bare_repo)), "storage": storage}))
-    good = fregistries.wait("s3fault", is_ready_with(2000), timeout=60)["status"]
-    [pointer_key] = [k for k in minio.keys(bucket) if k.endswith("/current.json")]
+    fregistries.create("s3fault", served(kube, {**git_spec(git_daemon.url(bare_repo)), "storage": storage}))
+    good = fregistries.wait("s3fault", is_ready_with(2000), timeout=180)["status"]
+    with polled(kube, fregistries, "s3fault", product_image):
+        [pointer_key] = [k for k in minio.keys(bucket) if k.endswith("/current.json")]
 
-    def pointer() -> bytes:
-        return bytes(minio.client().get_object(Bucket=bucket, Key=pointer_key)["Body"].read())
+        def pointer() -> bytes:
+            return bytes(minio.client().get_object(Bucket=bucket, Key=pointer_key)["Body"].read())
 
-    before = pointer()
-    bare_repo.commit({"registry.json": catalogue(2001)})
-    if kind == "down":
-        proxy.disable()
-    elif kind == "slow":
-        proxy.timeout(0)  # nothing answers any more: beyond the operator's S3 read timeout
-    elif kind == "cut":
-        proxy.limit_data(32 * 1024, stream=Stream.UPSTREAM)  # the upload is far larger: cut mid-way
-    else:
-        proxy.reset_peer()
-    fregistries.trigger("s3fault")
-    failed = fregistries.wait("s3fault", lambda s: s.get("phase") == "Failed", timeout=90)["status"]
-    assert failed["syncStatus"]["lastSyncHash"] == good["syncStatus"]["lastSyncHash"]
-    assert "still serving the last good catalogue" in failed["message"]
-    # The pointer to the current generation is untouched: readers still get the last good one.
-    assert pointer() == before
-    end_toxics(proxy)
-    fregistries.trigger("s3fault")
-    converged_in(fregistries, "s3fault", is_ready_with(2001), f"minio-{kind}")
+        before = pointer()
+        bare_repo.commit({"registry.json": catalogue(2001)})
+        if kind == "down":
+            proxy.disable()
+        elif kind == "slow":
+            proxy.timeout(0)  # nothing answers any more: beyond the operator's S3 read timeout
+        elif kind == "cut":
+            proxy.limit_data(32 * 1024, stream=Stream.UPSTREAM)  # the upload is far larger: cut mid-way
+        else:
+            proxy.reset_peer()
+        fregistries.trigger("s3fault")
+        failed = fregistries.wait("s3fault", lambda s: s.get("phase") == "Failed", timeout=90)["status"]
+        assert failed["syncStatus"]["lastSyncHash"] == good["syncStatus"]["lastSyncHash"]
+        assert "still serving the last good catalogue" in failed["message"]
+        # The pointer to the current generation is untouched: readers still get the last good one.
+        assert pointer() == before
+        end_toxics(proxy)
+        fregistries.trigger("s3fault")
+        converged_in(fregistries, "s3fault", is_ready_with(2001), f"minio-{kind}")
     assert operator_alive_without_traceback(faulty_operator)
