@@ -4,7 +4,7 @@
 #
 #   docker build -t ghcr.io/mcp-registry-operator/mcp-registry-operator:0.1.0 .
 #
-# Without Docker, `make image` builds the same image from Debian packages (src/mcpreg/devenv/image.py):
+# Without Docker, `make image` builds the same image from Debian packages (dev/mcpreg_dev/image.py):
 # Debian 12 (bookworm) with its python3 (3.11), git and ca-certificates; the pinned dependencies and the
 # project's wheel in /usr/local/lib/python3.11/dist-packages; the same user, entrypoint, command, ports
 # and environment. tests/unit/deploy/test_image_agreement.py keeps the two in step.
@@ -26,7 +26,8 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 COPY operator/ operator/
 COPY api-server/ api-server/
-# The wheel leaves the development code out (pyproject's wheel `exclude`); its dependencies are the
+COPY cli/ cli/
+# The wheel holds the four product packages (the development package dev/ is not copied); its dependencies are the
 # exact pins of pyproject.toml, installed as binary wheels for Debian 12's Python; no console scripts.
 RUN python3 -m pip wheel --no-deps --wheel-dir /wheels . \
     && python3 -m pip install --no-compile --target /staging/usr/local/lib/python3.11/dist-packages \
@@ -34,7 +35,7 @@ RUN python3 -m pip wheel --no-deps --wheel-dir /wheels . \
         /wheels/*.whl \
     && rm -rf /staging/usr/local/lib/python3.11/dist-packages/bin \
     && mkdir -p /staging/usr/local/bin \
-    && printf '#!/usr/bin/python3\nimport sys\n\nfrom mcpreg.cli import main\n\nsys.exit(main())\n' \
+    && printf '#!/usr/bin/python3\nimport sys\n\nfrom mcpreg_cli.main import main\n\nsys.exit(main())\n' \
         > /staging/usr/local/bin/mcpreg \
     && chmod 0755 /staging/usr/local/bin/mcpreg \
     && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /staging -p / \

@@ -21,25 +21,25 @@ host-deps:
 	@scripts/install-host-deps
 
 binaries: $(STAMP) host-deps
-	@$(VENV)/bin/python -m mcpreg.devenv.binaries >/dev/null
+	@$(VENV)/bin/python -m mcpreg_dev.binaries >/dev/null
 
 # The product's OCI image, built from Debian packages without Docker and cached by content.
 image: $(STAMP)
-	@$(VENV)/bin/python -m mcpreg.devenv.image
+	@$(VENV)/bin/python -m mcpreg_dev.image
 
 up: binaries
-	@$(VENV)/bin/mcpreg dev up
+	@$(VENV)/bin/python -m mcpreg_dev up $(if $(WITH_S3),--with-s3)
 
 down: $(STAMP)
-	@$(VENV)/bin/mcpreg dev down
+	@$(VENV)/bin/python -m mcpreg_dev down
 
 env: $(STAMP)
-	@$(VENV)/bin/mcpreg dev env
+	@$(VENV)/bin/python -m mcpreg_dev env
 
 # Regenerate what is derived from the pydantic spec: the CRD, the chart's copy of it, docs/configuration.md.
 generate: $(STAMP)
-	$(VENV)/bin/python -m mcpreg_operator.crd
-	$(VENV)/bin/python -m mcpreg.crddocs
+	$(VENV)/bin/python -m mcpreg_dev.crd
+	$(VENV)/bin/python -m mcpreg_dev.crddocs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -516,7 +516,7 @@ def _row(result: WrkResult) -> str:
 
 def generated_catalogue(source: Path, count: int, target: Path) -> Path:
     sys.path.insert(0, str(REPO / "src"))
-    from mcpreg.storage.samples import replicated_catalog_json
+    from mcpreg_dev.samples import replicated_catalog_json
 
     data, _ = replicated_catalog_json(source, count)
     target.write_bytes(data)

@@ -3,7 +3,7 @@ registries, with the fault-injection suite's invariants checked after every one.
 
 Set-up, as in tests/integration/test_faults.py: a control plane of its own (kwok, or the real node
 when MCPREG_NODE allows it), an operator of its own watching one namespace through the HTTP fault
-proxy (`mcpreg.devenv.httpfault`), git through Toxiproxy in front of a `git daemon`, and M
+proxy (`mcpreg_dev.httpfault`), git through Toxiproxy in front of a `git daemon`, and M
 MCPRegistries on generated catalogues (200 to 3,000 servers; every fifth one 5,000, so that it is
 split into parts and a part can be deleted). API disabled on kwok; on a real node each registry runs
 one API replica and the kubelet restart joins the faults.
@@ -68,13 +68,13 @@ from integration.test_faults import (  # noqa: E402
     stored_hash,
 )
 from integration.test_operator_sync import git_spec, is_ready_with  # noqa: E402
-from mcpreg.devenv.controlplane import ControlPlane  # noqa: E402
-from mcpreg.devenv.faultproxy import Proxy, ToxiproxyAPI, ToxiproxyServer  # noqa: E402
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer, create_bare_repo  # noqa: E402
-from mcpreg.devenv.httpfault import HTTPFaultProxy  # noqa: E402
-from mcpreg.devenv.node import node_mode  # noqa: E402
 from mcpreg.storage.configmap_layout import LABEL_INSTANCE, LABEL_OBJECT, parse_head_annotations  # noqa: E402
 from mcpreg.storage.errors import StorageError  # noqa: E402
+from mcpreg_dev.controlplane import ControlPlane  # noqa: E402
+from mcpreg_dev.faultproxy import Proxy, ToxiproxyAPI, ToxiproxyServer  # noqa: E402
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer, create_bare_repo  # noqa: E402
+from mcpreg_dev.httpfault import HTTPFaultProxy  # noqa: E402
+from mcpreg_dev.node import node_mode  # noqa: E402
 
 NAMESPACE = "soak"
 KWOK_IMAGE = "ghcr.io/mcp-registry-operator/mcp-registry-operator:0.1.0"  # never run on kwok
@@ -519,7 +519,7 @@ def main() -> int:
         kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
         image = KWOK_IMAGE
         if cp.node is not None:  # API pods really run: the product's image, imported into the node
-            from mcpreg.devenv.image import ensure_product_image
+            from mcpreg_dev.image import ensure_product_image
 
             built = ensure_product_image(progress)
             cp.node.import_image(built.archive)

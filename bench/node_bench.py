@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from catalog_bench import generate_toolhive
 
-from mcpreg.devenv.binaries import ensure_helm
-from mcpreg.devenv.controlplane import ControlPlane
-from mcpreg.devenv.gitserver import GitDaemonServer, create_bare_repo
-from mcpreg.devenv.image import ensure_product_image
-from mcpreg.devenv.node import NODE_IP
+from mcpreg_dev.binaries import ensure_helm
+from mcpreg_dev.controlplane import ControlPlane
+from mcpreg_dev.gitserver import GitDaemonServer, create_bare_repo
+from mcpreg_dev.image import ensure_product_image
+from mcpreg_dev.node import NODE_IP
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -34,9 +34,9 @@ from kubernetes import client, config  # noqa: E402
 
 from fixtures.kube import Kube  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
-from mcpreg.devenv.controlplane import ControlPlane, free_port  # noqa: E402
-from mcpreg.devenv.devstack import api_command  # noqa: E402
-from mcpreg.devenv.gitserver import SmartHTTPGitServer, create_bare_repo  # noqa: E402
+from mcpreg_dev.controlplane import ControlPlane, free_port  # noqa: E402
+from mcpreg_dev.devstack import api_command  # noqa: E402
+from mcpreg_dev.gitserver import SmartHTTPGitServer, create_bare_repo  # noqa: E402
 
 SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
 CATALOG = SHARED / "toolhive" / "registry-2026-02-18.json"
@@ -137,7 +137,7 @@ def main() -> int:
             }
 
             # 3. end-to-end freshness: new commit + annotation → the new server visible over HTTP, from the
-            # registry API process started with the Deployment's arguments (as `mcpreg dev up` runs it).
+            # registry API process started with the Deployment's arguments (as `make up` runs it).
             port = free_port()
             api_log = (work / "api.log").open("wb")
             api = subprocess.Popen(

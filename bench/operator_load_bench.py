@@ -55,7 +55,7 @@ def run_operator_child(argv: list[str]) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from mcpreg.cli import main
+    from mcpreg_cli.main import main
     from mcpreg_operator import looplag
 
     samples = open(lag_file, "a", buffering=1)  # noqa: SIM115  (open for the process's lifetime)
@@ -80,8 +80,8 @@ from procstat import descendants, rss_kib  # noqa: E402
 
 from fixtures.kube import Kube, wait_until  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
-from mcpreg.devenv.controlplane import ControlPlane, free_port  # noqa: E402
-from mcpreg.devenv.gitserver import SmartHTTPGitServer, create_bare_repo  # noqa: E402
+from mcpreg_dev.controlplane import ControlPlane, free_port  # noqa: E402
+from mcpreg_dev.gitserver import SmartHTTPGitServer, create_bare_repo  # noqa: E402
 
 
 @dataclass

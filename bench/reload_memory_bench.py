@@ -124,7 +124,7 @@ def generated(source: Path, count: int, target: Path) -> str:
     """Write a `count`-server catalogue made from `source`'s entries; its content hash."""
     sys.path.insert(0, str(REPO / "src"))
     from mcpreg.storage.model import sha256_hash
-    from mcpreg.storage.samples import replicated_catalog_json
+    from mcpreg_dev.samples import replicated_catalog_json
 
     data, _ = replicated_catalog_json(source, count)
     target.write_bytes(data)

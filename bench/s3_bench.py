@@ -2,7 +2,7 @@
 Go modules on first use), and of the registry API's reload after a new generation.
 
 The catalogue is the real entries of the newest ToolHive snapshot replicated under new names (see
-`mcpreg.storage.samples`), in the canonical form the operator stores. Each run uses a fresh registry
+`mcpreg_dev.samples`), in the canonical form the operator stores. Each run uses a fresh registry
 prefix and measures:
 
 - store (cold): `write()` into an empty prefix: hash check, gzip, ToolHive rendering (parse + render),
@@ -39,12 +39,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mcpreg.devenv.controlplane import free_port
-from mcpreg.devenv.minio import MinioServer
 from mcpreg.storage import StoredCatalog
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore, render_toolhive
-from mcpreg.storage.samples import replicated_catalog_json
+from mcpreg_dev.controlplane import free_port
+from mcpreg_dev.minio import MinioServer
+from mcpreg_dev.samples import replicated_catalog_json
 
 # The sibling benchmark's event-loop meter (bench/ is not a package).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -86,7 +86,8 @@ def start_api(
     with (log_dir / f"api-{registry}.log").open("wb") as log:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "mcpreg.cli", "serve", "--registry", registry, "--namespace", NAMESPACE,
+                sys.executable, "-m", "mcpreg_cli.main", "serve",
+                "--registry", registry, "--namespace", NAMESPACE,
                 "--s3-bucket", BUCKET, "--s3-endpoint", minio.endpoint, "--s3-region", "us-east-1",
                 "--s3-force-path-style", "--s3-poll-interval", str(poll_interval),
                 "--port", str(port), "--no-access-log", "--log-level", "WARNING",

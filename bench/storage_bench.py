@@ -1,7 +1,7 @@
 """Benchmark of ConfigMap storage on a 10,000-server catalogue, through a real local control plane.
 
 The catalogue is the real entries of the newest ToolHive snapshot replicated under new names (see
-`mcpreg.storage.samples`), in the canonical form the operator stores. Each run uses a fresh
+`mcpreg_dev.samples`), in the canonical form the operator stores. Each run uses a fresh
 namespace and measures, as the operator and the registry API see them:
 
 - store (cold): `write()` into an empty namespace: encode (gzip) + parts + head;
@@ -41,7 +41,7 @@ from kubernetes_asyncio import config as kconfig
 
 from mcpreg.storage import ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
 from mcpreg.storage.encoding import encode
-from mcpreg.storage.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_catalog_json
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -132,7 +132,7 @@ def control_plane(kubeconfig: str | None) -> Iterator[str]:
     if kubeconfig:
         yield kubeconfig
         return
-    from mcpreg.devenv.controlplane import ControlPlane
+    from mcpreg_dev.controlplane import ControlPlane
 
     plane = ControlPlane.create(with_controller_manager=False)
     plane.start()

@@ -28,7 +28,7 @@ def require_shared_data() -> Path:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    from mcpreg.devenv.node import busy_reason, node_mode, unavailable_reason
+    from mcpreg_dev.node import busy_reason, node_mode, unavailable_reason
 
     mode = node_mode()
     why = "" if mode == "real" else f" ({unavailable_reason() or busy_reason() or 'MCPREG_NODE=kwok'})"
@@ -36,6 +36,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`mcpreg dev up` starts a cluster with the machine's one real node: its tests run first, before
+    """`make up` starts a cluster with the machine's one real node: its tests run first, before
     the session's own cluster (which holds that node until the session ends) is started."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("devstack") else 1)

@@ -5,7 +5,7 @@
     app = create_app(reader)                              # any mcpreg.storage CatalogReader
     await serve(app, host="127.0.0.1", port=8080)         # until SIGTERM/SIGINT
 
-`mcpreg serve --file FILE` and `mcpreg serve --registry NAME --namespace NS` (src/mcpreg/commands/serve.py)
+`mcpreg serve --file FILE` and `mcpreg serve --registry NAME --namespace NS` (cli/mcpreg_cli/serve.py)
 wrap exactly this.
 
 Modules, one job each: `app` (factory and wiring), `routes_v01` (/v0.1 and /v0 registry endpoints),

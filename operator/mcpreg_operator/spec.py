@@ -1,6 +1,6 @@
 """Pydantic models of the ``MCPRegistry`` custom resource: ``spec`` and ``status``.
 
-These models are the single source of truth for the resource's shape. ``mcpreg_operator.crd`` turns
+These models are the single source of truth for the resource's shape. ``mcpreg_dev.crd`` turns
 their JSON schema into the CRD's structural OpenAPI schema, so descriptions, enums, patterns, bounds
 and defaults written here are what ``kubectl explain`` shows and what the API server enforces.
 

@@ -82,7 +82,7 @@ def _metadata(name: str, namespace: str, owner: Owner) -> dict[str, Any]:
 
 
 def api_args(registry: str, namespace: str) -> list[str]:
-    """The API container's arguments; `mcpreg dev up` runs the same command locally."""
+    """The API container's arguments; `make up` runs the same command locally."""
     return [
         "serve",
         "--registry",

@@ -17,7 +17,7 @@ import pytest
 
 from integration.test_api_server import LATEST, ApiProcess, needs_shared, start_api
 from mcpreg.catalog import parse_catalog
-from mcpreg.devenv.thv import ensure_thv, thv_config_env, thv_env
+from mcpreg_dev.thv import ensure_thv, thv_config_env, thv_env
 
 pytestmark = needs_shared
 

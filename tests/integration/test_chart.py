@@ -25,9 +25,9 @@ from kubernetes.client.rest import ApiException
 from fixtures.git_servers import GitHTTPCredentials
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import GROUP, PLURAL, VERSION, OperatorProcess, Registries
-from mcpreg.devenv.binaries import ensure_helm
-from mcpreg.devenv.controlplane import ControlPlane
-from mcpreg.devenv.gitserver import BareRepo, SmartHTTPGitServer
+from mcpreg_dev.binaries import ensure_helm
+from mcpreg_dev.controlplane import ControlPlane
+from mcpreg_dev.gitserver import BareRepo, SmartHTTPGitServer
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from fixtures.kube import Kube, wait_until
-from mcpreg.devenv.binaries import KUBERNETES
-from mcpreg.devenv.controlplane import ControlPlane, cleanup_stale_runs, runs_dir
+from mcpreg_dev.binaries import KUBERNETES
+from mcpreg_dev.controlplane import ControlPlane, cleanup_stale_runs, runs_dir
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The README's first command, as a newcomer runs it: `mcpreg dev up` brings up the control plane with
+"""The README's first command, as a newcomer runs it: `make up` brings up the control plane with
 a real node, installs the chart with helm (the operator runs as a pod from the product's image), syncs
 a sample MCPRegistry from a sample git repository and serves it from registry API pods behind their
 Service, reachable from the host; `dev env` points a shell at it; `dev down` leaves nothing behind.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from mcpreg.devenv import node as node_module
-from mcpreg.devenv.thv import ensure_thv, thv_config_env, thv_env
+from mcpreg_dev import node as node_module
+from mcpreg_dev.thv import ensure_thv, thv_config_env, thv_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.devstack]
 
@@ -38,7 +38,7 @@ def _get(url: str) -> Any:
 
 def test_dev_up_env_down(tmp_path: Path) -> None:
     mode = node_module.node_mode()
-    # Its own state directory, so the developer's own `mcpreg dev up` (if any) is left alone; the
+    # Its own state directory, so the developer's own `make up` (if any) is left alone; the
     # built binaries and images are shared through the usual cache.
     dev_dir = tmp_path / "dev"
     env = dict(os.environ, MCPREG_DEV_DIR=str(dev_dir))
@@ -46,7 +46,7 @@ def test_dev_up_env_down(tmp_path: Path) -> None:
 
     def mcpreg(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "mcpreg.cli", "dev", *args],
+            [sys.executable, "-m", "mcpreg_dev", *args],
             env=env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 

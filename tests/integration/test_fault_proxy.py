@@ -1,4 +1,4 @@
-"""The real fault proxy (Toxiproxy built from Go modules, `mcpreg.devenv.faultproxy`): each toxic acts
+"""The real fault proxy (Toxiproxy built from Go modules, `mcpreg_dev.faultproxy`): each toxic acts
 as documented, measured from a client's side, in front of a plain HTTP server started here and in
 front of the session's real git daemon read by the operator's own `GitClient`."""
 
@@ -22,12 +22,12 @@ import yaml
 
 from fixtures.faults import FaultProxyFactory
 from fixtures.kube import Kube
-from mcpreg.devenv.binaries import TOXIPROXY
-from mcpreg.devenv.faultproxy import FaultProxyError, Proxy, Stream, ToxiproxyServer
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
-from mcpreg.devenv.httpfault import HTTPFaultProxy
-from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
-from mcpreg.devenv.pki import ControlPlanePKI, generate_pki, issue_certificate
+from mcpreg_dev.binaries import TOXIPROXY
+from mcpreg_dev.faultproxy import FaultProxyError, Proxy, Stream, ToxiproxyServer
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
+from mcpreg_dev.httpfault import HTTPFaultProxy
+from mcpreg_dev.kubeconfig import write_cert_kubeconfig
+from mcpreg_dev.pki import ControlPlanePKI, generate_pki, issue_certificate
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitFetchLimits, GitRef
 
@@ -250,7 +250,7 @@ def test_git_slower_than_its_timeout_is_a_source_error(
 
 
 # --------------------------------------------------------------------------------------------------
-# The HTTP-aware fault proxy (mcpreg.devenv.httpfault): in front of a TLS server that checks client
+# The HTTP-aware fault proxy (mcpreg_dev.httpfault): in front of a TLS server that checks client
 # certificates like the API server, then in front of the real API server
 
 

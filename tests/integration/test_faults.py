@@ -2,8 +2,8 @@
 invariants (issue 12).
 
 Every test runs an operator of its own, watching one `f-*` namespace, whose connection to the API
-server goes through a real HTTP fault proxy (`mcpreg.devenv.httpfault`) and whose git traffic can go
-through Toxiproxy (`mcpreg.devenv.faultproxy`). After each fault ends:
+server goes through a real HTTP fault proxy (`mcpreg_dev.httpfault`) and whose git traffic can go
+through Toxiproxy (`mcpreg_dev.faultproxy`). After each fault ends:
 - status converges to the truth within CONVERGE_S (the time is printed: `FAULT <kind>: …`);
 - storage holds exactly the last successful sync (the head ConfigMap's hash is status's);
 - during the fault the last good catalogue stays stored, and status never claims data it lacks;
@@ -33,14 +33,14 @@ from fixtures.operator import OperatorProcess, Registries
 from integration.test_chart import EXPECTED_RULES
 from integration.test_operator_s3 import put_secret, s3_storage
 from integration.test_operator_sync import SNAPSHOTS, expected_count, git_spec, is_ready_with
-from mcpreg.devenv.controlplane import ControlPlane
-from mcpreg.devenv.faultproxy import Proxy, Stream, ToxiproxyAPI
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
-from mcpreg.devenv.httpfault import HTTPFaultProxy
-from mcpreg.devenv.minio import MinioServer
-from mcpreg.devenv.node import NODE_IP
 from mcpreg.storage.configmap_layout import parse_head_annotations
-from mcpreg.storage.samples import replicated_toolhive
+from mcpreg_dev.controlplane import ControlPlane
+from mcpreg_dev.faultproxy import Proxy, Stream, ToxiproxyAPI
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
+from mcpreg_dev.httpfault import HTTPFaultProxy
+from mcpreg_dev.minio import MinioServer
+from mcpreg_dev.node import NODE_IP
+from mcpreg_dev.samples import replicated_toolhive
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ import git
 import pytest
 
 from fixtures.git_servers import BareRepoFactory, GitHTTPCredentials
-from mcpreg.devenv.gitserver import (
+from mcpreg_dev.gitserver import (
     BareRepo,
     GitDaemonServer,
     GitServerError,
@@ -268,7 +268,7 @@ def test_http_wrong_password_is_refused(
     assert "Authentication failed" in result.stderr
     assert wrong not in result.stderr
 
-    from mcpreg.devenv.gitserver import http_auth_env
+    from mcpreg_dev.gitserver import http_auth_env
 
     result = run_git("ls-remote", url, env=http_auth_env(git_http_credentials.username, wrong), check=False)
     assert result.returncode != 0
@@ -664,7 +664,7 @@ def test_credentials_never_reach_logs_or_records(
     bare_repo: BareRepo,
     scratch: Path,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="mcpreg.devenv.gitserver")
+    caplog.set_level(logging.DEBUG, logger="mcpreg_dev.gitserver")
     bare_repo.commit({"registry.json": REGISTRY_V1})
     url = git_http_server.url(bare_repo)
     creds = git_http_credentials
@@ -688,7 +688,7 @@ def test_credentials_never_reach_logs_or_records(
 
 
 # ---------------------------------------------------------------------------------------------------
-# Foreground runner (what `mcpreg dev up` can start in the background)
+# Foreground runner (what `make up` can start in the background)
 
 
 @pytest.mark.parametrize("kind", ["daemon", "http"])
@@ -698,7 +698,7 @@ def test_foreground_runner(
     sha = bare_repo.commit({"registry.json": REGISTRY_V1})
     env = dict(os.environ, MCPREG_GIT_TOKEN=git_http_credentials.token)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcpreg.devenv.gitserver", kind, "--base-path", str(git_repos_root)],
+        [sys.executable, "-m", "mcpreg_dev.gitserver", kind, "--base-path", str(git_repos_root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.git_servers import GitHTTPCredentials
-from mcpreg.devenv.gitserver import (
+from mcpreg_dev.gitserver import (
     BareRepo,
     GitDaemonServer,
     SmartHTTPGitServer,

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from mcpreg.devenv import image
-from mcpreg.devenv.binaries import PAUSE
+from mcpreg_dev import image
+from mcpreg_dev.binaries import PAUSE
 
 pytestmark = pytest.mark.integration
 
@@ -374,7 +374,7 @@ def test_mcpreg_runs_read_only_as_nonroot(unpacked: tuple[Path, dict[str, Any]],
         "python3",
         "-c",
         "import kopf, kubernetes_asyncio, aiohttp, pydantic, git, boto3, prometheus_client, yaml, "
-        "cryptography, mcpreg.cli, mcpreg_operator.handlers, mcpreg_api.server; print('ok')",
+        "cryptography, mcpreg_cli.main, mcpreg_operator.handlers, mcpreg_api.server; print('ok')",
     )
     assert imports.stdout.strip() == "ok", imports.stderr
     git = in_image(unpacked, catalogs, "git", "--version")
@@ -384,27 +384,24 @@ def test_mcpreg_runs_read_only_as_nonroot(unpacked: tuple[Path, dict[str, Any]],
 def test_the_development_code_is_not_inside(unpacked: tuple[Path, dict[str, Any]], catalogs: Path) -> None:
     rootfs, _ = unpacked
     site = rootfs / image.SITE_PACKAGES.lstrip("/")
-    assert (site / "mcpreg" / "cli.py").is_file()  # the walk below looks in the right place
-    for path in ("mcpreg/devenv", "mcpreg/crddocs.py", "mcpreg_operator/crd.py", "tests", "fixtures"):
+    assert (site / "mcpreg_cli" / "main.py").is_file()  # the walk below looks in the right place
+    for path in ("mcpreg_dev", "tests", "fixtures"):
         assert not (site / path).exists(), f"{path} is in the image"
+    assert sorted(p.name for p in site.glob("mcpreg*")) == sorted(image.wheel_top_level_names())
     assert not list(rootfs.glob("usr/lib/python3*/dist-packages/pip")), "pip is in the image"
     assert not (rootfs / "usr/bin/apt-get").exists()
     assert list((rootfs / "dev").iterdir()) == []
 
-    devenv = in_image(unpacked, catalogs, "python3", "-c", "import mcpreg.devenv")
-    assert devenv.returncode == 1 and "ModuleNotFoundError: No module named 'mcpreg.devenv'" in devenv.stderr
+    devenv = in_image(unpacked, catalogs, "python3", "-c", "import mcpreg_dev")
+    assert devenv.returncode == 1 and "ModuleNotFoundError: No module named 'mcpreg_dev'" in devenv.stderr
     dev = in_image(unpacked, catalogs, "mcpreg", "dev", "up")
-    assert dev.returncode == 2
-    assert dev.stderr.strip().splitlines() == [
-        "error: `mcpreg dev` needs a development checkout of mcp-registry-operator (`make venv` there); "
-        "this installation has no mcpreg.devenv"
-    ]
+    assert dev.returncode == 2 and "invalid choice: 'dev'" in dev.stderr
 
 
 def test_pyc_files_are_precompiled_unchecked_with_image_paths(unpacked: tuple[Path, dict[str, Any]]) -> None:
     rootfs, _ = unpacked
     site = rootfs / image.SITE_PACKAGES.lstrip("/")
-    for module in ("mcpreg/cli", "mcpreg_api/server", "kopf/__init__", "yaml/__init__"):
+    for module in ("mcpreg_cli/main", "mcpreg_api/server", "kopf/__init__", "yaml/__init__"):
         source = site / f"{module}.py"
         pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-311.pyc"
         data = pyc.read_bytes()

@@ -28,10 +28,10 @@ from kubernetes.client.rest import ApiException
 
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
-from mcpreg.devenv.binaries import ensure_helm
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer, create_bare_repo
-from mcpreg.devenv.minio import MinioServer
-from mcpreg.devenv.node import NODE_IP
+from mcpreg_dev.binaries import ensure_helm
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer, create_bare_repo
+from mcpreg_dev.minio import MinioServer
+from mcpreg_dev.node import NODE_IP
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from kubernetes.client.rest import ApiException
 
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
-from mcpreg.devenv.controlplane import free_port
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
+from mcpreg_dev.controlplane import free_port
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 from mcpreg_operator.spec import MCPRegistrySpec
 from mcpreg_operator.workload import Owner, build_manifests
 
@@ -286,7 +286,7 @@ def test_api_with_deployment_args_and_pod_token_serves_and_is_confined(
     args[args.index("--port") + 1] = str(port)
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), POD_NAMESPACE=namespace)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcpreg.cli", *args],
+        [sys.executable, "-m", "mcpreg_cli.main", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

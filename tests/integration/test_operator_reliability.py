@@ -18,10 +18,10 @@ from fixtures.faults import FaultProxyFactory
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import GROUP, PLURAL, VERSION, OperatorProcess, Registries
 from integration.test_operator_sync import SNAPSHOTS, expected_count, git_spec, is_ready_with
-from mcpreg.devenv.controlplane import ControlPlane
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
 from mcpreg.storage.configmap_layout import parse_head_annotations
-from mcpreg.storage.samples import replicated_toolhive
+from mcpreg_dev.controlplane import ControlPlane
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
+from mcpreg_dev.samples import replicated_toolhive
 
 pytestmark = pytest.mark.integration
 

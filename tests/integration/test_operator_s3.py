@@ -18,9 +18,9 @@ from kubernetes.client.rest import ApiException
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
 from integration.test_api_server import ApiProcess, start_api
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer
-from mcpreg.devenv.minio import MinioServer
 from mcpreg.storage.s3_layout import generation_of
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
+from mcpreg_dev.minio import MinioServer
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from kubernetes.client.rest import ApiException
 from fixtures.git_servers import GitHTTPCredentials
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import OperatorProcess, Registries
-from mcpreg.devenv.gitserver import BareRepo, GitDaemonServer, SmartHTTPGitServer
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer, SmartHTTPGitServer
 
 pytestmark = pytest.mark.integration
 

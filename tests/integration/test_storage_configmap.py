@@ -36,7 +36,7 @@ from mcpreg.storage import (
     StorageLocation,
     StoredCatalog,
 )
-from mcpreg.storage.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_catalog_json
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from mcpreg.devenv.minio import MinioServer
 from mcpreg.storage import Backoff, StorageConflictError, StorageLocation, StoredCatalog
 from mcpreg.storage.encoding import MIB
 from mcpreg.storage.s3_config import S3Credentials, S3Settings
@@ -30,7 +29,8 @@ from mcpreg.storage.s3_errors import (
 from mcpreg.storage.s3_layout import catalog_key, generation_of, pointer_key, toolhive_key
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore, render_toolhive
-from mcpreg.storage.samples import replicated_catalog_json
+from mcpreg_dev.minio import MinioServer
+from mcpreg_dev.samples import replicated_catalog_json
 
 pytestmark = pytest.mark.integration
 
@@ -283,7 +283,7 @@ async def test_wrong_credentials_never_leak(
 
 
 async def test_endpoint_unreachable(snapshots: list[StoredCatalog]) -> None:
-    from mcpreg.devenv.controlplane import free_port
+    from mcpreg_dev.controlplane import free_port
 
     endpoint = f"http://127.0.0.1:{free_port()}"
     settings = S3Settings(

@@ -1,4 +1,4 @@
-// Pins the etcd server built for tests and 'mcpreg dev up'.
+// Pins the etcd server built for tests and 'make up'.
 module mcpregistry.dev/tools/etcd
 
 go 1.26.0

@@ -1,5 +1,5 @@
 // Pins the real `helm` client, built for the chart's tests (helm lint / helm template) by
-// mcpreg.devenv.binaries.HELM and cached in ~/.cache/mcp-registry-operator/bin/helm-<version>/.
+// mcpreg_dev.binaries.HELM and cached in ~/.cache/mcp-registry-operator/bin/helm-<version>/.
 module mcpregistry.dev/tools/helm
 
 go 1.26.0

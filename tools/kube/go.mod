@@ -1,4 +1,4 @@
-// Pins the Kubernetes control-plane binaries built for tests and 'mcpreg dev up'.
+// Pins the Kubernetes control-plane binaries built for tests and 'make up'.
 // Regenerate with tools/kube/pin.sh <version>; the replace list is read from k8s.io/kubernetes's own go.mod.
 module mcpregistry.dev/tools/kube
 

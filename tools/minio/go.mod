@@ -1,4 +1,4 @@
-// Pins the MinIO server built for the S3 storage tests and 'mcpreg dev up' (mcpreg.devenv.minio).
+// Pins the MinIO server built for the S3 storage tests and 'make up' (mcpreg_dev.minio).
 // MinIO tags its releases RELEASE.<date> (not semver), so Go modules know it by pseudo-version; this
 // one (the last commit of 2026-02-12) is the version the module proxy serves. MinIO's own go.mod has
 // no replace directives, but building it through this module keeps the pin in one place like etcd/kube.

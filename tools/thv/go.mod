@@ -1,4 +1,4 @@
-// Pins ToolHive's `thv` client, built for the registry API's compatibility tests (mcpreg.devenv.thv).
+// Pins ToolHive's `thv` client, built for the registry API's compatibility tests (mcpreg_dev.thv).
 // v0.48.0 is the newest release this machine's Go (1.26) builds: v0.50.0 and later declare `go 1.27`,
 // and the builds never download another toolchain (GOTOOLCHAIN=local).
 module mcpregistry.dev/tools/thv

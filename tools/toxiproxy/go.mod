@@ -1,4 +1,4 @@
-// Pins Toxiproxy, the TCP fault proxy of the fault-injection tests (mcpreg.devenv.faultproxy); main.go
+// Pins Toxiproxy, the TCP fault proxy of the fault-injection tests (mcpreg_dev.faultproxy); main.go
 // is its server command with a non-zero exit when the API cannot listen.
 module mcpregistry.dev/tools/toxiproxy
 

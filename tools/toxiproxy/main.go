@@ -1,5 +1,5 @@
 // Command toxiproxy is Toxiproxy's server (github.com/Shopify/toxiproxy/v2) for the project's
-// fault-injection tests (mcpreg.devenv.faultproxy): a TCP proxy whose faults (latency, timeouts,
+// fault-injection tests (mcpreg_dev.faultproxy): a TCP proxy whose faults (latency, timeouts,
 // resets, bandwidth limits, connections cut after N bytes, proxies down) are set through its HTTP API.
 //
 // It differs from upstream's cmd/server in two ways only: it exits non-zero when its API cannot

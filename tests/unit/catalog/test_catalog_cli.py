@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from catalog_testdata import REAL_FILES, TOOLHIVE_FILES, UPSTREAM_FILES, Validate, container, minimal_toolhive
 
-from mcpreg.cli import main
+from mcpreg_cli.main import main
 
 
 def _write(tmp_path: Path, name: str, content: bytes | Any) -> Path:
@@ -186,7 +186,7 @@ def test_convert_requires_target(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_installed_entry_point_runs() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "mcpreg.cli", "validate", str(UPSTREAM_FILES[0])],
+        [sys.executable, "-m", "mcpreg_cli.main", "validate", str(UPSTREAM_FILES[0])],
         capture_output=True,
         text=True,
         check=False,

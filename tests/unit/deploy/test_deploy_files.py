@@ -13,7 +13,7 @@ import pytest
 import yaml
 from dockerfile_testdata import Stage, parse_dockerfile
 
-from mcpreg import crddocs
+from mcpreg_dev import crddocs
 from mcpreg_operator import workload
 from mcpreg_operator.spec import MCPRegistrySpec
 

@@ -1,4 +1,4 @@
-"""The Dockerfile and `make image` (mcpreg.devenv.image) build the same image: the same Debian release and
+"""The Dockerfile and `make image` (mcpreg_dev.image) build the same image: the same Debian release and
 packages, the same Python and site-packages, the same user, entrypoint, command, ports, working directory,
 environment and labels. Each is read from the Dockerfile and compared with the constants image.py builds
 from, so neither can drift from the other without this failing (the mutation tests prove it would)."""
@@ -13,11 +13,16 @@ from pathlib import Path
 import pytest
 from dockerfile_testdata import parse_dockerfile
 
-from mcpreg.devenv import image
+from mcpreg_dev import image
 
 DOCKERFILE = Path(__file__).resolve().parents[3] / "Dockerfile"
 DEBIAN_CODENAMES = {"12": "bookworm", "13": "trixie"}
 DEBIAN_PYTHON = {"12": "3.11", "13": "3.13"}
+
+
+def _package_roots() -> list[str]:
+    """The checkout's top directories of the wheel's packages (`src`, `operator`, …)."""
+    return [package.split("/")[0] for package in image.wheel_packages()]
 
 
 def key_values(args: str) -> dict[str, str]:
@@ -47,7 +52,7 @@ def options(words: list[str]) -> dict[str, str]:
 
 
 def disagreements(text: str) -> list[str]:
-    """Every way the Dockerfile differs from what mcpreg.devenv.image builds; [] when they agree."""
+    """Every way the Dockerfile differs from what mcpreg_dev.image builds; [] when they agree."""
     problems: list[str] = []
     try:
         _compare(text, problems)
@@ -83,6 +88,12 @@ def _compare(text: str, problems: list[str]) -> None:
         "Python of the Debian release",
         DEBIAN_PYTHON.get(match.group(1) if match else ""),
         image.PYTHON_VERSION,
+    )
+    # the wheel's sources: pyproject.toml, README.md and each product package, nothing of the checkout else
+    check(
+        "sources copied into the build stage",
+        sorted(build.of("COPY")),
+        sorted(["pyproject.toml README.md ./", *(f"{top}/ {top}/" for top in _package_roots())]),
     )
     commands = build.shell()
     pip = find(commands, "python3", "-m", "pip", "install")
@@ -154,7 +165,7 @@ MUTATIONS = [
     ("--platform manylinux2014_x86_64", "--platform manylinux_2_28_x86_64", "pip platform options"),
     ("--invalidation-mode unchecked-hash", "--invalidation-mode checked-hash", "pyc invalidation mode"),
     ("--home-dir /tmp", "--home-dir /home/nonroot", "user"),
-    ("from mcpreg.cli import main", "from mcpreg.main import main", "entry script text"),
+    ("from mcpreg_cli.main import main", "from mcpreg.main import main", "entry script text"),
     ("/dist-packages/bin", "/dist-packages/bin/x", "structure"),
     (
         "COPY --from=build /staging/ /",

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mcpreg.devenv import hostnet, node
-from mcpreg.devenv.pki import ControlPlanePKI
+from mcpreg_dev import hostnet, node
+from mcpreg_dev.pki import ControlPlanePKI
 
 
 def make_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> node.Node:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from mcpreg_operator import crd
+from mcpreg_dev import crd
 from mcpreg_operator import spec as s
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -43,7 +43,7 @@ def root(committed: Schema) -> Schema:
 
 def test_committed_crd_is_the_generated_one() -> None:
     assert COMMITTED.read_text(encoding="utf-8") == crd.render_crd(), (
-        "crds/ is stale: run `python -m mcpreg_operator.crd` and commit the result"
+        "crds/ is stale: run `python -m mcpreg_dev.crd` and commit the result"
     )
 
 

@@ -1,4 +1,4 @@
-"""`mcpreg dev up | down | env`: the whole product on one machine, as its users run it.
+"""`make up | down | env`: the whole product on one machine, as its users run it.
 
 `up` starts (or reuses) a control plane with a real node in `$MCPREG_CACHE_DIR/dev/`, builds the
 product's image and imports it into the node, serves a sample git repository (the project's
@@ -30,10 +30,10 @@ from typing import Any
 
 import yaml
 
-from mcpreg.devenv import node as node_module
-from mcpreg.devenv.binaries import REPO_ROOT, cache_dir, ensure_binaries, ensure_helm
-from mcpreg.devenv.controlplane import ControlPlane, free_port
-from mcpreg.devenv.gitserver import create_bare_repo
+from mcpreg_dev import node as node_module
+from mcpreg_dev.binaries import REPO_ROOT, cache_dir, ensure_binaries, ensure_helm
+from mcpreg_dev.controlplane import ControlPlane, free_port
+from mcpreg_dev.gitserver import create_bare_repo
 
 SAMPLE_NAME = "sample-registry"
 SAMPLE_NAMESPACE = "default"
@@ -147,7 +147,7 @@ def _sample_manifest(git_url: str, *, in_cluster: bool = False) -> dict[str, Any
         "kind": "MCPRegistry",
         "metadata": {"name": SAMPLE_NAME, "namespace": SAMPLE_NAMESPACE},
         "spec": {
-            "displayName": "Sample MCP catalogue (mcpreg dev up)",
+            "displayName": "Sample MCP catalogue (make up)",
             "source": {
                 "type": "git",
                 "git": {"repository": git_url, "branch": "main", "path": "registry.json"},
@@ -171,7 +171,7 @@ def api_command(registry: str, namespace: str, port: int) -> list[str]:
     args = api_args(registry, namespace)
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
-    return [sys.executable, "-m", "mcpreg.cli", *args]
+    return [sys.executable, "-m", "mcpreg_cli.main", *args]
 
 
 S3_SAMPLE_NAME = "sample-registry-s3"
@@ -189,7 +189,7 @@ def _s3_sample_manifests(
     }
     registry = _sample_manifest(git_url)
     registry["metadata"] = {"name": S3_SAMPLE_NAME, "namespace": SAMPLE_NAMESPACE}
-    registry["spec"]["displayName"] = "Sample MCP catalogue stored in MinIO (mcpreg dev up --with-s3)"
+    registry["spec"]["displayName"] = "Sample MCP catalogue stored in MinIO (make up WITH_S3=1)"
     registry["spec"]["storage"] = {
         "type": "s3",
         "s3": {
@@ -208,7 +208,7 @@ def _start_minio(
 ) -> None:
     import secrets
 
-    from mcpreg.devenv.minio import MinioServer, ensure_minio
+    from mcpreg_dev.minio import MinioServer, ensure_minio
 
     if _alive(stack.get("minio_pid")):
         return
@@ -218,7 +218,7 @@ def _start_minio(
     minio_env = dict(env, MINIO_ROOT_USER=access_key, MINIO_ROOT_PASSWORD=secret_key, MINIO_BROWSER="off")
     stack["minio_pid"] = _spawn(
         "minio",
-        [sys.executable, "-m", "mcpreg.devenv.minio", "serve", "--data-dir", str(dev_dir() / "minio"),
+        [sys.executable, "-m", "mcpreg_dev.minio", "serve", "--data-dir", str(dev_dir() / "minio"),
          "--host", host, "--port", str(port)],
         minio_env,
     )  # fmt: skip
@@ -295,7 +295,7 @@ def _start_git(stack: dict[str, Any], env: dict[str, str], host: str) -> None:
     port = free_port(host)
     stack["git_pid"] = _spawn(
         "git-daemon",
-        [sys.executable, "-m", "mcpreg.devenv.gitserver", "daemon", "--base-path", str(git_root),
+        [sys.executable, "-m", "mcpreg_dev.gitserver", "daemon", "--base-path", str(git_root),
          "--host", host, "--port", str(port)],
         env,
     )  # fmt: skip
@@ -324,7 +324,7 @@ def _helm(stack: dict[str, Any], *args: str) -> str:
 def _up_in_cluster(
     stack: dict[str, Any], progress: Callable[[str], None], *, with_s3: bool
 ) -> dict[str, Any]:
-    from mcpreg.devenv.image import ensure_product_image
+    from mcpreg_dev.image import ensure_product_image
 
     stack["mode"] = "real-node"
     _start_control_plane(stack, progress, with_node=True)
@@ -400,7 +400,7 @@ def _up_local(stack: dict[str, Any], progress: Callable[[str], None], *, with_s3
     # 4. Operator.
     if not _alive(stack.get("operator_pid")):
         progress("starting the operator…")
-        stack["operator_pid"] = _spawn("operator", [sys.executable, "-m", "mcpreg.cli", "operator"], env)
+        stack["operator_pid"] = _spawn("operator", [sys.executable, "-m", "mcpreg_cli.main", "operator"], env)
         _save_stack(stack)
 
     # 5. Sample MCPRegistry, synced.
@@ -462,7 +462,7 @@ def down(progress: Callable[[str], None]) -> None:
 def env_lines() -> list[str]:
     stack = _load_stack()
     if not stack.get("kubeconfig"):
-        raise RuntimeError("nothing is running: start it with `make up` (or `mcpreg dev up`)")
+        raise RuntimeError("nothing is running: start it with `make up` (`python -m mcpreg_dev up`)")
     lines = [f"export KUBECONFIG={stack['kubeconfig']}"]
     kubectl_dir = str(Path(stack["kubectl"]).parent)
     lines.append(f'export PATH="{kubectl_dir}:$PATH"')

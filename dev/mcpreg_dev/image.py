@@ -24,7 +24,7 @@ versions, the host's Debian apt lists, the pins, the product's sources), each la
 of product code rebuilds only the product layer. The Dockerfile builds the same image with Docker;
 tests/unit/deploy/test_image_agreement.py keeps the two in step.
 
-    python -m mcpreg.devenv.image [--pause] [--json]     # or: make image
+    python -m mcpreg_dev.image [--pause] [--json]     # or: make image
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mcpreg.devenv.binaries import PAUSE, BuildError, cache_dir, ensure_component
+from mcpreg_dev.binaries import PAUSE, BuildError, cache_dir, ensure_component
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 Progress = Callable[[str], None]
@@ -98,7 +98,7 @@ PIP_TARGET_OPTIONS = (
     "--only-binary=:all:",
 )
 ENTRY_SCRIPT = "/usr/local/bin/mcpreg"
-ENTRY_SCRIPT_TEXT = "#!/usr/bin/python3\nimport sys\n\nfrom mcpreg.cli import main\n\nsys.exit(main())\n"
+ENTRY_SCRIPT_TEXT = "#!/usr/bin/python3\nimport sys\n\nfrom mcpreg_cli.main import main\n\nsys.exit(main())\n"
 
 USER_NAME = "nonroot"
 UID = GID = 65532
@@ -650,32 +650,22 @@ def pinned_dependencies() -> tuple[str, ...]:
     return deps
 
 
-def _wheel_config() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    wheel = _pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]
-    return tuple(wheel["packages"]), tuple(wheel.get("exclude", ()))
+def wheel_packages() -> tuple[str, ...]:
+    """The wheel's package directories (pyproject's `packages`), e.g. `src/mcpreg`."""
+    return tuple(_pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
 
 
-def wheel_excluded_modules() -> tuple[str, ...]:
-    """The wheel's `exclude` entries as paths inside the wheel, e.g. `mcpreg/devenv`."""
-    packages, excludes = _wheel_config()
-    inside = []
-    for exclude in excludes:
-        for package in packages:
-            if exclude == package or exclude.startswith(package + "/"):
-                parent = package.rsplit("/", 1)[0] if "/" in package else ""
-                inside.append(exclude[len(parent) + 1 :] if parent else exclude)
-    return tuple(inside)
+def wheel_top_level_names() -> tuple[str, ...]:
+    """The importable names the wheel carries, and the only ones: `mcpreg`, `mcpreg_operator`, …"""
+    return tuple(package.rsplit("/", 1)[-1] for package in wheel_packages())
 
 
 def _product_sources() -> list[tuple[str, str]]:
-    packages, excludes = _wheel_config()
     found = []
-    for package in packages:
+    for package in wheel_packages():
         for path in sorted((REPO_ROOT / package).rglob("*")):
             rel = path.relative_to(REPO_ROOT).as_posix()
             if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
-                continue
-            if any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in excludes):
                 continue
             found.append((rel, _sha256_file(path)))
     return found
@@ -802,13 +792,11 @@ def _build_product(work: Path, out: Path, progress: Progress) -> Mapping[str, An
     site.mkdir(parents=True)
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        excluded = wheel_excluded_modules()
-        leaked = [n for n in names if any(n == e or n.startswith(e + "/") for e in excluded)]
-        if leaked:
-            raise BuildError(
-                f"the wheel carries development code ({leaked[0]}…): check pyproject's wheel exclude"
-            )
-        for required in ("mcpreg/cli.py", "mcpreg_operator/__init__.py", "mcpreg_api/__init__.py"):
+        allowed = wheel_top_level_names()
+        stray = [n for n in names if n.split("/")[0] not in allowed and ".dist-info/" not in n]
+        if stray:  # e.g. the development package, which must stay in the checkout
+            raise BuildError(f"the wheel carries {stray[0]}, outside {', '.join(allowed)}")
+        for required in ("mcpreg_cli/main.py", *(f"{name}/__init__.py" for name in allowed)):
             if required not in names:
                 raise BuildError(f"the wheel lacks {required}: check pyproject's wheel packages")
         for name in names:  # a pure-Python wheel with no .data: installing it is unpacking it
@@ -1086,9 +1074,9 @@ def ensure_pause_image(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mcpreg.devenv.image`: build (or find in the cache) an image and say where it is."""
+    """`python -m mcpreg_dev.image`: build (or find in the cache) an image and say where it is."""
     parser = argparse.ArgumentParser(
-        prog="python -m mcpreg.devenv.image", description=__doc__.split("\n\n")[0] if __doc__ else None
+        prog="python -m mcpreg_dev.image", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
     parser.add_argument("--pause", action="store_true", help="the pod sandbox's pause image instead")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")

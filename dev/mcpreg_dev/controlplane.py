@@ -1,10 +1,10 @@
 """A real local Kubernetes control plane: etcd, kube-apiserver and kube-controller-manager as local
-processes on loopback (envtest-style), for the tests and for `mcpreg dev up`.
+processes on loopback (envtest-style), for the tests and for `make up`.
 
 Each run owns a state directory under `$MCPREG_CACHE_DIR/runs/` holding its PKI, kubeconfigs, etcd
 data, logs and a `state.json` naming its processes. Runs tied to a Python process (test sessions) are
 cleaned up by the next start if that process died without stopping them; the developer run of
-`mcpreg dev up` lives in `$MCPREG_CACHE_DIR/dev/` until `mcpreg dev down`.
+`make up` lives in `$MCPREG_CACHE_DIR/dev/` until `make down`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcpreg.devenv.binaries import ControlPlaneBinaries, cache_dir, ensure_binaries
-from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
-from mcpreg.devenv.node import NODE_IP, Node
-from mcpreg.devenv.pki import ControlPlanePKI, generate_pki
-from mcpreg.devenv.processes import pid_alive, stop_group
+from mcpreg_dev.binaries import ControlPlaneBinaries, cache_dir, ensure_binaries
+from mcpreg_dev.kubeconfig import write_cert_kubeconfig
+from mcpreg_dev.node import NODE_IP, Node
+from mcpreg_dev.pki import ControlPlanePKI, generate_pki
+from mcpreg_dev.processes import pid_alive, stop_group
 
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"
@@ -117,7 +117,7 @@ def kwok_stages(kwok_dir: Path) -> Path:
     target = kwok_dir / "stages.yaml"
     if target.is_file():
         return target
-    from mcpreg.devenv.binaries import KWOK
+    from mcpreg_dev.binaries import KWOK
 
     try:
         module_dir = subprocess.run(
@@ -391,7 +391,7 @@ class ControlPlane:
             return ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]
         pki = self.pki
         assert pki is not None
-        from mcpreg.devenv.pki import issue_certificate
+        from mcpreg_dev.pki import issue_certificate
 
         client = issue_certificate(
             pki, self.state_dir / "pki", "apiserver-kubelet-client",
@@ -601,7 +601,7 @@ def running_control_plane(with_controller_manager: bool = True) -> Iterator[Cont
 
 
 def main() -> int:
-    """`python -m mcpreg.devenv.controlplane`: start, report timings and memory, stop."""
+    """`python -m mcpreg_dev.controlplane`: start, report timings and memory, stop."""
     started = time.monotonic()
     control_plane = ControlPlane.create()
     control_plane.start()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("MCPREG_TOOLS_DIR", REPO_ROOT / "tools"))
 
 
@@ -100,7 +100,7 @@ KWOK = GoComponent(
     pinned_module="sigs.k8s.io/kwok",
     packages=("sigs.k8s.io/kwok/cmd/kwok",),
 )
-# The fault-injection tests' TCP fault proxy (mcpreg.devenv.faultproxy): Toxiproxy's server through
+# The fault-injection tests' TCP fault proxy (mcpreg_dev.faultproxy): Toxiproxy's server through
 # `tools/toxiproxy/main.go`, which differs from upstream's cmd/server only in exiting when its API
 # cannot listen.
 TOXIPROXY = GoComponent(
@@ -189,7 +189,7 @@ def _is_complete(directory: Path, component: GoComponent) -> bool:
 
 @contextlib.contextmanager
 def _build_lock() -> Iterator[None]:
-    # Two test sessions (or a test run and `mcpreg dev up`) must not build the same thing at once.
+    # Two test sessions (or a test run and `make up`) must not build the same thing at once.
     lock_path = cache_dir() / "build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
@@ -376,8 +376,8 @@ def ensure_binaries(progress: Callable[[str], None] = _stderr_progress) -> Contr
 
 
 def main() -> int:
-    """`python -m mcpreg.devenv.binaries`: build (or find) the binaries and print where they are."""
-    from mcpreg.devenv.node import node_mode
+    """`python -m mcpreg_dev.binaries`: build (or find) the binaries and print where they are."""
+    from mcpreg_dev.node import node_mode
 
     try:
         binaries = ensure_binaries()

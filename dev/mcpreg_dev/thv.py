@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mcpreg.devenv.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
+from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
 
 THV = GoComponent(
     name="thv",
@@ -65,7 +65,7 @@ def thv_config_env(home: Path) -> dict[str, str]:
 
 
 def main() -> int:
-    """`python -m mcpreg.devenv.thv`: build (or find) thv and print its path."""
+    """`python -m mcpreg_dev.thv`: build (or find) thv and print its path."""
     try:
         print(ensure_thv())
     except BuildError as exc:

@@ -1,9 +1,9 @@
 """An HTTP-aware fault proxy in front of the Kubernetes API server, for the fault-injection tests:
-what Toxiproxy (`mcpreg.devenv.faultproxy`, TCP only) cannot do, such as answering 429 Too Many
+what Toxiproxy (`mcpreg_dev.faultproxy`, TCP only) cannot do, such as answering 429 Too Many
 Requests with `Retry-After`, or 500, with the Status body the API server itself would send.
 
 It terminates TLS with a serving certificate issued by the control plane's own CA
-(`mcpreg.devenv.pki.issue_certificate`), so a client's kubeconfig stays valid with only its server
+(`mcpreg_dev.pki.issue_certificate`), so a client's kubeconfig stays valid with only its server
 URL changed, and forwards every request to the real API server over TLS: with the client
 certificate of the kubeconfig it was made from, or with the client's own `Authorization` header
 (bearer tokens pass through). Responses stream, so watches (`?watch=true`) flow as they arrive.
@@ -46,7 +46,7 @@ import yaml
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.client_exceptions import ClientError
 
-from mcpreg.devenv.pki import ControlPlanePKI, issue_certificate
+from mcpreg_dev.pki import ControlPlanePKI, issue_certificate
 
 # The reason the API server gives with each status code (k8s.io/apimachinery metav1.StatusReason).
 _REASONS = {

@@ -30,11 +30,11 @@ from typing import Any
 
 import yaml
 
-from mcpreg.devenv import hostnet
-from mcpreg.devenv.binaries import COREDNS, KUBERNETES_NODE, ensure_component
-from mcpreg.devenv.kubeconfig import write_cert_kubeconfig
-from mcpreg.devenv.pki import ControlPlanePKI, issue_certificate
-from mcpreg.devenv.processes import cmdline, pid_alive, stop_group
+from mcpreg_dev import hostnet
+from mcpreg_dev.binaries import COREDNS, KUBERNETES_NODE, ensure_component
+from mcpreg_dev.kubeconfig import write_cert_kubeconfig
+from mcpreg_dev.pki import ControlPlanePKI, issue_certificate
+from mcpreg_dev.processes import cmdline, pid_alive, stop_group
 
 NODE_NAME = "mcpreg-node"
 NODE_IP = hostnet.NODE_IP
@@ -374,7 +374,7 @@ class Node:
         self.kubelet = ensure_component(KUBERNETES_NODE, self.progress) / "kubelet"
         self.kube_proxy = ensure_component(KUBERNETES_NODE, self.progress) / "kube-proxy"
         self.coredns = ensure_component(COREDNS, self.progress) / "coredns"
-        from mcpreg.devenv.image import ensure_pause_image
+        from mcpreg_dev.image import ensure_pause_image
 
         pause = ensure_pause_image(self.progress)
         self.pause_ref = pause.ref
@@ -610,7 +610,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _start_kube_proxy(self) -> None:
         assert self.kube_proxy is not None
-        from mcpreg.devenv.controlplane import free_port
+        from mcpreg_dev.controlplane import free_port
 
         base = self.node_dir / "kube-proxy"
         base.mkdir(parents=True, exist_ok=True)
@@ -643,7 +643,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _start_coredns(self) -> None:
         assert self.coredns is not None
-        from mcpreg.devenv.controlplane import free_port
+        from mcpreg_dev.controlplane import free_port
 
         rbac = [
             {
@@ -835,11 +835,11 @@ def machine_leftovers() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mcpreg.devenv.node check-clean [--ip-forward V]`: exit 1 listing any node state
+    """`python -m mcpreg_dev.node check-clean [--ip-forward V]`: exit 1 listing any node state
     left on the machine (CI runs it after the tests)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m mcpreg.devenv.node")
+    parser = argparse.ArgumentParser(prog="python -m mcpreg_dev.node")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-clean", help="fail if a real node left anything behind")
     check.add_argument("--ip-forward", help="the value net.ipv4.ip_forward had before the run")

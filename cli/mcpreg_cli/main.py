@@ -1,6 +1,6 @@
 """The `mcpreg` command line: one entry point, one module per group of subcommands.
 
-Each module in `mcpreg.commands` exposes `register(subparsers)`, which adds its subcommands and sets
+Each command module of `mcpreg_cli` exposes `register(subparsers)`, which adds its subcommands and sets
 `func` on each parser to a callable taking the parsed arguments and returning an exit code.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from mcpreg import __version__
 
-# Modules under mcpreg.commands, in the order their commands appear in `mcpreg --help`.
-COMMAND_MODULES = ("catalog", "serve", "operator", "dev")
+# Modules under mcpreg_cli, in the order their commands appear in `mcpreg --help`.
+COMMAND_MODULES = ("catalog", "serve", "operator")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,14 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcpreg {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mcpreg.commands.{name}")
-        except ModuleNotFoundError as exc:
-            # A command group not built yet must not break the others.
-            if exc.name == f"mcpreg.commands.{name}":
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"mcpreg_cli.{name}").register(subparsers)
     return parser
 
 

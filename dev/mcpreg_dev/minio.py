@@ -1,5 +1,5 @@
 """A real MinIO server on loopback, built from Go modules once and cached, for the S3 tests,
-benchmarks and `mcpreg dev up`.
+benchmarks and `make up`.
 
 The version is pinned in `tools/minio/go.mod` (a small module requiring github.com/minio/minio, whose
 releases Go knows by pseudo-version). The binary lands in `$MCPREG_CACHE_DIR/bin/minio-<version>/minio`
@@ -12,8 +12,8 @@ like the control-plane binaries; `MCPREG_MINIO` names a ready binary instead.
 
 `kms=True` gives the server a static KMS key, so server-side encryption (AES256 and aws:kms with key
 `MinioServer.KMS_KEY_ID`) works; without it MinIO refuses encrypted writes, as a misconfigured
-service would. `python -m mcpreg.devenv.minio` builds (or finds) the binary and prints its path;
-`python -m mcpreg.devenv.minio serve --data-dir DIR --port N` runs a server in the foreground.
+service would. `python -m mcpreg_dev.minio` builds (or finds) the binary and prints its path;
+`python -m mcpreg_dev.minio serve --data-dir DIR --port N` runs a server in the foreground.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcpreg.devenv.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
-from mcpreg.devenv.controlplane import free_port
 from mcpreg.storage.s3_config import S3Credentials, S3Settings, make_client
+from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
+from mcpreg_dev.controlplane import free_port
 
 MINIO = GoComponent(
     name="minio",
@@ -222,7 +222,7 @@ class MinioServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mcpreg.devenv.minio")
+    parser = argparse.ArgumentParser(prog="python -m mcpreg_dev.minio")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser(
         "serve", help="run MinIO in the foreground (root credentials from the environment)"

@@ -20,11 +20,11 @@ Put a proxy between a client and a service, then make the connection misbehave:
 
 Toxics act on one direction of the connection: `Stream.DOWNSTREAM` (service → client, the default)
 or `Stream.UPSTREAM` (client → service); `toxicity` is the share of connections (0..1) they apply to.
-Toxiproxy works at the TCP level: it cannot answer with an HTTP status (see `mcpreg.devenv.httpfault`
+Toxiproxy works at the TCP level: it cannot answer with an HTTP status (see `mcpreg_dev.httpfault`
 for 429/500 from the Kubernetes API server), but it works for any protocol, TLS included.
 
-`python -m mcpreg.devenv.faultproxy` builds (or finds) the binary and prints its path;
-`python -m mcpreg.devenv.faultproxy serve --port N` runs the server in the foreground.
+`python -m mcpreg_dev.faultproxy` builds (or finds) the binary and prints its path;
+`python -m mcpreg_dev.faultproxy serve --port N` runs the server in the foreground.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from mcpreg.devenv.binaries import BuildError, ensure_toxiproxy
-from mcpreg.devenv.controlplane import free_port
+from mcpreg_dev.binaries import BuildError, ensure_toxiproxy
+from mcpreg_dev.controlplane import free_port
 
 TOXIC_TYPES = frozenset(
     {"latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"}
@@ -395,7 +395,7 @@ class ToxiproxyServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mcpreg.devenv.faultproxy")
+    parser = argparse.ArgumentParser(prog="python -m mcpreg_dev.faultproxy")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the Toxiproxy server in the foreground")
     serve.add_argument("--host", default="127.0.0.1")

@@ -1,4 +1,4 @@
-"""Real git servers on loopback, for tests and for `mcpreg dev up`.
+"""Real git servers on loopback, for tests and for `make up`.
 
 Three pieces, all driving the real `git` binary (no mocks):
 
@@ -13,8 +13,8 @@ Three pieces, all driving the real `git` binary (no mocks):
   (`ls-refs`) and never fetched a pack (`fetch`).
 
 Both servers can be stopped and started again on the same port, which is how tests simulate an
-unreachable source and its recovery. `python -m mcpreg.devenv.gitserver daemon|http --base-path DIR`
-runs either one in the foreground, for callers (like `mcpreg dev up`) that need it to outlive them.
+unreachable source and its recovery. `python -m mcpreg_dev.gitserver daemon|http --base-path DIR`
+runs either one in the foreground, for callers (like `make up`) that need it to outlive them.
 """
 
 from __future__ import annotations
@@ -1268,14 +1268,14 @@ class SmartHTTPGitServer:
 
 
 # --------------------------------------------------------------------------------------------------
-# Foreground runner: `python -m mcpreg.devenv.gitserver daemon|http --base-path DIR [--port N]`
+# Foreground runner: `python -m mcpreg_dev.gitserver daemon|http --base-path DIR [--port N]`
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve a directory in the foreground until SIGTERM/SIGINT; print `READY <base url>` once
     listening. HTTP credentials come from MCPREG_GIT_USERNAME / MCPREG_GIT_PASSWORD / MCPREG_GIT_TOKEN
     (environment, not arguments, so they never show in the process list)."""
-    parser = argparse.ArgumentParser(prog="python -m mcpreg.devenv.gitserver")
+    parser = argparse.ArgumentParser(prog="python -m mcpreg_dev.gitserver")
     parser.add_argument("kind", choices=["daemon", "http"])
     parser.add_argument("--base-path", type=Path, required=True)
     parser.add_argument("--host", default=LOOPBACK)

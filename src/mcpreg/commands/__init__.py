@@ -1,1 +1,0 @@
-"""Subcommands of the `mcpreg` CLI, one module per group."""
