@@ -68,7 +68,8 @@ from integration.test_faults import (  # noqa: E402
     stored_hash,
 )
 from integration.test_operator_sync import git_spec, is_ready_with  # noqa: E402
-from mcpreg.storage.configmap_layout import LABEL_INSTANCE, LABEL_OBJECT, parse_head_annotations  # noqa: E402
+from mcpreg.labels import INSTANCE as LABEL_INSTANCE  # noqa: E402
+from mcpreg.storage.configmap_layout import LABEL_OBJECT, parse_head_annotations  # noqa: E402
 from mcpreg.storage.errors import StorageError  # noqa: E402
 from mcpreg_dev.controlplane import ControlPlane  # noqa: E402
 from mcpreg_dev.faultproxy import Proxy, ToxiproxyAPI, ToxiproxyServer  # noqa: E402

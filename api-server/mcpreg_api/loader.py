@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from mcpreg.backoff import Backoff
 from mcpreg.catalog.gcpause import collect_and_freeze
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg.storage.model import StoredCatalog
@@ -28,8 +29,8 @@ from mcpreg_api.snapshot import InvalidCatalog, Snapshot
 
 log = logging.getLogger("mcpreg_api.loader")
 
-RETRY_MIN_SECONDS = 0.5
-RETRY_MAX_SECONDS = 30.0
+# Jittered: every replica of a registry sees the same reader failure at the same moment.
+RETRY = Backoff(initial=0.5, maximum=30.0)
 SETTLE_RETRY_SECONDS = 0.1  # how soon to try again to collect and freeze when a pause prevented it
 
 
@@ -63,23 +64,25 @@ class CatalogLoader:
 
     async def run(self) -> None:
         """Follow the reader until cancelled. Unexpected reader failures are retried with backoff."""
-        delay = RETRY_MIN_SECONDS
+        failures = 0  # consecutive passes over the reader that ended without a new generation
         while True:
             changes = self.reader.changes()
+            failures += 1
             try:
                 async for stored in changes:
                     await self.apply(stored)
-                    delay = RETRY_MIN_SECONDS
-                log.warning("catalogue reader stopped yielding; following it again")
+                    failures = 1
+                delay = RETRY.delay(failures)
+                log.warning("catalogue reader stopped yielding; following it again in %.1fs", delay)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                delay = RETRY.delay(failures)
                 log.exception("catalogue reader failed; retrying in %.1fs", delay)
                 self.state.last_error = f"reading the catalogue failed: {exc}"
             finally:
                 await _close(changes)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def apply(self, stored: StoredCatalog) -> bool:
         """Build and serve `stored`; False when it was unchanged or could not be loaded."""

@@ -1,8 +1,10 @@
-"""When to sync next: the interval after a success, exponential backoff after failures."""
+"""When to sync next: the interval after a success, exponential backoff (`mcpreg.backoff`) after failures."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+from mcpreg.backoff import exponential
 
 FIRST_RETRY_S = 5.0
 # With no interval (manual syncing only) failures are still retried, at most this far apart.
@@ -16,8 +18,7 @@ def retry_delay(attempt_count: int, interval_s: float | None) -> float:
     regular sync would) or, without an interval, by ten minutes.
     """
     cap = interval_s if interval_s else MANUAL_ONLY_RETRY_CAP_S
-    exponent = max(0, min(attempt_count - 1, 30))  # bounded so the power cannot overflow
-    return float(min(FIRST_RETRY_S * float(2**exponent), cap))
+    return exponential(attempt_count, initial=FIRST_RETRY_S, maximum=cap)
 
 
 def next_due(

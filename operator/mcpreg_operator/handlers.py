@@ -18,7 +18,8 @@ import kopf
 from kubernetes_asyncio import client, config
 
 from mcpreg.kube import KubeError, NotFoundError
-from mcpreg.storage.configmap_layout import ANNOTATION_HASH
+from mcpreg.labels import API_COMPONENT, COMPONENT, INSTANCE, MANAGED_BY, OPERATOR, is_managed
+from mcpreg.storage.configmap_layout import ANNOTATION_HASH, LABEL_OBJECT
 from mcpreg.storage.errors import StorageError
 from mcpreg_operator import looplag
 from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
@@ -29,8 +30,6 @@ from mcpreg_operator.storage_factory import build_store, delete_storage
 
 log = logging.getLogger(__name__)
 
-MANAGED_BY = "mcp-registry-operator"
-CATALOG_OBJECT_LABEL = "mcpregistry.dev/catalog-object"
 CONTROLLERS: dict[tuple[str, str], RegistryController] = {}
 STORAGE_DELETE_RETRIES = 5  # the finalizer's attempts to remove S3 objects before letting go
 
@@ -140,11 +139,11 @@ def configmap_changed(
             controller.wake("SourceChanged")
     # Our own data ConfigMaps: deleted, or holding other data than we stored (edited behind our back),
     # means storage must be checked. Our own writes come back as events too; those are ignored.
-    if labels.get("app.kubernetes.io/managed-by") == MANAGED_BY and type in ("DELETED", "MODIFIED"):
-        controller = CONTROLLERS.get((namespace, labels.get("app.kubernetes.io/instance", "")))
+    if is_managed(labels) and type in ("DELETED", "MODIFIED"):
+        controller = CONTROLLERS.get((namespace, labels.get(INSTANCE, "")))
         if controller is None:
             return
-        edited_head = labels.get(CATALOG_OBJECT_LABEL) == "head" and controller.storage_event_is_foreign(
+        edited_head = labels.get(LABEL_OBJECT) == "head" and controller.storage_event_is_foreign(
             (annotations or {}).get(ANNOTATION_HASH)
         )
         if type == "DELETED" or edited_head:
@@ -181,11 +180,11 @@ async def registry_deleted(
 
 # The API workload the operator owns: any change (an edit, a deletion, a Deployment's status moving as
 # pods become ready) lets the owning registry's controller re-check it and report it.
-_WORKLOAD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/component": "registry-api"}
+_WORKLOAD_LABELS = {MANAGED_BY: OPERATOR, COMPONENT: API_COMPONENT}
 
 
 def _workload_changed(namespace: str | None, labels: Mapping[str, str]) -> None:
-    controller = CONTROLLERS.get((namespace or "", labels.get("app.kubernetes.io/instance", "")))
+    controller = CONTROLLERS.get((namespace or "", labels.get(INSTANCE, "")))
     if controller is not None:
         controller.workload_changed()
 

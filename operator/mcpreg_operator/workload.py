@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mcpreg.labels import API_APP, API_COMPONENT, INSTANCE, NAME, OPERATOR, object_labels
 from mcpreg_operator.spec import API_VERSION, KIND, MCPRegistrySpec
 from mcpreg_operator.storage_factory import api_storage_args, api_storage_env
 
-FIELD_MANAGER = "mcp-registry-operator"
+FIELD_MANAGER = OPERATOR
 API_PORT = 8080
 API_DRAIN_SECONDS = 5
 CONFIG_HASH_ANNOTATION = "mcpregistry.dev/config-hash"
@@ -58,18 +59,12 @@ class Owner:
 
 
 def labels(registry: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "mcp-registry-api",
-        "app.kubernetes.io/instance": registry,
-        "app.kubernetes.io/component": "registry-api",
-        "app.kubernetes.io/part-of": "mcp-registry",
-        "app.kubernetes.io/managed-by": FIELD_MANAGER,
-    }
+    return object_labels(registry, app=API_APP, component=API_COMPONENT)
 
 
 def selector(registry: str) -> dict[str, str]:
     # Only labels that never change: a Deployment's selector is immutable.
-    return {"app.kubernetes.io/name": "mcp-registry-api", "app.kubernetes.io/instance": registry}
+    return {NAME: API_APP, INSTANCE: registry}
 
 
 def _metadata(name: str, namespace: str, owner: Owner) -> dict[str, Any]:

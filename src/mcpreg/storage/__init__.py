@@ -33,7 +33,7 @@ Layout in `s3_layout`, writes in `s3_store`, reads in `s3_reader`, errors (Bucke
 AccessDenied, EndpointUnreachable, EncryptionRefused, CredentialsMissing) in `s3_errors`.
 """
 
-from mcpreg.storage.backoff import Backoff
+from mcpreg.backoff import Backoff
 from mcpreg.storage.configmap_layout import ConfigMapNames, HeadAnnotations, OwnerReference, PartRef
 from mcpreg.storage.configmap_reader import ConfigMapCatalogReader
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore

@@ -3,7 +3,8 @@
 Pure functions over plain JSON dicts (the shapes the API server accepts and returns), no I/O.
 
     <registry>-data                  head: what readers get and watch; updated last, in one request
-      labels       app.kubernetes.io/{name,instance,component,managed-by}, mcpregistry.dev/catalog-object=head
+      labels       app.kubernetes.io/{name,instance,component,part-of,managed-by} (mcpreg.labels),
+                   mcpregistry.dev/catalog-object=head
       annotations  mcpregistry.dev/{storage-format,content-hash,revision,stored-at,server-count,
                    encoding,size,stored-size,layout[,parts]}
       data         catalog.json          layout inline, encoding identity (UTF-8 text)
@@ -27,6 +28,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mcpreg import labels
+from mcpreg.labels import DOMAIN
 from mcpreg.storage.encoding import EncodedCatalog
 from mcpreg.storage.errors import StorageCorruptError, StorageError
 from mcpreg.storage.model import Encoding, StoredCatalog, sha256_hash
@@ -34,16 +37,8 @@ from mcpreg.storage.model import Encoding, StoredCatalog, sha256_hash
 JsonObject = dict[str, Any]
 
 STORAGE_FORMAT = "1"
-DOMAIN = "mcpregistry.dev"
 
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_INSTANCE = "app.kubernetes.io/instance"
-LABEL_COMPONENT = "app.kubernetes.io/component"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_OBJECT = f"{DOMAIN}/catalog-object"
-APP_NAME = "mcp-registry"
-COMPONENT = "catalog-data"
-MANAGED_BY = "mcp-registry-operator"
 
 ANNOTATION_FORMAT = f"{DOMAIN}/storage-format"
 ANNOTATION_HASH = f"{DOMAIN}/content-hash"
@@ -194,18 +189,20 @@ class ConfigMapNames:
 
     def labels(self, kind: Literal["head", "part"]) -> dict[str, str]:
         return {
-            LABEL_NAME: APP_NAME,
-            LABEL_INSTANCE: self.registry,
-            LABEL_COMPONENT: COMPONENT,
-            LABEL_MANAGED_BY: MANAGED_BY,
+            **labels.object_labels(self.registry, app=labels.CATALOG_APP, component=labels.CATALOG_COMPONENT),
             LABEL_OBJECT: kind,
         }
 
     def selector(self, kind: Literal["head", "part"] | None = None) -> str:
-        labels = self.labels(kind or "head")
-        if kind is None:
-            del labels[LABEL_OBJECT]
-        return ",".join(f"{key}={value}" for key, value in labels.items())
+        # Only the labels that name the objects (never part-of, added later): older objects match too.
+        wanted = {
+            labels.INSTANCE: self.registry,
+            labels.COMPONENT: labels.CATALOG_COMPONENT,
+            labels.MANAGED_BY: labels.OPERATOR,
+        }
+        if kind is not None:
+            wanted[LABEL_OBJECT] = kind
+        return ",".join(f"{key}={value}" for key, value in wanted.items())
 
 
 @dataclass(frozen=True, slots=True)

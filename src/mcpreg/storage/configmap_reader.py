@@ -21,8 +21,8 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
+from mcpreg.backoff import Backoff
 from mcpreg.kube import ConfigMapClient, ForbiddenError, GoneError, JsonObject, KubeError, NotFoundError
-from mcpreg.storage.backoff import Backoff
 from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.configmap_layout import (
     ConfigMapNames,

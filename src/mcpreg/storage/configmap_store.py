@@ -25,13 +25,11 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
+from mcpreg import labels
 from mcpreg.kube import ConfigMapClient, ConflictError, JsonObject, KubeError, NotFoundError
 from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.configmap_layout import (
     KEY_PART,
-    LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
     ConfigMapNames,
     HeadAnnotations,
     OwnerReference,
@@ -136,11 +134,11 @@ class ConfigMapCatalogStore:
     def _check_ours(self, head: Mapping[str, Any]) -> None:
         # `<registry>-data` is a natural name for a user's own ConfigMap too (even the registry's
         # source); never overwrite one the operator did not create.
-        labels = (head.get("metadata") or {}).get("labels") or {}
-        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or labels.get(LABEL_INSTANCE) != self.names.registry:
+        found = (head.get("metadata") or {}).get("labels") or {}
+        if not labels.is_managed(found) or found.get(labels.INSTANCE) != self.names.registry:
             raise StorageError(
                 f"ConfigMap {self.namespace}/{self.names.head} exists but is not managed by "
-                f"{MANAGED_BY} for registry {self.names.registry}; rename or delete it so the catalogue "
+                f"{labels.OPERATOR} for registry {self.names.registry}; rename or delete it so the catalogue "
                 "can be stored there"
             )
 

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 
-from mcpreg.storage.backoff import Backoff
+from mcpreg.backoff import Backoff
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits, decode
 from mcpreg.storage.errors import StorageCorruptError, StorageError
 from mcpreg.storage.model import StoredCatalog, sha256_hash

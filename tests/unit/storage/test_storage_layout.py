@@ -75,11 +75,15 @@ def test_labels_and_selectors() -> None:
         "app.kubernetes.io/name": "mcp-registry",
         "app.kubernetes.io/instance": "company-registry",
         "app.kubernetes.io/component": "catalog-data",
+        "app.kubernetes.io/part-of": "mcp-registry",
         "app.kubernetes.io/managed-by": "mcp-registry-operator",
         "mcpregistry.dev/catalog-object": "head",
     }
     assert NAMES.selector("part").endswith(",mcpregistry.dev/catalog-object=part")
     assert "catalog-object" not in NAMES.selector()
+    # A data ConfigMap written before part-of was added still matches (its parts must be pruned).
+    older = {k: v for k, v in NAMES.labels("part").items() if k != "app.kubernetes.io/part-of"}
+    assert all(older.get(k) == v for k, v in (t.split("=") for t in NAMES.selector("part").split(",")))
 
 
 def test_owner_reference_is_a_controller_reference() -> None:
