@@ -107,20 +107,18 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
-_SERVER_NAME = {
-    "name": "serverName",
-    "in": "path",
-    "required": True,
-    "description": "Server name, percent-encoded (io.github.acme%2Fweather)",
-    "schema": {"type": "string", "minLength": 1},
-}
-_VERSION = {
-    "name": "version",
-    "in": "path",
-    "required": True,
-    "description": "Exact version, percent-encoded (1.0.0%2Bbuild), or `latest`",
-    "schema": {"type": "string", "minLength": 1},
-}
+def _path_parameter(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+_SERVER_NAME = _path_parameter("serverName", "Server name, percent-encoded (io.github.acme%2Fweather)")
+_VERSION = _path_parameter("version", "Exact version, percent-encoded (1.0.0%2Bbuild), or `latest`")
 
 
 def _operation(
@@ -213,8 +211,25 @@ def _registry_paths() -> dict[str, Any]:
     return paths
 
 
+def _operations_path(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    return _with_head(_operation(operation_id, summary, responses, tag="operations"))
+
+
+def _document_responses(content_type: str) -> dict[str, Any]:
+    """The answers of a cached document endpoint (the OpenAPI document in one of its forms)."""
+    return {
+        "200": {
+            "description": "OpenAPI document",
+            "headers": _CACHE_HEADERS,
+            "content": {content_type: {"schema": {"type": "object"}}},
+        },
+        "304": _NOT_MODIFIED,
+    }
+
+
 def _other_paths() -> dict[str, Any]:
     readiness_content = _json_content("Readiness")
+    metrics_type = METRICS_CONTENT_TYPE.split(";")[0]
     return {
         TOOLHIVE_PATH: _with_head(
             _operation(
@@ -235,75 +250,37 @@ def _other_paths() -> dict[str, Any]:
                 tag="toolhive",
             )
         ),
-        "/health": _with_head(
-            _operation(
-                "health",
-                "Liveness",
-                {"200": {"description": "Alive", "content": _json_content("Health")}},
-                tag="operations",
-            )
+        "/health": _operations_path(
+            "health", "Liveness", {"200": {"description": "Alive", "content": _json_content("Health")}}
         ),
-        "/readiness": _with_head(
-            _operation(
-                "readiness",
-                "Ready once a catalogue is loaded",
-                {
-                    "200": {"description": "Serving a catalogue", "content": readiness_content},
-                    "503": {"description": "No catalogue loaded yet", "content": readiness_content},
-                },
-                tag="operations",
-            )
+        "/readiness": _operations_path(
+            "readiness",
+            "Ready once a catalogue is loaded",
+            {
+                "200": {"description": "Serving a catalogue", "content": readiness_content},
+                "503": {"description": "No catalogue loaded yet", "content": readiness_content},
+            },
         ),
-        "/version": _with_head(
-            _operation(
-                "version",
-                "Server version and the catalogue loaded",
-                {"200": {"description": "Versions", "content": _json_content("VersionInfo")}},
-                tag="operations",
-            )
+        "/version": _operations_path(
+            "version",
+            "Server version and the catalogue loaded",
+            {"200": {"description": "Versions", "content": _json_content("VersionInfo")}},
         ),
-        "/metrics": _with_head(
-            _operation(
-                "metrics",
-                "Prometheus metrics",
-                {
-                    "200": {
-                        "description": "Metrics in the Prometheus text format",
-                        "content": {METRICS_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
-                    }
-                },
-                tag="operations",
-            )
+        "/metrics": _operations_path(
+            "metrics",
+            "Prometheus metrics",
+            {
+                "200": {
+                    "description": "Metrics in the Prometheus text format",
+                    "content": {metrics_type: {"schema": {"type": "string"}}},
+                }
+            },
         ),
-        OPENAPI_YAML_PATH: _with_head(
-            _operation(
-                "openapi-yaml",
-                "This document, as YAML",
-                {
-                    "200": {
-                        "description": "OpenAPI document",
-                        "headers": _CACHE_HEADERS,
-                        "content": {YAML_CONTENT_TYPE: {"schema": {"type": "object"}}},
-                    },
-                    "304": _NOT_MODIFIED,
-                },
-                tag="operations",
-            )
+        OPENAPI_YAML_PATH: _operations_path(
+            "openapi-yaml", "This document, as YAML", _document_responses(YAML_CONTENT_TYPE)
         ),
-        OPENAPI_JSON_PATH: _with_head(
-            _operation(
-                "openapi-json",
-                "This document, as JSON",
-                {
-                    "200": {
-                        "description": "OpenAPI document",
-                        "headers": _CACHE_HEADERS,
-                        "content": {JSON_CONTENT_TYPE: {"schema": {"type": "object"}}},
-                    },
-                    "304": _NOT_MODIFIED,
-                },
-                tag="operations",
-            )
+        OPENAPI_JSON_PATH: _operations_path(
+            "openapi-json", "This document, as JSON", _document_responses(JSON_CONTENT_TYPE)
         ),
     }
 
