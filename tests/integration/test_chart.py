@@ -484,8 +484,14 @@ def run_sync_scenario(
     assert all(o.metadata.owner_references[0].uid == uid for o in owned)
     assert obj["status"]["apiStatus"]["phase"] == "Ready"
     hand_replicas_to_an_hpa(kube, namespace, "chart-demo-api")
-    events = kube.core.list_namespaced_event(namespace).items
-    assert any(e.reason == "Synced" and e.involved_object.name == "chart-demo" for e in events)
+    wait_until(
+        lambda: any(
+            e.reason == "Synced" and e.involved_object.name == "chart-demo"
+            for e in kube.core.list_namespaced_event(namespace).items
+        ),
+        timeout=15,
+        what="the Synced Event (posted after status)",
+    )
 
     catalog = json.loads(CATALOG.read_text())
     [(name, entry)] = list(catalog["servers"].items())[:1]

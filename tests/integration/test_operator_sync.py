@@ -58,6 +58,19 @@ def events_for(kube: Kube, namespace: str, name: str) -> list[client.CoreV1Event
     return [e for e in kube.core.list_namespaced_event(namespace).items if e.involved_object.name == name]
 
 
+def wait_for_event(
+    kube: Kube, namespace: str, name: str, reason: str, type: str = "Normal"
+) -> client.CoreV1Event:
+    """The operator posts Events after it writes status: a test that just saw the status waits a little."""
+    return wait_until(
+        lambda: next(
+            (e for e in events_for(kube, namespace, name) if e.reason == reason and e.type == type), None
+        ),
+        timeout=15,
+        what=f"a {type} Event {reason} for {name}",
+    )
+
+
 def test_create_syncs_to_ready_with_server_count(
     registries: Registries, kube: Kube, namespace: str, bare_repo: BareRepo, git_daemon: GitDaemonServer
 ) -> None:
@@ -102,7 +115,7 @@ def test_create_syncs_to_ready_with_server_count(
         True,
     )
     assert cm.metadata.labels["app.kubernetes.io/managed-by"] == "mcp-registry-operator"
-    assert any(e.reason == "Synced" and e.type == "Normal" for e in events_for(kube, namespace, "company"))
+    wait_for_event(kube, namespace, "company", "Synced")
     printed = kube.kubectl("get", "mcpreg", "company", "-n", namespace).stdout
     assert "Ready" in printed and str(expected_count(snapshot)) in printed
 
@@ -184,7 +197,7 @@ def test_invalid_data_keeps_last_good_then_recovers(
         data_configmap(kube, namespace, "bad").metadata.resource_version
         == stored_before.metadata.resource_version
     )
-    assert any(e.reason == "SyncFailed" and e.type == "Warning" for e in events_for(kube, namespace, "bad"))
+    wait_for_event(kube, namespace, "bad", "SyncFailed", "Warning")
 
     fixed = bare_repo.commit({"registry.json": SNAPSHOTS[1].read_bytes()})
     registries.trigger("bad")
@@ -192,7 +205,7 @@ def test_invalid_data_keeps_last_good_then_recovers(
     assert recovered["syncStatus"]["revision"] == fixed
     assert recovered["syncStatus"]["attemptCount"] == 0
     assert set(conditions(recovered).values()) == {"True"}
-    assert any(e.reason == "SyncRecovered" for e in events_for(kube, namespace, "bad"))
+    wait_for_event(kube, namespace, "bad", "SyncRecovered")
 
 
 def test_unreachable_source_fails_with_backoff(registries: Registries) -> None:
