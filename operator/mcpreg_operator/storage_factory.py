@@ -35,7 +35,9 @@ from mcpreg.storage.s3_config import (
 from mcpreg.storage.s3_errors import S3AccessDeniedError, S3CredentialsMissingError
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_operator.events import EventRecorder
-from mcpreg_operator.spec import MCPRegistrySpec, S3Storage, StorageRef, StorageType
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import StorageRef
+from mcpreg_operator.spec.storage import S3Storage, StorageType
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any
 from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitCredentials, GitRef
-from mcpreg_operator.spec import ConfigMapSource, GitSource, MCPRegistrySpec, SourceType
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.source import ConfigMapSource, GitSource, SourceType
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
 
 
