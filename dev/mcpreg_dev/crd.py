@@ -6,9 +6,10 @@ model change whose CRD was not regenerated.
 
 The conversion from pydantic's JSON schema to a Kubernetes *structural* schema inlines ``$ref``s,
 collapses ``X | None`` to ``X`` (absent, never null), drops titles and ``additionalProperties: false``
-(the API server prunes unknown fields instead), keeps descriptions, enums, bounds, defaults and the
-``x-kubernetes-*`` extensions, and refuses any JSON-schema construct it does not know rather than
-emitting something the API server would reject or misread.
+(the models ignore unknown fields and do not emit it; a structural schema is closed anyway: the API
+server prunes fields it does not list, and kubectl refuses them), keeps descriptions, enums, bounds,
+defaults and the ``x-kubernetes-*`` extensions, and refuses any JSON-schema construct it does not
+know rather than emitting something the API server would reject or misread.
 """
 
 from __future__ import annotations
