@@ -28,14 +28,8 @@ from mcpreg.kube import (
     KubeClient,
     Resource,
 )
-from mcpreg_operator.spec import (
-    ApiPhase,
-    ApiStatus,
-    ConditionStatus,
-    ConditionType,
-    MCPRegistrySpec,
-    MCPRegistryStatus,
-)
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import ApiPhase, ApiStatus, ConditionStatus, ConditionType, MCPRegistryStatus
 from mcpreg_operator.workload import (
     EXTERNAL_REPLICAS_ANNOTATION,
     FIELD_MANAGER,

@@ -43,16 +43,9 @@ from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.sources.git import GitClient
-from mcpreg_operator.spec import (
-    API_VERSION,
-    GROUP,
-    KIND,
-    PLURAL,
-    SYNC_TRIGGER_ANNOTATION,
-    VERSION,
-    MCPRegistrySpec,
-    MCPRegistryStatus,
-)
+from mcpreg_operator.spec.identity import API_VERSION, GROUP, KIND, PLURAL, SYNC_TRIGGER_ANNOTATION, VERSION
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import MCPRegistryStatus
 from mcpreg_operator.storage_factory import cleanup_after_move
 from mcpreg_operator.sync import LastGood, SyncFailure, SyncOutcome, SyncStage, failure_from_error, run_sync
 from mcpreg_operator.workload import Owner

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mcpreg_operator.backoff import next_due, retry_delay
-from mcpreg_operator.spec import (
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import (
     ConditionStatus,
     ConditionType,
-    MCPRegistrySpec,
     MCPRegistryStatus,
     Phase,
     StorageRef,

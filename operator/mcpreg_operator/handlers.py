@@ -25,7 +25,7 @@ from mcpreg_operator import looplag
 from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.sources.git import GitClient, GitFetchLimits
-from mcpreg_operator.spec import GROUP, PLURAL, VERSION
+from mcpreg_operator.spec.identity import GROUP, PLURAL, VERSION
 from mcpreg_operator.storage_factory import build_store, delete_storage
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ One function decides them, from facts already in status, so they can never disag
 
 from __future__ import annotations
 
-from mcpreg_operator.spec import (
+from mcpreg_operator.spec.status import (
     ApiPhase,
     ConditionStatus,
     ConditionType,

@@ -35,7 +35,10 @@ from mcpreg.storage.s3_config import (
 from mcpreg.storage.s3_errors import S3AccessDeniedError, S3CredentialsMissingError
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_operator.events import EventRecorder
-from mcpreg_operator.spec import MCPRegistrySpec, S3Storage, StorageRef, StorageType
+from mcpreg_operator.spec.identity import is_object_name
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import StorageRef
+from mcpreg_operator.spec.storage import S3Storage, StorageType
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,9 @@ def secret_credentials(
     where = f"Secret {namespace}/{secret_name} (spec.storage.s3.credentialsSecretRef)"
 
     async def provide() -> S3Credentials | None:
+        if not is_object_name(secret_name):
+            # Whatever admitted it: a '/' or '..' in the request path would reach past the namespace.
+            raise StorageError(f"{where}: {secret_name!r} is not a Secret name (a DNS-1123 subdomain)")
         cached = _LAST_CREDENTIALS.get((namespace, registry)) if remembered else None
         try:
             secret = await KubeClient(api).get(SECRETS, namespace, secret_name)
@@ -129,6 +135,8 @@ def build_store(api: client.ApiClient, spec: MCPRegistrySpec, body: Mapping[str,
         return ConfigMapCatalogStore(api, namespace=meta["namespace"], registry=meta["name"], owner=owner)
     if spec.storage.type is StorageType.S3 and spec.storage.s3 is not None:
         return build_s3_store(api, spec.storage.s3, meta["namespace"], meta["name"])
+    if spec.storage.type is StorageType.S3:  # the CRD's CEL rule requires it; the API server enforces it
+        raise UnsupportedStorage("storage.s3 is required when storage.type is s3")
     raise UnsupportedStorage(f"storage type {spec.storage.type.value} is not available in this version")
 
 

@@ -22,7 +22,7 @@ from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogStore, PublishHook
 from mcpreg_operator.parsing import ParsingFailed, prepare_stored
 from mcpreg_operator.sources.errors import SourceError
-from mcpreg_operator.spec import MCPRegistrySpec
+from mcpreg_operator.spec.registry import MCPRegistrySpec
 
 # How many validation problems a status message lists before "and N more".
 MAX_ISSUES_IN_MESSAGE = 5

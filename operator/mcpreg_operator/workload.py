@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpreg.labels import API_APP, API_COMPONENT, INSTANCE, NAME, OPERATOR, object_labels
-from mcpreg_operator.spec import API_VERSION, KIND, MCPRegistrySpec
+from mcpreg_operator.spec.identity import API_VERSION, KIND
+from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.storage_factory import api_storage_args, api_storage_env
 
 FIELD_MANAGER = OPERATOR

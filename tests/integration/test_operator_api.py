@@ -23,7 +23,7 @@ from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
-from mcpreg_operator.spec import MCPRegistrySpec
+from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.workload import Owner, build_manifests
 
 pytestmark = pytest.mark.integration

@@ -3,9 +3,11 @@ manual triggers, intervals, failures that keep the last good data, recovery, del
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +312,74 @@ def test_spec_breaking_a_cel_rule_is_refused_by_kubectl(kube: Kube, namespace: s
     }
     result = kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest), check=False)
     assert result.returncode != 0 and "path" in result.stderr
+
+
+@pytest.fixture
+def newer_crd(kube: Kube, crd: str) -> Iterator[None]:
+    """The session's CRD as a newer release might ship it, with a field and a source type this
+    operator does not know; the generated CRD is put back afterwards."""
+    original = json.loads(kube.kubectl("get", "crd", crd, "-o", "json").stdout)
+    newer = copy.deepcopy(original)
+    spec = newer["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    spec["mirror"] = {"type": "boolean", "description": "A field of a newer release."}
+    spec["source"]["properties"]["git"]["properties"]["depth"] = {"type": "integer", "description": "Newer."}
+    spec["source"]["properties"]["type"]["enum"].append("url")
+    kube.kubectl("replace", "-f", "-", input=json.dumps(newer))
+
+    def admits_url_sources() -> bool:
+        body: dict[str, Any] = {"apiVersion": "mcpregistry.dev/v1alpha1", "kind": "MCPRegistry"}
+        body |= {"metadata": {"name": "probe"}, "spec": {"source": {"type": "url"}}}
+        try:
+            kube.custom.create_namespaced_custom_object(
+                "mcpregistry.dev", "v1alpha1", "default", "mcpregistries", body, dry_run="All"
+            )
+        except ApiException:
+            return False
+        return True
+
+    wait_until(admits_url_sources, timeout=30, what="the newer CRD in effect")
+    try:
+        yield
+    finally:
+        current = json.loads(kube.kubectl("get", "crd", crd, "-o", "json").stdout)
+        current["spec"] = original["spec"]
+        kube.kubectl("replace", "-f", "-", input=json.dumps(current))
+        wait_until(lambda: not admits_url_sources(), timeout=30, what="the generated CRD back in effect")
+
+
+def test_an_operator_reads_what_a_newer_crd_admits(
+    newer_crd: None,
+    registries: Registries,
+    kube: Kube,
+    namespace: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+) -> None:
+    bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
+    # Fields it does not know: ignored, the registry syncs.
+    registries.create("newer", git_spec(git_daemon.url(bare_repo), depth=1) | {"mirror": True})
+    registries.wait("newer", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)
+    assert registries.get("newer")["spec"]["source"]["git"]["depth"] == 1
+    # A value its models cannot read (a source type it does not implement): InvalidSpec, until the
+    # spec changes; nothing is synced.
+    registries.create("url", {"source": {"type": "url"}})
+    status = registries.wait_phase("url", "Failed", timeout=30)["status"]
+    [ready] = [c for c in status["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert status["message"].startswith("invalid spec: spec.source.type:"), status["message"]
+    assert "syncStatus" not in status
+    wait_until(
+        lambda: any(e.reason == "InvalidSpec" for e in events_for(kube, namespace, "url")),
+        timeout=30,
+        what="an InvalidSpec Event",
+    )
+    for name in ("newer", "url"):
+        registries.delete(name)
+    wait_until(
+        lambda: not registries.exists("newer") and not registries.exists("url"),
+        timeout=30,
+        what="deletion of both registries",
+    )
 
 
 def test_registry_with_invalid_spec_can_be_deleted(

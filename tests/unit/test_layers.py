@@ -30,7 +30,7 @@ ALLOWED = {
     "mcpreg_dev": {"mcpreg", "mcpreg_operator", "mcpreg_api", "mcpreg_cli"},
 }
 # Installed for the tests only (pyproject's `test` extra): the product must not need them.
-TEST_ONLY = {"pytest", "hypothesis", "jsonschema", "schemathesis", "celpy", "kubernetes", "mypy", "ruff"}
+TEST_ONLY = {"pytest", "hypothesis", "jsonschema", "schemathesis", "kubernetes", "mypy", "ruff"}
 PRODUCT = ("mcpreg", "mcpreg_operator", "mcpreg_api", "mcpreg_cli")
 
 

@@ -12,7 +12,9 @@ from typing import Any
 from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitCredentials, GitRef
-from mcpreg_operator.spec import ConfigMapSource, GitSource, MCPRegistrySpec, SourceType
+from mcpreg_operator.spec.identity import is_object_name
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.source import ConfigMapSource, GitSource, SourceType
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
 
 
@@ -23,8 +25,20 @@ def _decode_secret_value(data: dict[str, Any], key: str) -> str | None:
     return base64.b64decode(value).decode("utf-8", errors="strict").strip()
 
 
+def check_object_name(kind: str, name: str, field: str) -> None:
+    """Refuse a name that is not a Kubernetes object name, whatever admitted it: a ``/`` or ``..`` in
+    a request path would reach past the registry's own namespace."""
+    if not is_object_name(name):
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE,
+            f"{field} {name!r} is not a {kind} name (a DNS-1123 subdomain); only {kind}s in the "
+            "MCPRegistry's own namespace can be used",
+        )
+
+
 async def load_git_credentials(kube: KubeClient, namespace: str, secret_name: str) -> GitCredentials:
     """username+password, or token (sent as the password, with the username if one is given)."""
+    check_object_name("Secret", secret_name, "source.git.auth.secretRef.name")
     try:
         secret = await kube.get(SECRETS, namespace, secret_name)
     except ForbiddenError:
@@ -111,6 +125,7 @@ class ConfigMapCatalogSource:
         return f"ConfigMap {self.namespace}/{self.config_map.name} key {self.config_map.key}"
 
     async def _read(self, *, metadata_only: bool = False) -> JsonObject:
+        check_object_name("ConfigMap", self.config_map.name, "source.configMap.name")
         try:
             config_map = await self.kube.get(
                 CONFIGMAPS, self.namespace, self.config_map.name, metadata_only=metadata_only
@@ -151,8 +166,13 @@ class ConfigMapCatalogSource:
 def build_source(
     spec: MCPRegistrySpec, namespace: str, kube: KubeClient, git: GitClient, executor: Executor | None
 ) -> CatalogSource:
-    if spec.source.type is SourceType.GIT:
-        assert spec.source.git is not None  # the CRD's CEL rule and the spec model both require it
+    # The CRD's CEL rules require the sub-object source.type names; the API server enforces them.
+    if spec.source.type is SourceType.GIT and spec.source.git is not None:
         return GitCatalogSource(spec.source.git, namespace, kube, git, executor)
-    assert spec.source.config_map is not None
-    return ConfigMapCatalogSource(spec.source.config_map, namespace, kube)
+    if spec.source.type is SourceType.CONFIGMAP and spec.source.config_map is not None:
+        return ConfigMapCatalogSource(spec.source.config_map, namespace, kube)
+    field = "git" if spec.source.type is SourceType.GIT else "configMap"
+    raise SourceError(
+        SourceErrorKind.INVALID_REFERENCE,
+        f"source.{field} is required when source.type is {spec.source.type.value}",
+    )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
+from mcpreg_operator.spec.source import COMMIT_SHA_RE, GIT_URL_SCHEME_RE, URL_USERINFO_RE
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 DEFAULT_TIMEOUT_S = 120.0
@@ -126,6 +127,40 @@ def redact(text: str, credentials: GitCredentials | None) -> str:
             if secret:
                 text = text.replace(secret, "***")
     return text
+
+
+def check_remote(url: str, ref: GitRef) -> None:
+    """Refuse what would be unsafe to hand to git, before any git process starts.
+
+    The CRD's rules refuse these at admission; an MCPRegistry admitted by an older or hand-made CRD
+    must not get them through either: a URL git would read from the operator's own filesystem (file://
+    or a plain path) or over SSH, a URL carrying credentials (they belong in a Secret, not in a spec
+    anyone who can read the MCPRegistry sees), a ref git could take for an option.
+    """
+    shown = display_url(url)
+    if re.fullmatch(GIT_URL_SCHEME_RE, url) is None:
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE,
+            f"repository {shown!r} is not an https://, http:// or git:// URL "
+            "(the operator reads no local paths or file:// URLs, and does not use SSH)",
+        )
+    if re.fullmatch(URL_USERINFO_RE, url) is not None:
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE,
+            f"repository {shown} has credentials in its URL, which the operator does not use: "
+            "put them in a Secret referenced by auth.secretRef",
+        )
+    if ref.commit is not None and re.fullmatch(COMMIT_SHA_RE, ref.commit) is None:
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE,
+            f"commit {ref.commit!r} is not a hexadecimal commit SHA of 7 to 40 characters",
+        )
+    for kind, name in (("branch", ref.branch), ("tag", ref.tag)):
+        if name is not None and (not name or name.startswith("-")):
+            raise SourceError(
+                SourceErrorKind.INVALID_REFERENCE,
+                f"{kind} {name!r} is not a git ref name (empty or starting with '-')",
+            )
 
 
 def _classify(stderr: str, url: str) -> SourceError:
@@ -326,6 +361,7 @@ class GitClient:
 
     def resolve(self, url: str, ref: GitRef, credentials: GitCredentials | None = None) -> str:
         """The commit `ref` names on the remote, from `git ls-remote` alone (nothing is downloaded)."""
+        check_remote(url, ref)
         if ref.commit:
             return ref.commit.lower()
         if ref.branch:
@@ -349,6 +385,7 @@ class GitClient:
         self, url: str, ref: GitRef, path: str, credentials: GitCredentials | None = None
     ) -> tuple[str, bytes]:
         """(commit, bytes of `path` at that commit), by a shallow fetch of that one commit."""
+        check_remote(url, ref)
         shown = display_url(url)
         try:
             workdir = Path(tempfile.mkdtemp(prefix="mcpreg-git-"))

@@ -15,7 +15,7 @@ from dockerfile_testdata import Stage, parse_dockerfile
 
 from mcpreg_dev import crddocs
 from mcpreg_operator import workload
-from mcpreg_operator.spec import MCPRegistrySpec
+from mcpreg_operator.spec.registry import MCPRegistrySpec
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "mcp-registry-operator"

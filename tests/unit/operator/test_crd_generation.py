@@ -10,7 +10,8 @@ import yaml
 from pydantic import BaseModel, Field
 
 from mcpreg_dev import crd
-from mcpreg_operator import spec as s
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import CONDITION_REASON_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = REPO_ROOT / "crds" / "mcpregistries.mcpregistry.dev.yaml"
@@ -186,7 +187,7 @@ def test_conditions_are_metav1_conditions(root: Schema) -> None:
     props = item["properties"]
     assert props["status"]["enum"] == ["True", "False", "Unknown"]
     assert props["lastTransitionTime"]["format"] == "date-time"
-    assert props["reason"]["pattern"] == s.CONDITION_REASON_PATTERN
+    assert props["reason"]["pattern"] == CONDITION_REASON_PATTERN
     assert props["observedGeneration"]["format"] == "int64"
 
 
@@ -249,7 +250,7 @@ def test_schema_defaults_match_pydantic_defaults(root: Schema) -> None:
     }
     defaulted = copy.deepcopy(minimal)
     apply_defaults(root["properties"]["spec"], defaulted)
-    from_pydantic = s.MCPRegistrySpec.model_validate(minimal).model_dump(mode="json", exclude_none=True)
+    from_pydantic = MCPRegistrySpec.model_validate(minimal).model_dump(mode="json", exclude_none=True)
     # pydantic fills empty lists/maps the schema leaves absent; compare what the schema does fill.
     from_pydantic["api"]["resources"] = {}
     assert defaulted == from_pydantic

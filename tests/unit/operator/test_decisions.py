@@ -14,7 +14,8 @@ from mcpreg_operator import decisions
 from mcpreg_operator.api_reconciler import ApiReport, apply_api_report
 from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
-from mcpreg_operator.spec import ApiPhase, MCPRegistrySpec, MCPRegistryStatus, Phase, SyncPhase, SyncStatus
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import ApiPhase, MCPRegistryStatus, Phase, SyncPhase, SyncStatus
 from mcpreg_operator.sync import SyncFailure, SyncOutcome, SyncStage, data_spec_hash, failure_from_error
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""Every manifest in examples/ is something the CRD and the operator accept."""
+"""Every manifest in examples/ is something the operator reads, with what it references alongside
+(that the API server admits them is tested against a real one: tests/integration/test_crd_validation.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mcpreg_operator import spec as s
+from mcpreg_operator.spec.registry import MCPRegistry, MCPRegistrySpec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 EXPECTED = {
@@ -36,14 +37,8 @@ def test_expected_examples_exist() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_parses_with_the_model(name: str) -> None:
     [registry] = _registries(EXAMPLES / name)
-    parsed = s.MCPRegistry.model_validate(registry)
+    parsed = MCPRegistry.model_validate(registry)
     assert parsed.metadata.namespace == "default"
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_passes_admission(name: str, admission: Any) -> None:
-    [registry] = _registries(EXAMPLES / name)
-    assert admission.errors(registry) == []
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -52,7 +47,7 @@ def test_referenced_objects_ship_with_the_example(name: str) -> None:
     operator reads from it."""
     documents = _documents(EXAMPLES / name)
     [registry] = [d for d in documents if d["kind"] == "MCPRegistry"]
-    spec = s.MCPRegistrySpec.model_validate(registry["spec"])
+    spec = MCPRegistrySpec.model_validate(registry["spec"])
     others = {(d["kind"], d["metadata"]["name"]): d for d in documents if d["kind"] != "MCPRegistry"}
     for other in others.values():
         assert other["metadata"]["namespace"] == registry["metadata"]["namespace"]

@@ -26,7 +26,7 @@ from mcpreg.catalog import CatalogError, CatalogLimits, parse_catalog
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult
 from mcpreg_operator import parsing
 from mcpreg_operator.parsing import ParseOptions, ParsingFailed, prepare_in_child, prepare_stored
-from mcpreg_operator.spec import MCPRegistrySpec
+from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.sync import LastGood, SourceSnapshot, SyncFailure, SyncStage, run_sync
 
 LARGE_SERVERS = 10_000

@@ -8,7 +8,7 @@ import pytest
 
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore
 from mcpreg.storage.s3_store import S3CatalogStore
-from mcpreg_operator.spec import MCPRegistrySpec
+from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.storage_factory import (
     _same_place,
     api_storage_args,

@@ -8,15 +8,8 @@ from typing import Any
 import pytest
 
 from mcpreg_operator.phase import derive_overall
-from mcpreg_operator.spec import (
-    ApiPhase,
-    ApiStatus,
-    MCPRegistrySpec,
-    MCPRegistryStatus,
-    Phase,
-    SyncPhase,
-    SyncStatus,
-)
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import ApiPhase, ApiStatus, MCPRegistryStatus, Phase, SyncPhase, SyncStatus
 from mcpreg_operator.workload import (
     CONFIG_HASH_ANNOTATION,
     Owner,

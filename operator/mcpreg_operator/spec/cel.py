@@ -1,0 +1,52 @@
+"""A small helper language for CEL rules (``x-kubernetes-validations``) attached to the models.
+
+Rules are written next to the fields they check, as ``json_schema_extra=cel(CelRule(...))``; the CRD
+generator (``mcpreg_dev.crd``) copies them into the schema, and the API server evaluates them at
+admission. Nothing in the operator evaluates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CelRule:
+    """One ``x-kubernetes-validations`` entry.
+
+    ``reason`` is one of the API server's ``FieldValue*`` reasons; ``field_path`` (relative to the
+    schema node carrying the rule) makes ``kubectl`` point at the offending field rather than its
+    parent.
+    """
+
+    rule: str
+    message: str
+    reason: str | None = None
+    field_path: str | None = None
+
+    def to_schema(self) -> dict[str, str]:
+        out = {"rule": self.rule, "message": self.message}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.field_path is not None:
+            out["fieldPath"] = self.field_path
+        return out
+
+
+def cel_string(value: str) -> str:
+    """Quote ``value`` as a CEL single-quoted string literal (backslashes and quotes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def cel_matches(expr: str, regex: str) -> str:
+    """A CEL ``matches`` call that succeeds only when the whole of ``expr`` matches ``regex``.
+
+    RE2's ``$`` only matches at the very end of the text, so ``^...$`` anchors like ``re.fullmatch``.
+    """
+    return f"{expr}.matches({cel_string('^' + regex + '$')})"
+
+
+def cel(*rules: CelRule) -> dict[str, Any]:
+    """``json_schema_extra`` carrying CEL rules; the CRD generator copies them into the schema."""
+    return {"x-kubernetes-validations": [r.to_schema() for r in rules]}

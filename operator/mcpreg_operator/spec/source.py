@@ -1,0 +1,217 @@
+"""``spec.source``: where the catalogue is read from, a file in a git repository or a ConfigMap key."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from mcpreg_operator.spec.base import DnsSubdomainName, ResourceModel, SecretReference
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string
+from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
+
+# Regular expressions of the CEL rules (RE2, via ``matches``). The git client checks a repository
+# URL and a commit against the same ones before use (see ``mcpreg_operator.sources.git``).
+COMMIT_SHA_RE = r"[0-9a-fA-F]{7,40}"
+GIT_URL_SCHEME_RE = r"(https?|git)://.*"
+URL_USERINFO_RE = r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*@.*"
+# scheme://host[:port][/path]; host is a name, an IPv4 address or a bracketed IPv6 address. The path
+# may hold anything but spaces and control characters.
+URL_SHAPE_RE = r"[a-z]+://[A-Za-z0-9.:\[\]-]+(/[^\x00-\x20\x7f]*)?"
+DOT_SEGMENT_RE = r"(^|/)[.][.](/|$)"
+
+
+class SourceType(StrEnum):
+    """Where the catalogue comes from."""
+
+    GIT = "git"
+    CONFIGMAP = "configmap"
+
+
+class CatalogFormat(StrEnum):
+    """Format of the catalogue file."""
+
+    AUTO = "auto"
+    TOOLHIVE = "toolhive"
+    UPSTREAM = "upstream"
+
+
+class GitAuth(ResourceModel):
+    """HTTPS credentials for the git repository."""
+
+    secret_ref: SecretReference = Field(
+        description=(
+            "Secret in the same namespace holding the credentials: keys 'username' and 'password', "
+            "or a single key 'token'. Its values never appear in logs, status or events."
+        )
+    )
+
+
+_GIT_REF_PATTERN = r"^[^\x00-\x20\x7f~^:?*\[\\]+$"
+_GIT_REF_RULE = CelRule(
+    rule="!self.startsWith('-') && !self.contains('..')",
+    message="must be a git ref name: it must not start with '-' or contain '..'",
+    reason="FieldValueInvalid",
+)
+
+
+class GitSource(ResourceModel):
+    """A file in a git repository, fetched over https://, http:// or git://."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            CelRule(
+                rule="(has(self.branch) ? 1 : 0) + (has(self.tag) ? 1 : 0) + (has(self.commit) ? 1 : 0) <= 1",
+                message="at most one of branch, tag and commit may be set",
+                reason="FieldValueForbidden",
+            ),
+        )
+    )
+
+    repository: str = Field(
+        min_length=1,
+        max_length=2048,
+        description=(
+            "URL of the repository: https://, http:// or git://. file://, ssh:// and scp-style "
+            "addresses are refused (the operator must not read its own filesystem, and SSH keys are not "
+            "supported). Credentials must not be embedded in the URL: use auth.secretRef."
+        ),
+        json_schema_extra=cel(
+            CelRule(
+                rule=cel_matches("self", GIT_URL_SCHEME_RE),
+                message=(
+                    "repository must be an https://, http:// or git:// URL "
+                    "(file://, ssh:// and scp-style addresses are not supported)"
+                ),
+                reason="FieldValueInvalid",
+            ),
+            CelRule(
+                rule="!" + cel_matches("self", URL_USERINFO_RE),
+                message=(
+                    "repository must not contain credentials; "
+                    "put them in a Secret referenced by auth.secretRef"
+                ),
+                reason="FieldValueForbidden",
+            ),
+            CelRule(
+                rule=cel_matches("self", URL_SHAPE_RE),
+                message=(
+                    "repository must be a URL with a host (optionally :port) and a path "
+                    "without spaces or control characters"
+                ),
+                reason="FieldValueInvalid",
+            ),
+        ),
+    )
+    branch: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=_GIT_REF_PATTERN,
+        description="Branch to follow. At most one of branch, tag and commit; none follows the remote HEAD.",
+        json_schema_extra=cel(_GIT_REF_RULE),
+    )
+    tag: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=_GIT_REF_PATTERN,
+        description="Tag to use. At most one of branch, tag and commit.",
+        json_schema_extra=cel(_GIT_REF_RULE),
+    )
+    commit: str | None = Field(
+        default=None,
+        min_length=7,
+        max_length=40,
+        description=(
+            "Commit SHA to pin (7 to 40 hexadecimal characters). At most one of branch, tag and commit."
+        ),
+        json_schema_extra=cel(
+            CelRule(
+                rule=cel_matches("self", COMMIT_SHA_RE),
+                message="commit must be a hexadecimal commit SHA of 7 to 40 characters",
+                reason="FieldValueInvalid",
+            )
+        ),
+    )
+    path: str = Field(
+        default="registry.json",
+        min_length=1,
+        max_length=1024,
+        # Control characters would make status messages and logs misleading; spaces are legal.
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Path of the catalogue file inside the repository, relative to its root.",
+        json_schema_extra=cel(
+            CelRule(
+                rule="!self.startsWith('/')",
+                message="path must be relative to the repository root (must not start with '/')",
+                reason="FieldValueInvalid",
+            ),
+            CelRule(
+                rule="!self.matches(" + cel_string(DOT_SEGMENT_RE) + ")",
+                message="path must not contain '..' segments",
+                reason="FieldValueInvalid",
+            ),
+        ),
+    )
+    auth: GitAuth | None = Field(
+        default=None,
+        description="Credentials for HTTPS repositories that need them. Omit for public repositories.",
+    )
+
+
+class ConfigMapSource(ResourceModel):
+    """A key of a ConfigMap in the MCPRegistry's namespace."""
+
+    name: DnsSubdomainName = Field(description="Name of the ConfigMap, in the MCPRegistry's namespace.")
+    key: str = Field(
+        default="registry.json",
+        min_length=1,
+        max_length=253,
+        pattern=CONFIGMAP_KEY_PATTERN,
+        description="Key in the ConfigMap's data (or binaryData) holding the catalogue.",
+    )
+
+
+def _source_rules() -> dict[str, Any]:
+    rules: list[CelRule] = []
+    for type_, field, other in (("git", "git", "configMap"), ("configmap", "configMap", "git")):
+        rules.append(
+            CelRule(
+                rule=f"self.type != '{type_}' || has(self.{field})",
+                message=f"source.{field} is required when source.type is {type_}",
+                reason="FieldValueRequired",
+                field_path=f".{field}",
+            )
+        )
+        rules.append(
+            CelRule(
+                rule=f"self.type != '{type_}' || !has(self.{other})",
+                message=f"source.{other} must not be set when source.type is {type_}",
+                reason="FieldValueForbidden",
+                field_path=f".{other}",
+            )
+        )
+    return cel(*rules)
+
+
+class Source(ResourceModel):
+    """Where the catalogue is read from. The sub-object named by type must be set, and no other."""
+
+    model_config = ConfigDict(json_schema_extra=_source_rules())
+
+    type: SourceType = Field(description="Kind of source: git or configmap.")
+    format: CatalogFormat = Field(
+        default=CatalogFormat.AUTO,
+        description=(
+            "Catalogue format: toolhive (ToolHive registry format), upstream (official MCP Registry "
+            "server.json entries) or auto (detected from the content)."
+        ),
+    )
+    git: GitSource | None = Field(
+        default=None, description="Git repository source; required when type is git."
+    )
+    config_map: ConfigMapSource | None = Field(
+        default=None, description="ConfigMap source; required when type is configmap."
+    )

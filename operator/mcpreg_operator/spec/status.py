@@ -1,0 +1,243 @@
+"""``status``: phases, conditions (metav1.Condition's shape) and the models of what the operator
+reports. Written by the operator only; read back on every pass."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, PlainSerializer
+
+from mcpreg_operator.spec.base import ResourceModel
+from mcpreg_operator.spec.storage import StorageType
+
+# metav1.Condition field patterns (copied from k8s.io/apimachinery so status matches the standard shape).
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with second precision and a ``Z``, like metav1.Time."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: A timestamp as Kubernetes writes it; naive datetimes are refused so no local time leaks in.
+K8sTime = Annotated[AwareDatetime, PlainSerializer(format_time, return_type=str)]
+
+
+def now() -> datetime:
+    """The current time, truncated to what a K8sTime can hold."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Phase(StrEnum):
+    """Overall phase of the MCPRegistry."""
+
+    PENDING = "Pending"
+    SYNCING = "Syncing"
+    READY = "Ready"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+
+
+class SyncPhase(StrEnum):
+    """Phase of the latest sync."""
+
+    SYNCING = "Syncing"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+
+
+class ApiPhase(StrEnum):
+    """Phase of the registry API workload."""
+
+    NOT_STARTED = "NotStarted"
+    DEPLOYING = "Deploying"
+    READY = "Ready"
+    UNHEALTHY = "Unhealthy"
+
+
+class ConditionType(StrEnum):
+    """Condition types the operator maintains (all of them, always)."""
+
+    SOURCE_AVAILABLE = "SourceAvailable"
+    DATA_VALID = "DataValid"
+    SYNCED = "Synced"
+    API_READY = "APIReady"
+    READY = "Ready"
+
+
+class ConditionStatus(StrEnum):
+    """Status of a condition."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ResourceModel):
+    """One aspect of the MCPRegistry's state, in the standard metav1.Condition shape."""
+
+    type: str = Field(
+        max_length=316,
+        pattern=CONDITION_TYPE_PATTERN,
+        description="Type of condition: SourceAvailable, DataValid, Synced, APIReady or Ready.",
+    )
+    status: ConditionStatus = Field(description="Status of the condition: True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="metadata.generation of the spec this condition was computed from.",
+        json_schema_extra={"format": "int64"},
+    )
+    last_transition_time: K8sTime = Field(description="When the condition's status last changed.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=CONDITION_REASON_PATTERN,
+        description="Machine-readable CamelCase reason for the condition's status.",
+    )
+    message: str = Field(max_length=32768, description="Human-readable detail; may be empty.")
+
+
+class SyncStatus(ResourceModel):
+    """State of syncing the catalogue from its source."""
+
+    phase: SyncPhase | None = Field(default=None, description="Syncing, Complete or Failed.")
+    message: str | None = Field(default=None, description="What happened in the latest sync, for people.")
+    revision: str | None = Field(
+        default=None,
+        description="Source revision of the stored data: git commit SHA or ConfigMap resourceVersion.",
+    )
+    last_sync_hash: str | None = Field(
+        default=None, description="Content hash (sha256:...) of the stored catalogue."
+    )
+    last_sync_time: K8sTime | None = Field(
+        default=None, description="When the latest successful sync finished."
+    )
+    last_attempt: K8sTime | None = Field(default=None, description="When the latest sync attempt started.")
+    attempt_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="Consecutive failed attempts since the last success (0 after a success).",
+    )
+    server_count: int | None = Field(
+        default=None, ge=0, description="Number of servers in the stored catalogue."
+    )
+    spec_hash: str | None = Field(
+        default=None,
+        description=(
+            "Hash of the spec fields that shaped the stored data (source, filter, storage); a spec change "
+            "that alters it forces a full sync even when the source revision is unchanged."
+        ),
+    )
+
+
+class ApiStatus(ResourceModel):
+    """State of the registry API workload."""
+
+    phase: ApiPhase | None = Field(default=None, description="NotStarted, Deploying, Ready or Unhealthy.")
+    endpoint: str | None = Field(
+        default=None, description="In-cluster URL of the registry API; set only while it is ready."
+    )
+    ready_replicas: int | None = Field(default=None, ge=0, description="Number of ready API pods.")
+    ready_since: K8sTime | None = Field(default=None, description="When the API last became ready.")
+    message: str | None = Field(default=None, description="Why the API is not ready, for people.")
+
+
+class S3StorageRef(ResourceModel):
+    """Location of the catalogue in S3."""
+
+    bucket: str = Field(description="Bucket holding the catalogue.")
+    prefix: str | None = Field(default=None, description="Key prefix of this MCPRegistry's objects.")
+    key: str | None = Field(
+        default=None, description="Key of the pointer object naming the current generation."
+    )
+    endpoint: str | None = Field(default=None, description="Endpoint of the S3 service; absent for AWS.")
+    region: str | None = Field(default=None, description="Region of the bucket, when one was set.")
+
+
+class StorageRef(ResourceModel):
+    """Where the current catalogue is stored."""
+
+    type: StorageType = Field(description="configmap or s3.")
+    config_maps: list[Annotated[str, Field(description="Name of a ConfigMap.")]] = Field(
+        default_factory=list, description="Names of the ConfigMaps holding the catalogue, in order."
+    )
+    s3: S3StorageRef | None = Field(default=None, description="S3 location, when type is s3.")
+
+
+class MCPRegistryStatus(ResourceModel):
+    """Observed state of an MCPRegistry, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="metadata.generation last acted upon by the operator.",
+        json_schema_extra={"format": "int64"},
+    )
+    phase: Phase | None = Field(
+        default=None, description="Overall phase: Pending, Syncing, Ready, Failed or Terminating."
+    )
+    message: str | None = Field(default=None, description="Summary of the current state, for people.")
+    sync_status: SyncStatus | None = Field(default=None, description="State of syncing from the source.")
+    api_status: ApiStatus | None = Field(default=None, description="State of the registry API.")
+    storage_ref: StorageRef | None = Field(default=None, description="Where the current catalogue is stored.")
+    last_manual_sync_trigger: str | None = Field(
+        default=None,
+        description=(
+            "The last value of the mcpregistry.dev/sync-trigger annotation acted upon (whether that "
+            "sync succeeded or failed). Setting the annotation to any other value triggers a sync."
+        ),
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="SourceAvailable, DataValid, Synced, APIReady and Ready conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+    def condition(self, type_: ConditionType | str) -> Condition | None:
+        """The condition of that type, if present."""
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def set_condition(
+        self,
+        type_: ConditionType | str,
+        status: ConditionStatus,
+        reason: str,
+        message: str = "",
+        *,
+        observed_generation: int | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Set a condition in place; returns True if anything changed.
+
+        ``lastTransitionTime`` moves only when the status changes, as metav1 requires; a recovery
+        (False -> True) is a transition like any other, so conditions never stay stale after it.
+        """
+        current = self.condition(type_)
+        if (
+            current is not None
+            and current.status == status
+            and current.reason == reason
+            and current.message == message
+            and current.observed_generation == observed_generation
+        ):
+            return False
+        transition = current.last_transition_time if current and current.status == status else (at or now())
+        new = Condition(
+            type=str(type_),
+            status=status,
+            observed_generation=observed_generation,
+            last_transition_time=transition,
+            reason=reason,
+            message=message,
+        )
+        self.conditions = [new if c.type == type_ else c for c in self.conditions]
+        if current is None:
+            self.conditions.append(new)
+        return True
