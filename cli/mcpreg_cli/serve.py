@@ -169,8 +169,7 @@ def config_from_args(args: argparse.Namespace) -> ApiServerConfig:
         document["storage"] = {"type": "file"}
     else:
         document["storage"] = {"type": "s3" if args.s3_bucket is not None else "configmap"}
-        if args.namespace is None:
-            args.namespace = _default_namespace()
+        document["namespace"] = _default_namespace()  # unless --namespace says otherwise
     given = {dest: flag for dest, (flag, _) in FLAG_FIELDS.items() if getattr(args, dest, None) is not None}
     for dest in given:
         _set(document, FLAG_FIELDS[dest][1], getattr(args, dest))

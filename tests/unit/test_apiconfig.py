@@ -90,7 +90,10 @@ def test_the_storage_union_is_chosen_by_type() -> None:
             "config.json: storage.credentials: unknown field of s3 storage",
         ),
         # A misspelt field is named first, before the required one it leaves missing.
-        ({"storage": {"type": "s3", "bukket": "b"}}, "config.json: storage.bukket: unknown field of s3 storage"),
+        (
+            {"storage": {"type": "s3", "bukket": "b"}},
+            "config.json: storage.bukket: unknown field of s3 storage",
+        ),
     ],
 )
 def test_an_unknown_field_is_refused_by_its_name(patch: dict[str, Any], expected: str) -> None:
