@@ -31,13 +31,9 @@ KIND = "ApiServerConfig"
 
 
 class _ConfigModel(BaseModel):
+    # camelCase on the wire, snake_case in Python; an unknown field is an error, not ignored.
     model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="forbid",
-        frozen=True,
+        alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True, extra="forbid", frozen=True
     )
 
 
