@@ -154,11 +154,9 @@ def build_manifests(
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "args": api_args(),
-        # S3 storage: its credentials by Secret reference (storage_factory); never in the document.
-        "env": [
-            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            *api_storage_env(spec),
-        ],
+        # S3 storage: its credentials by Secret reference (storage_factory); never in the document,
+        # which names everything else (the namespace too).
+        "env": api_storage_env(spec),
         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/readiness", "port": "http"},

@@ -330,7 +330,7 @@ def test_api_with_deployment_args_and_pod_token_serves_and_is_confined(
     kubeconfig = kube.service_account_kubeconfig(
         namespace, deployment.spec.template.spec.service_account_name, tmp_path / "api.kubeconfig"
     )
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig), POD_NAMESPACE=namespace)
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     process = subprocess.Popen(
         [sys.executable, "-m", "mcpreg_cli.main", *args],
         env=env,
