@@ -141,7 +141,7 @@ def main() -> int:
             port = free_port()
             api_log = (work / "api.log").open("wb")
             api = subprocess.Popen(
-                api_command("bench", ns, port),
+                api_command("bench", ns, port, work / "api-config.json"),
                 env=dict(os.environ, KUBECONFIG=str(cp.admin_kubeconfig)),
                 stdout=api_log,
                 stderr=subprocess.STDOUT,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg_api.builder import SnapshotBuilder, build_off_loop
-from mcpreg_api.config import ServerConfig
+from mcpreg_api.config import HttpConfig
 from mcpreg_api.loader import CatalogLoader, CatalogState
 from mcpreg_api.manners import manners_middleware
 from mcpreg_api.metrics import ApiMetrics
@@ -22,13 +22,13 @@ from mcpreg_api.toolhive import ToolHiveRedirect, ToolHiveRoutes
 STATE = web.AppKey("mcpreg_state", CatalogState)
 LOADER = web.AppKey("mcpreg_loader", CatalogLoader)
 METRICS = web.AppKey("mcpreg_metrics", ApiMetrics)
-CONFIG = web.AppKey("mcpreg_config", ServerConfig)
+CONFIG = web.AppKey("mcpreg_config", HttpConfig)
 
 
 def create_app(
     reader: CatalogReader,
     *,
-    config: ServerConfig | None = None,
+    config: HttpConfig | None = None,
     build: SnapshotBuilder = build_off_loop,
     toolhive_redirect: ToolHiveRedirect | None = None,
 ) -> web.Application:
@@ -40,7 +40,7 @@ def create_app(
     The app listens at once; `/readiness` turns 200 when the first catalogue has loaded. Data
     endpoints answer 503 until then.
     """
-    config = config or ServerConfig()
+    config = config or HttpConfig()
     state = CatalogState()
     metrics = ApiMetrics()
     loader = CatalogLoader(reader, state, metrics, build)

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from mcpreg_api.config import ServerConfig
+from mcpreg_api.config import HttpConfig
 from mcpreg_api.errors import ApiError, not_found
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import ROUTE_KEY, send
@@ -77,7 +77,7 @@ def parse_target(tail: str) -> list[Target]:
 
 
 class RegistryRoutes:
-    def __init__(self, state: CatalogState, config: ServerConfig) -> None:
+    def __init__(self, state: CatalogState, config: HttpConfig) -> None:
         self.state = state
         self.cache_control = config.data_cache_control
 

@@ -1,6 +1,6 @@
 """Running the app: listen with the configured HTTP limits, log access as JSON lines, stop gracefully.
 
-On SIGTERM or SIGINT the listener closes, requests in flight get `shutdown_timeout` seconds to finish,
+On SIGTERM or SIGINT the listener closes, requests in flight get `shutdown_timeout_seconds` to finish,
 then the catalogue loader is cancelled and the app's cleanup runs.
 
 `serve()` runs inside an event loop the caller owns, so whatever the reader needs (a Kubernetes API
@@ -36,14 +36,14 @@ def runner_options(app: web.Application, access_stream: IO[str] | None = None) -
     config = app[CONFIG]
     limits = config.limits
     options: dict[str, Any] = {
-        "keepalive_timeout": limits.keepalive_timeout,
+        "keepalive_timeout": limits.keepalive_timeout_seconds,
         "max_line_size": limits.max_line_size,
         "max_field_size": limits.max_field_size,
         "max_headers": limits.max_headers,
-        "shutdown_timeout": limits.shutdown_timeout,
+        "shutdown_timeout": limits.shutdown_timeout_seconds,
     }
-    if config.access_log:
-        sink = AccessLogSink(access_stream, flush_interval=config.access_log_flush_interval)
+    if config.access_log.enabled:
+        sink = AccessLogSink(access_stream, flush_interval=config.access_log.flush_interval_seconds)
 
         async def flush_access_log(app: web.Application) -> None:
             sink.flush()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from mcpreg_api.config import ServerConfig
+from mcpreg_api.config import HttpConfig
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import send
 from mcpreg_api.routes_v01 import current_snapshot
@@ -27,7 +27,7 @@ log = logging.getLogger("mcpreg_api.toolhive")
 
 class ToolHiveRoutes:
     def __init__(
-        self, state: CatalogState, config: ServerConfig, redirect: ToolHiveRedirect | None = None
+        self, state: CatalogState, config: HttpConfig, redirect: ToolHiveRedirect | None = None
     ) -> None:
         self.state = state
         self.cache_control = config.data_cache_control

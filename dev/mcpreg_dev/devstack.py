@@ -164,14 +164,17 @@ def _sample_manifest(git_url: str, *, in_cluster: bool = False) -> dict[str, Any
     return manifest
 
 
-def api_command(registry: str, namespace: str, port: int) -> list[str]:
-    """The registry API's command line exactly as the operator's Deployment runs it, bound to loopback."""
-    from mcpreg_operator.workload import api_args
+def api_command(registry: str, namespace: str, port: int, config_file: Path) -> list[str]:
+    """The registry API exactly as the operator's Deployment runs it (the configuration document it
+    renders for ConfigMap storage, written to `config_file`), bound to loopback."""
+    from mcpreg_operator.api_config import render_api_config
+    from mcpreg_operator.spec.storage import Storage
 
-    args = api_args(registry, namespace)
-    args[args.index("--host") + 1] = "127.0.0.1"
-    args[args.index("--port") + 1] = str(port)
-    return [sys.executable, "-m", "mcpreg_cli.main", *args]
+    document = render_api_config(registry, namespace, Storage()).document()
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(json.dumps(document, indent=2) + "\n")
+    listen = ["--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "mcpreg_cli.main", "serve", "--config", str(config_file), *listen]
 
 
 S3_SAMPLE_NAME = "sample-registry-s3"
@@ -416,7 +419,9 @@ def _up_local(stack: dict[str, Any], progress: Callable[[str], None], *, with_s3
     # 6. The registry API, with the Deployment's arguments, on localhost.
     if not _alive(stack.get("api_pid")):
         port = stack.get("api_port") or (DEFAULT_API_PORT if _port_free(DEFAULT_API_PORT) else free_port())
-        stack["api_pid"] = _spawn("api", api_command(SAMPLE_NAME, SAMPLE_NAMESPACE, port), env)
+        stack["api_pid"] = _spawn(
+            "api", api_command(SAMPLE_NAME, SAMPLE_NAMESPACE, port, dev_dir() / "api-config.json"), env
+        )
         stack["api_port"] = port
         stack["api_url"] = f"http://127.0.0.1:{port}"
         _save_stack(stack)

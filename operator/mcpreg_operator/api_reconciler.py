@@ -18,6 +18,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from mcpreg.kube import (
+    CONFIGMAPS,
     DEPLOYMENTS,
     HORIZONTAL_POD_AUTOSCALERS,
     ROLE_BINDINGS,
@@ -34,6 +35,7 @@ from mcpreg_operator.workload import (
     EXTERNAL_REPLICAS_ANNOTATION,
     FIELD_MANAGER,
     Owner,
+    api_config_name,
     api_name,
     build_manifests,
     build_role,
@@ -47,11 +49,12 @@ _RESOURCES: dict[str, Resource] = {
     "ServiceAccount": SERVICE_ACCOUNTS,
     "Role": ROLES,
     "RoleBinding": ROLE_BINDINGS,
+    "ConfigMap": CONFIGMAPS,
     "Deployment": DEPLOYMENTS,
     "Service": SERVICES,
 }
-# Deleted in this order when the API is disabled: the pods first, their permissions last.
-_DELETE_ORDER = ("Deployment", "Service", "RoleBinding", "Role", "ServiceAccount")
+# Deleted in this order when the API is disabled: the pods first, their configuration and permissions last.
+_DELETE_ORDER = ("Deployment", "Service", "ConfigMap", "RoleBinding", "Role", "ServiceAccount")
 
 _REASONS = {
     ApiPhase.NOT_STARTED: "APINotStarted",
@@ -146,9 +149,9 @@ class ApiReconciler:
 
     async def _delete_all(self) -> bool:
         """Remove the workload (spec.api.enabled: false). Returns whether anything was deleted."""
-        name = api_name(self.owner.name)
         deleted = False
         for kind in _DELETE_ORDER:
+            name = api_config_name(self.owner.name) if kind == "ConfigMap" else api_name(self.owner.name)
             deleted = await self.kube.delete(_RESOURCES[kind], self.namespace, name) or deleted
         return deleted
 

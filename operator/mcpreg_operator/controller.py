@@ -148,7 +148,7 @@ class RegistryController:
         return not self.syncing and content_hash != self.known_hash
 
     def workload_changed(self) -> None:
-        """An owned Deployment/Service/ServiceAccount/Role/RoleBinding changed: check it."""
+        """An owned Deployment/Service/ServiceAccount/Role/RoleBinding/ConfigMap changed: check it."""
         if self.api is not None:
             self.api.mark_dirty()
         self.wake("WorkloadChanged")

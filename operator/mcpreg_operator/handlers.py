@@ -128,8 +128,12 @@ def configmap_changed(
     source_configmaps: kopf.Index[tuple[str, str], str] | None = None,
     **_: Any,
 ) -> None:
-    """A source ConfigMap changed (sync it promptly), or one of our data ConfigMaps did (check it)."""
+    """A source ConfigMap changed (sync it promptly), one of our data ConfigMaps did (check it), or the
+    API's configuration ConfigMap did (part of the API workload: restore it)."""
     namespace = namespace or ""
+    if is_managed(labels) and labels.get(COMPONENT) == API_COMPONENT:
+        _workload_changed(namespace, labels)
+        return
     readers: Iterable[str] = (
         source_configmaps.get((namespace, name), []) if source_configmaps is not None else []
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from mcpreg.storage.s3_config import (
 )
 from mcpreg.storage.s3_errors import S3AccessDeniedError, S3CredentialsMissingError
 from mcpreg.storage.s3_store import S3CatalogStore
+from mcpreg_operator.api_config import s3_reader_storage
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.spec.identity import is_object_name
 from mcpreg_operator.spec.registry import MCPRegistrySpec
@@ -56,14 +58,11 @@ class UnsupportedStorage(Exception):
 
 
 def s3_settings(s3: S3Storage) -> S3Settings:
+    """The operator's own access to the bucket: the API's addressing, plus encryption for what it writes."""
     # An S3 service that stops answering fails a sync after this long per attempt (of 4).
     timeout = float(os.environ.get("MCPREG_S3_TIMEOUT_SECONDS") or DEFAULT_READ_TIMEOUT)
-    return S3Settings(
-        bucket=s3.bucket,
-        prefix=s3.prefix,
-        endpoint=s3.endpoint,
-        region=s3.region,
-        force_path_style=s3.force_path_style,
+    return dataclasses.replace(
+        s3_reader_storage(s3).settings(),
         server_side_encryption=s3.server_side_encryption.value,
         kms_key_id=s3.kms_key_id,
         connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout),
@@ -292,24 +291,6 @@ async def cleanup_after_move(
 
 
 # --- what the API pods need to read it ----------------------------------------------------------------
-
-
-def api_storage_args(spec: MCPRegistrySpec) -> list[str]:
-    """Extra `mcpreg serve` arguments for the API container: where to read an S3 catalogue."""
-    s3 = spec.storage.s3
-    if spec.storage.type is not StorageType.S3 or s3 is None:
-        return []
-    args = ["--s3-bucket", s3.bucket]
-    for flag, value in (
-        ("--s3-prefix", s3.prefix),
-        ("--s3-endpoint", s3.endpoint),
-        ("--s3-region", s3.region),
-    ):
-        if value:
-            args += [flag, value]
-    if s3.force_path_style:
-        args.append("--s3-force-path-style")
-    return args
 
 
 def api_storage_env(spec: MCPRegistrySpec) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""The registry API workload of one MCPRegistry: ServiceAccount, Role, RoleBinding, Deployment and
-Service, built as plain manifests (pure functions, unit-tested) and kept in place by server-side apply.
+"""The registry API workload of one MCPRegistry: ServiceAccount, Role, RoleBinding, the ConfigMap of the
+API's configuration document, Deployment and Service, built as plain manifests (pure functions,
+unit-tested) and kept in place by server-side apply.
 
 Server-side apply with a field manager of our own and `force` makes reconciliation idempotent and
 restores drift in one request per object: an unchanged object is not rewritten (its resourceVersion
@@ -16,13 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpreg.labels import API_APP, API_COMPONENT, INSTANCE, NAME, OPERATOR, object_labels
+from mcpreg_operator.api_config import (
+    API_CONFIG_DIR,
+    API_CONFIG_KEY,
+    API_CONFIG_PATH,
+    API_PORT,
+    render_api_config,
+)
 from mcpreg_operator.spec.identity import API_VERSION, KIND
 from mcpreg_operator.spec.registry import MCPRegistrySpec
-from mcpreg_operator.storage_factory import api_storage_args, api_storage_env
+from mcpreg_operator.storage_factory import api_storage_env
 
 FIELD_MANAGER = OPERATOR
-API_PORT = 8080
-API_DRAIN_SECONDS = 5
 CONFIG_HASH_ANNOTATION = "mcpregistry.dev/config-hash"
 # Set on the Deployment by whoever scales it (an HPA, a person): the operator then leaves replicas alone.
 EXTERNAL_REPLICAS_ANNOTATION = "mcpregistry.dev/replicas-managed-externally"
@@ -37,6 +43,10 @@ def default_api_image() -> str:
 
 def api_name(registry: str) -> str:
     return f"{registry}-api"
+
+
+def api_config_name(registry: str) -> str:
+    return f"{registry}-api-config"
 
 
 def endpoint(registry: str, namespace: str) -> str:
@@ -77,23 +87,21 @@ def _metadata(name: str, namespace: str, owner: Owner) -> dict[str, Any]:
     }
 
 
-def api_args(registry: str, namespace: str) -> list[str]:
-    """The API container's arguments; `make up` runs the same command locally."""
-    return [
-        "serve",
-        "--registry",
-        registry,
-        "--namespace",
-        namespace,
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(API_PORT),
-        # Endpoints are removed from the Service a moment after a pod is told to stop: keep answering
-        # (not ready) meanwhile, so a rollout or a scale-down drops no request.
-        "--drain-seconds",
-        str(API_DRAIN_SECONDS),
-    ]
+def api_args() -> list[str]:
+    """The API container's arguments: everything else is in the mounted configuration document."""
+    return ["serve", "--config", API_CONFIG_PATH]
+
+
+def build_config_map(owner: Owner, namespace: str, spec: MCPRegistrySpec) -> dict[str, Any]:
+    """The API's configuration document, rendered from the spec (mounted into the pods by the kubelet:
+    the pods need no Kubernetes API access to it)."""
+    document = render_api_config(owner.name, namespace, spec.storage).document()
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(api_config_name(owner.name), namespace, owner),
+        "data": {API_CONFIG_KEY: json.dumps(document, indent=2, sort_keys=True) + "\n"},
+    }
 
 
 def build_role(owner: Owner, namespace: str, data_configmaps: Sequence[str]) -> dict[str, Any]:
@@ -123,7 +131,8 @@ def build_manifests(
     data_configmaps: Sequence[str],
     manage_replicas: bool = True,
 ) -> list[dict[str, Any]]:
-    """Every object of the workload, in apply order (identity and permissions before the pods)."""
+    """Every object of the workload, in apply order (identity, permissions and configuration before
+    the pods)."""
     name = api_name(owner.name)
     image = spec.api.image or default_api_image()
     resources = spec.api.resources.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -133,6 +142,7 @@ def build_manifests(
         "metadata": _metadata(name, namespace, owner),
     }
     role = build_role(owner, namespace, data_configmaps)
+    config_map = build_config_map(owner, namespace, spec)
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -144,12 +154,10 @@ def build_manifests(
         "name": "registry-api",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        # S3 storage: where to read it, and its credentials by Secret reference (storage_factory).
-        "args": api_args(owner.name, namespace) + api_storage_args(spec),
-        "env": [
-            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            *api_storage_env(spec),
-        ],
+        "args": api_args(),
+        # S3 storage: its credentials by Secret reference (storage_factory); never in the document,
+        # which names everything else (the namespace too).
+        "env": api_storage_env(spec),
         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/readiness", "port": "http"},
@@ -168,14 +176,17 @@ def build_manifests(
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        # The root filesystem is read-only; Python and aiohttp may still want a scratch /tmp.
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "volumeMounts": [
+            {"name": "config", "mountPath": API_CONFIG_DIR, "readOnly": True},
+            # The root filesystem is read-only; Python and aiohttp may still want a scratch /tmp.
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+        ],
     }
     if resources:
         container["resources"] = resources
     pod_spec: dict[str, Any] = {
         "serviceAccountName": name,
-        "automountServiceAccountToken": True,  # the API reads its ConfigMaps with this identity
+        "automountServiceAccountToken": True,  # the API reads its data ConfigMaps with this identity
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 65532,
@@ -184,12 +195,16 @@ def build_manifests(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": [
+            {"name": "config", "configMap": {"name": config_map["metadata"]["name"]}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
     }
-    # A change of anything the pods run with rolls them. The data is not part of it: the pods follow
-    # the head ConfigMap and reload a new catalogue in place, so the part names (derived from the
-    # content) change only the Role, never the pods.
-    config_hash = hashlib.sha256(json.dumps({"pod": pod_spec}, sort_keys=True).encode()).hexdigest()[:16]
+    # A change of anything the pods run with (their spec, their configuration document) rolls them.
+    # The data is not part of it: the pods follow the head ConfigMap and reload a new catalogue in
+    # place, so the part names (derived from the content) change only the Role, never the pods.
+    runs_with = {"pod": pod_spec, "config": config_map["data"]}
+    config_hash = hashlib.sha256(json.dumps(runs_with, sort_keys=True).encode()).hexdigest()[:16]
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(owner.name)},
         "revisionHistoryLimit": 3,
@@ -217,7 +232,7 @@ def build_manifests(
             "ports": [{"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
-    return [service_account, role, binding, deployment, service]
+    return [service_account, role, binding, config_map, deployment, service]
 
 
 @dataclass(frozen=True)

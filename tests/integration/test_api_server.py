@@ -1,5 +1,6 @@
-"""`mcpreg serve --file` as a real process: it serves, reloads when the file changes, writes the access
-log as JSON lines on stdout, refuses oversized requests, and stops cleanly on SIGTERM."""
+"""`mcpreg serve --file` (and `--config` on a configuration document) as a real process: it serves,
+reloads when the file changes, writes the access log as JSON lines on stdout, refuses oversized requests,
+and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -164,3 +165,28 @@ def test_unusable_arguments(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no such file" in result.stderr
     result = subprocess.run([str(MCPREG), "serve"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--file" in result.stderr
+
+
+@needs_shared
+def test_serves_from_a_configuration_document(tmp_path: Path) -> None:
+    catalogue = tmp_path / "registry.json"
+    catalogue.write_bytes(LATEST.read_bytes())
+    config = tmp_path / "api.yaml"
+    config.write_text(
+        "apiVersion: mcpregistry.dev/v1alpha1\nkind: ApiServerConfig\n"
+        f"storage: {{type: file, path: {json.dumps(str(catalogue))}}}\n"
+        "http: {cacheMaxAgeSeconds: 7}\n"
+    )
+    api = start_api(tmp_path, "--config", str(config))
+    try:
+        status, headers, _ = api.get("/v0.1/servers?limit=1")
+        assert status == 200 and headers["Cache-Control"] == "public, max-age=7"
+        assert api.json("/readiness")["catalog"]["servers"] == 102
+    finally:
+        assert api.stop() == 0
+    config.write_text(config.read_text().replace("cacheMaxAgeSeconds", "cacheMaxAge"))
+    result = subprocess.run(
+        [str(MCPREG), "serve", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"error: {config}: http.cacheMaxAge: unknown field\n"

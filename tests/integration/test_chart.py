@@ -41,7 +41,7 @@ EXPECTED_RULES = {
     ("mcpregistry.dev", "mcpregistries"): {"get", "list", "watch", "patch"},
     ("mcpregistry.dev", "mcpregistries/status"): {"update", "patch"},
     ("mcpregistry.dev", "mcpregistries/finalizers"): {"update"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "update", "delete"},
+    ("", "configmaps"): {"get", "list", "watch", "create", "update", "patch", "delete"},
     ("", "secrets"): {"get"},
     ("", "events"): {"create"},
     ("", "serviceaccounts"): WORKLOAD_VERBS,
@@ -480,6 +480,7 @@ def run_sync_scenario(
         kube.apps.read_namespaced_deployment("chart-demo-api", namespace),
         kube.rbac.read_namespaced_role("chart-demo-api", namespace),
         kube.rbac.read_namespaced_role_binding("chart-demo-api", namespace),
+        kube.core.read_namespaced_config_map("chart-demo-api-config", namespace),
     ]
     assert all(o.metadata.owner_references[0].uid == uid for o in owned)
     assert obj["status"]["apiStatus"]["phase"] == "Ready"

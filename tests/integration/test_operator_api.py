@@ -1,7 +1,8 @@
-"""The operator runs each registry's API: owned ServiceAccount, Role, RoleBinding, Deployment and
-Service; drift restored; honest apiStatus driven by the real Deployment status (pods made Ready by
-kube-scheduler + kwok on a fake node); the API process with the Deployment's arguments and the API
-pod's own ServiceAccount token serves the catalogue and is refused everything else."""
+"""The operator runs each registry's API: owned ServiceAccount, Role, RoleBinding, configuration
+ConfigMap, Deployment and Service; drift restored; honest apiStatus driven by the real Deployment status
+(pods made Ready by kube-scheduler + kwok on a fake node); the API process with the Deployment's
+arguments and configuration document and the API pod's own ServiceAccount token serves the catalogue and
+is refused everything else."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from kubernetes.client.rest import ApiException
 
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
+from mcpreg.apiconfig import parse_config
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 from mcpreg_operator.spec.registry import MCPRegistrySpec
@@ -56,6 +58,14 @@ def not_found(read: Any) -> bool:
     return False
 
 
+def api_document(kube: Kube, namespace: str, registry: str) -> dict[str, Any]:
+    """The configuration document in the API's ConfigMap, as the pods read it."""
+    config_map = kube.core.read_namespaced_config_map(f"{registry}-api-config", namespace)
+    document = json.loads(config_map.data["config.json"])
+    assert isinstance(document, dict)
+    return document
+
+
 def test_workload_is_created_owned_restricted_and_ready(
     registries: Registries, kube: Kube, namespace: str, bare_repo: BareRepo, git_daemon: GitDaemonServer
 ) -> None:
@@ -78,20 +88,37 @@ def test_workload_is_created_owned_restricted_and_ready(
     account = kube.core.read_namespaced_service_account("web-api", namespace)
     role = kube.rbac.read_namespaced_role("web-api", namespace)
     binding = kube.rbac.read_namespaced_role_binding("web-api", namespace)
-    for made in (deployment, service, account, role, binding):
+    config_map = kube.core.read_namespaced_config_map("web-api-config", namespace)
+    for made in (deployment, service, account, role, binding, config_map):
         owner = made.metadata.owner_references[0]
         assert (owner.kind, owner.name, owner.uid, owner.controller) == ("MCPRegistry", "web", uid, True)
         assert made.metadata.labels["app.kubernetes.io/managed-by"] == "mcp-registry-operator"
         assert made.metadata.labels["app.kubernetes.io/instance"] == "web"
+        assert made.metadata.labels["app.kubernetes.io/component"] == "registry-api"
 
     # The API pod reads only its own data ConfigMaps.
     [rule] = role.rules
     assert rule.resources == ["configmaps"] and sorted(rule.verbs) == ["get", "list", "watch"]
     assert set(rule.resource_names) == set(status["storageRef"]["configMaps"])
+    assert "web-api-config" not in rule.resource_names  # mounted by the kubelet, not read by the pods
+
+    # The pods run the configuration document, mounted read-only from the ConfigMap.
+    document = parse_config(api_document(kube, namespace, "web"), "web-api-config")
+    assert (document.registry, document.namespace, document.storage.type) == ("web", namespace, "configmap")
+    assert (document.http.host, document.http.port, document.http.limits.drain_seconds) == (
+        "0.0.0.0",
+        8080,
+        5,
+    )
 
     pod = deployment.spec.template.spec
     container = pod.containers[0]
     assert pod.service_account_name == "web-api"
+    assert container.args == ["serve", "--config", "/etc/mcpreg/api/config.json"]
+    [mount] = [m for m in container.volume_mounts if m.name == "config"]
+    assert (mount.mount_path, mount.read_only) == ("/etc/mcpreg/api", True)
+    [volume] = [v for v in pod.volumes if v.name == "config"]
+    assert volume.config_map.name == "web-api-config"
     assert pod.security_context.run_as_non_root is True
     assert container.security_context.read_only_root_filesystem is True
     assert container.security_context.allow_privilege_escalation is False
@@ -164,6 +191,22 @@ def test_drift_is_restored(
         timeout=30,
         what="Role restored",
     )
+
+    rendered = api_document(kube, namespace, "drift")
+    edited = {**rendered, "http": {**rendered["http"], "cacheMaxAgeSeconds": 1}}
+    kube.core.patch_namespaced_config_map(
+        "drift-api-config", namespace, {"data": {"config.json": json.dumps(edited)}}
+    )
+    wait_until(
+        lambda: api_document(kube, namespace, "drift") == rendered, timeout=30, what="configuration restored"
+    )
+    kube.core.delete_namespaced_config_map("drift-api-config", namespace)
+    wait_until(
+        lambda: not not_found(lambda: api_document(kube, namespace, "drift")),
+        timeout=30,
+        what="configuration ConfigMap recreated",
+    )
+    assert api_document(kube, namespace, "drift") == rendered
     registries.wait("drift", api_ready, timeout=60, what="API Ready again")
 
 
@@ -241,6 +284,7 @@ def test_spec_change_rolls_and_disable_removes_then_restores(
     )
     assert not_found(lambda: kube.core.read_namespaced_service("toggle-api", namespace))
     assert not_found(lambda: kube.rbac.read_namespaced_role("toggle-api", namespace))
+    assert not_found(lambda: kube.core.read_namespaced_config_map("toggle-api-config", namespace))
 
     registries.patch("toggle", {"spec": {"api": {"enabled": True}}})
     registries.wait("toggle", api_ready, timeout=90, what="API Ready after re-enabling")
@@ -257,6 +301,7 @@ def test_workload_is_garbage_collected(
         lambda: kube.core.read_namespaced_service("gcapi-api", namespace),
         lambda: kube.core.read_namespaced_service_account("gcapi-api", namespace),
         lambda: kube.rbac.read_namespaced_role("gcapi-api", namespace),
+        lambda: kube.core.read_namespaced_config_map("gcapi-api-config", namespace),
     ):
         wait_until(
             functools.partial(not_found, read), timeout=90, what="garbage collection of the API workload"
@@ -275,16 +320,17 @@ def test_api_with_deployment_args_and_pod_token_serves_and_is_confined(
     obj = registries.wait("confined", api_ready, timeout=90, what="API Ready")
     deployment = kube.apps.read_namespaced_deployment("confined-api", namespace)
     args = list(deployment.spec.template.spec.containers[0].args)
-    assert args[:1] == ["serve"]
+    assert args == ["serve", "--config", "/etc/mcpreg/api/config.json"]
+    # The pod's own configuration document, where the kubelet would mount it, on loopback here.
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(api_document(kube, namespace, "confined")))
+    port = free_port()
+    args = [*args[:2], str(config_file), "--host", "127.0.0.1", "--port", str(port)]
     # The pod's own identity: a token of the Deployment's ServiceAccount.
     kubeconfig = kube.service_account_kubeconfig(
         namespace, deployment.spec.template.spec.service_account_name, tmp_path / "api.kubeconfig"
     )
-    port = free_port()
-    host_index = args.index("--host")
-    args[host_index + 1] = "127.0.0.1"  # loopback here, 0.0.0.0 in the pod
-    args[args.index("--port") + 1] = str(port)
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig), POD_NAMESPACE=namespace)
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     process = subprocess.Popen(
         [sys.executable, "-m", "mcpreg_cli.main", *args],
         env=env,

@@ -1,6 +1,7 @@
 """The operator with `storage.type: s3` against a real MinIO, the real control plane and real git
-servers, and `mcpreg serve --s3-bucket` serving what it stored: successive ToolHive snapshots, the
-service stopped mid-operation, wrong credentials, a missing bucket, deletion, and switching storage."""
+servers, and `mcpreg serve` on the configuration document the operator rendered serving what it stored:
+successive ToolHive snapshots, the service stopped mid-operation, wrong credentials, a missing bucket,
+deletion, switching storage, and the document following the spec."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kubernetes.client.rest import ApiException
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
 from integration.test_api_server import ApiProcess, start_api
+from integration.test_operator_api import api_document
 from mcpreg.storage.s3_layout import generation_of
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 from mcpreg_dev.minio import MinioServer
@@ -97,17 +99,18 @@ def events_text(kube: Kube, namespace: str, name: str) -> str:
     )  # fmt: skip
 
 
-def serve_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minio: MinioServer, bucket: str, namespace: str,
+def serve_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minio: MinioServer, kube: Kube, namespace: str,
              name: str) -> ApiProcess:  # fmt: skip
+    """The API as its pods run it: the operator's configuration document (from the ConfigMap the pods
+    mount), with a faster poll and presigned downloads laid over it by flags."""
     # The standard AWS chain: the API pod gets these from the Secret as environment variables.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", minio.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", minio.secret_key)
+    config_file = tmp_path / f"{name}-config.json"
+    config_file.write_text(json.dumps(api_document(kube, namespace, name)))
     return start_api(
         tmp_path,
-        "--registry", name, "--namespace", namespace,
-        "--s3-bucket", bucket, "--s3-prefix", PREFIX, "--s3-endpoint", minio.endpoint,
-        "--s3-region", "us-east-1", "--s3-force-path-style", "--s3-poll-interval", "0.2",
-        "--s3-presign", "--s3-presign-ttl", "120",
+        "--config", str(config_file), "--s3-poll-interval", "0.2", "--s3-presign", "--s3-presign-ttl", "120",
     )  # fmt: skip
 
 
@@ -156,7 +159,7 @@ def test_syncs_snapshots_to_s3_and_serves_them(
         if cm.metadata.name == "company-data"
     ]
 
-    api = serve_s3(tmp_path, monkeypatch, minio, s3_bucket, namespace, "company")
+    api = serve_s3(tmp_path, monkeypatch, minio, kube, namespace, "company")
     try:
         assert served_count(api) == expected_count(SNAPSHOTS[0])
         for snapshot in SNAPSHOTS[1:]:
@@ -182,6 +185,70 @@ def test_syncs_snapshots_to_s3_and_serves_them(
     assert 1 <= len(generations) <= 3  # old generations pruned
 
 
+def test_the_api_configuration_follows_the_spec(
+    registries: Registries,
+    kube: Kube,
+    namespace: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    minio: MinioServer,
+    s3_bucket: str,
+) -> None:
+    put_secret(kube, namespace, minio.access_key, minio.secret_key)
+    bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
+    count = expected_count(SNAPSHOTS[0])
+    obj = registries.create("docs", spec_for(git_daemon.url(bare_repo), s3_storage(minio, s3_bucket)))
+    registries.wait("docs", ready_with(count), timeout=60)
+    config_map = kube.core.read_namespaced_config_map("docs-api-config", namespace)
+    [owner] = config_map.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid, owner.controller) == (
+        "MCPRegistry",
+        "docs",
+        obj["metadata"]["uid"],
+        True,
+    )
+    assert config_map.metadata.labels["app.kubernetes.io/managed-by"] == "mcp-registry-operator"
+    assert config_map.metadata.labels["app.kubernetes.io/instance"] == "docs"
+    assert api_document(kube, namespace, "docs")["storage"] == {
+        "type": "s3",
+        "bucket": s3_bucket,
+        "prefix": PREFIX,
+        "endpoint": minio.endpoint,
+        "region": "us-east-1",
+        "forcePathStyle": True,
+        "pollIntervalSeconds": 10.0,
+        "presign": {"enabled": False, "ttlSeconds": 300},
+    }
+    assert minio.access_key not in config_map.data["config.json"]
+    # ...which stay in the environment, from the Secret by reference.
+    [container] = kube.apps.read_namespaced_deployment("docs-api", namespace).spec.template.spec.containers
+    from_secret = {
+        e.name: e.value_from.secret_key_ref.name for e in container.env if e.value_from.secret_key_ref
+    }
+    assert from_secret == dict.fromkeys(
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "s3-creds"
+    )
+
+    def config_hash() -> str:
+        deployment = kube.apps.read_namespaced_deployment("docs-api", namespace)
+        return str(deployment.spec.template.metadata.annotations["mcpregistry.dev/config-hash"])
+
+    before = config_hash()
+    moved = s3_storage(minio, s3_bucket)
+    moved["s3"]["prefix"] = "moved"
+    registries.patch("docs", {"spec": {"storage": moved}})
+    wait_until(
+        lambda: api_document(kube, namespace, "docs")["storage"]["prefix"] == "moved",
+        timeout=60,
+        what="the document to follow spec.storage.s3.prefix",
+    )
+    wait_until(lambda: config_hash() != before, timeout=30, what="the pods to roll")
+    registries.wait(
+        "docs", lambda s: s.get("storageRef", {}).get("s3", {}).get("prefix") == f"moved/{namespace}/docs"
+        and ready_with(count)(s), timeout=60,
+    )  # fmt: skip
+
+
 def test_minio_stopped_mid_operation_then_recovers(
     registries: Registries,
     kube: Kube,
@@ -198,7 +265,7 @@ def test_minio_stopped_mid_operation_then_recovers(
     bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
     registries.create("flaky", spec_for(git_daemon.url(bare_repo), s3_storage(minio, bucket)))
     registries.wait("flaky", ready_with(expected_count(SNAPSHOTS[0])), timeout=60)
-    api = serve_s3(tmp_path, monkeypatch, minio, bucket, namespace, "flaky")
+    api = serve_s3(tmp_path, monkeypatch, minio, kube, namespace, "flaky")
     try:
         minio.stop()
         bare_repo.commit({"registry.json": SNAPSHOTS[-1].read_bytes()})

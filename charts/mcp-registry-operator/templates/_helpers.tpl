@@ -88,11 +88,12 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries/finalizers]
   verbs: [update]
-# Source ConfigMaps (read, watched for changes) and the data ConfigMaps the operator owns (created,
-# replaced conditionally on their resourceVersion, deleted when a generation is superseded).
+# Source ConfigMaps (read, watched for changes), the data ConfigMaps the operator owns (created,
+# replaced conditionally on their resourceVersion, deleted when a generation is superseded), and each
+# registry API's configuration ConfigMap <registry>-api-config (kept by server-side apply: patch).
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, watch, create, update, delete]
+  verbs: [get, list, watch, create, update, patch, delete]
 # Git credentials (spec.source.git.auth.secretRef) and S3 credentials (spec.storage.s3.credentialsSecretRef):
 # read by name only, never listed or watched.
 - apiGroups: [""]
@@ -102,8 +103,9 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-# Each MCPRegistry's registry API: ServiceAccount, Service, Deployment, and the API pod's Role (get/list/
-# watch of its own data ConfigMaps, by name) and RoleBinding. Kept in place by server-side apply (a patch
+# Each MCPRegistry's registry API: ServiceAccount, Service, Deployment (its configuration ConfigMap is in
+# the configmaps rule above), and the API pod's Role (get/list/watch of its own data ConfigMaps, by name)
+# and RoleBinding. Kept in place by server-side apply (a patch
 # that creates the object when it is missing, hence `create`), watched for drift, deleted when
 # spec.api.enabled is false; the Deployment's status is read for status.apiStatus. Kubernetes lets the
 # operator grant in a Role only what it holds itself, which the configmaps rule above covers: no

@@ -13,7 +13,7 @@ from api_testdata import SHARED_DATA, Serve, Served, catalogue_bytes, edge_catal
 
 from mcpreg.storage import FileCatalogReader
 from mcpreg_api.app import LOADER, create_app
-from mcpreg_api.config import ServerConfig
+from mcpreg_api.config import AccessLogConfig, HttpConfig
 from mcpreg_api.server import runner_options
 
 
@@ -30,10 +30,10 @@ async def serve() -> AsyncIterator[Serve]:
     clients: list[TestClient[web.Request, web.Application]] = []
 
     async def start(
-        path: Path, *, wait: bool = True, config: ServerConfig | None = None, with_limits: bool = False
+        path: Path, *, wait: bool = True, config: HttpConfig | None = None, with_limits: bool = False
     ) -> Served:
         reader = FileCatalogReader(path, poll_interval=0.02, count_servers=lambda _: 0)
-        app = create_app(reader, config=config or ServerConfig(access_log=False))
+        app = create_app(reader, config=config or HttpConfig(access_log=AccessLogConfig(enabled=False)))
         server = TestServer(app)
         # TestServer drops constructor options: the runner's (HTTP limits) go to start_server.
         await server.start_server(**(runner_options(app) if with_limits else {}))

@@ -13,7 +13,7 @@ from api_testdata import Serve, Served
 from mcpreg.storage import FileCatalogReader
 from mcpreg_api import manners
 from mcpreg_api.app import LOADER, create_app
-from mcpreg_api.config import HttpLimits, ServerConfig
+from mcpreg_api.config import AccessLogConfig, HttpConfig, HttpLimits
 from mcpreg_api.manners import accepts_gzip, etag_matches
 from mcpreg_api.rendering import Rendered, ResponseCache
 from mcpreg_api.server import serve
@@ -168,7 +168,9 @@ async def raw_request(host: str, port: int, request: str) -> bytes:
 
 
 async def test_slow_or_idle_clients_are_disconnected(serve: Serve, edge_file: Path) -> None:
-    config = ServerConfig(access_log=False, limits=HttpLimits(keepalive_timeout=0.5))
+    config = HttpConfig(
+        access_log=AccessLogConfig(enabled=False), limits=HttpLimits(keepalive_timeout_seconds=0.5)
+    )
     served = await serve(edge_file, config=config, with_limits=True)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -209,7 +211,7 @@ async def test_drain_on_shutdown_keeps_serving_not_ready_then_closes(edge_file: 
     """After the stop signal the server answers for `drain_seconds` with /readiness 503 and
     `Connection: close`, so a Service moves traffic away before the listener closes."""
     reader = FileCatalogReader(edge_file, poll_interval=0.02, count_servers=lambda _: 0)
-    config = ServerConfig(access_log=False, limits=HttpLimits(drain_seconds=0.6))
+    config = HttpConfig(access_log=AccessLogConfig(enabled=False), limits=HttpLimits(drain_seconds=0.6))
     app = create_app(reader, config=config)
     stop = asyncio.Event()
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()

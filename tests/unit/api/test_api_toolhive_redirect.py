@@ -9,13 +9,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mcpreg.storage import FileCatalogReader
 from mcpreg_api.app import LOADER, STATE, create_app
-from mcpreg_api.config import ServerConfig
+from mcpreg_api.config import AccessLogConfig, HttpConfig
 from mcpreg_api.toolhive import ToolHiveRedirect
 
 
 async def _client(path: Path, redirect: ToolHiveRedirect) -> TestClient:  # type: ignore[type-arg]
     reader = FileCatalogReader(path, poll_interval=0.02, count_servers=lambda _: 0)
-    app = create_app(reader, config=ServerConfig(access_log=False), toolhive_redirect=redirect)
+    app = create_app(
+        reader, config=HttpConfig(access_log=AccessLogConfig(enabled=False)), toolhive_redirect=redirect
+    )
     client = TestClient(TestServer(app))
     await client.start_server()
     await app[LOADER].wait_loaded()

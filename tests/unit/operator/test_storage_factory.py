@@ -1,4 +1,4 @@
-"""Store construction, the API pod's S3 arguments, and when storage counts as moved: pure logic."""
+"""Store construction, the API pod's S3 credentials, and when storage counts as moved: pure logic."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.storage_factory import (
     _same_place,
-    api_storage_args,
     api_storage_env,
     build_store,
     cleanup_previous_storage,
@@ -51,13 +50,21 @@ def test_build_store_per_type() -> None:
     assert settings.force_path_style and settings.region == "eu-west-1"
 
 
-def test_api_pod_gets_s3_arguments_and_secret_references() -> None:
-    assert api_storage_args(spec({"type": "configmap"})) == []
+def test_operator_and_api_address_the_same_objects() -> None:
+    """The operator's store and the API's reader start from one mapping of spec.storage.s3."""
+    from mcpreg_operator.api_config import s3_reader_storage
+
+    s3 = spec(S3).storage.s3
+    assert s3 is not None
+    reader, writer = s3_reader_storage(s3).settings(), s3_settings(s3)
+    assert [getattr(writer, f) for f in ("bucket", "prefix", "endpoint", "region", "force_path_style")] == [
+        getattr(reader, f) for f in ("bucket", "prefix", "endpoint", "region", "force_path_style")
+    ]
+    assert reader.encryption_args() == {}  # reading needs no encryption settings
+
+
+def test_api_pod_gets_secret_references() -> None:
     assert api_storage_env(spec({"type": "configmap"})) == []
-    assert api_storage_args(spec(S3)) == [
-        "--s3-bucket", "mcp-registries", "--s3-prefix", "cat", "--s3-endpoint", "http://minio.storage:9000",
-        "--s3-region", "eu-west-1", "--s3-force-path-style",
-    ]  # fmt: skip
     env = api_storage_env(spec(S3))
     assert [e["name"] for e in env] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
     assert all(e["valueFrom"]["secretKeyRef"]["name"] == "s3-creds" for e in env)

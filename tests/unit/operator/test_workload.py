@@ -1,12 +1,14 @@
-"""Pure logic of the API workload: generated manifests, the API phase from a Deployment's status, and
-the overall phase derived from sync and API."""
+"""Pure logic of the API workload: generated manifests (the configuration ConfigMap among them), the
+API phase from a Deployment's status, and the overall phase derived from sync and API."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from mcpreg.apiconfig import parse_config
 from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import ApiPhase, ApiStatus, MCPRegistryStatus, Phase, SyncPhase, SyncStatus
@@ -19,6 +21,8 @@ from mcpreg_operator.workload import (
 )
 
 SPEC = {"source": {"type": "git", "git": {"repository": "https://example.com/r.git", "path": "r.json"}}}
+S3 = {"bucket": "mcp-registries", "prefix": "cat", "endpoint": "http://m:9000"}
+S3_SPEC = {**SPEC, "storage": {"type": "s3", "s3": S3}}
 
 
 def manifests(spec: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, dict[str, Any]]:
@@ -34,14 +38,20 @@ def manifests(spec: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, di
 
 def test_every_object_is_owned_and_labelled() -> None:
     objects = manifests()
-    assert list(objects) == ["ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"]
+    assert list(objects) == ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service"]
     for obj in objects.values():
         assert obj["metadata"]["ownerReferences"] == [
             {"apiVersion": "mcpregistry.dev/v1alpha1", "kind": "MCPRegistry", "name": "reg", "uid": "u-1",
              "controller": True, "blockOwnerDeletion": True}
         ]  # fmt: skip
-        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "reg"
-        assert obj["metadata"]["name"] == "reg-api"
+        assert obj["metadata"]["labels"] == {
+            "app.kubernetes.io/name": "mcp-registry-api",
+            "app.kubernetes.io/instance": "reg",
+            "app.kubernetes.io/component": "registry-api",
+            "app.kubernetes.io/part-of": "mcp-registry",
+            "app.kubernetes.io/managed-by": "mcp-registry-operator",
+        }
+        assert obj["metadata"]["name"] == ("reg-api-config" if obj["kind"] == "ConfigMap" else "reg-api")
 
 
 def test_role_grants_only_named_configmaps() -> None:
@@ -51,6 +61,9 @@ def test_role_grants_only_named_configmaps() -> None:
          "verbs": ["get", "list", "watch"]}
     ]  # fmt: skip
     assert manifests(data_configmaps=[])["Role"]["rules"] == []
+    # The configuration ConfigMap is mounted by the kubelet: the pods need no API access to it.
+    assert "reg-api-config" not in role["rules"][0]["resourceNames"]
+    assert manifests(S3_SPEC, data_configmaps=[])["Role"]["rules"] == []
 
 
 def test_deployment_is_restricted_and_rolls_on_change() -> None:
@@ -60,7 +73,7 @@ def test_deployment_is_restricted_and_rolls_on_change() -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert container["args"][:3] == ["serve", "--registry", "reg"]
+    assert container["args"] == ["serve", "--config", "/etc/mcpreg/api/config.json"]
     assert deployment["spec"]["replicas"] == 1
     changed = manifests({**SPEC, "api": {"image": "example.com/other:1"}})["Deployment"]
     key = CONFIG_HASH_ANNOTATION
@@ -69,6 +82,38 @@ def test_deployment_is_restricted_and_rolls_on_change() -> None:
         != deployment["spec"]["template"]["metadata"]["annotations"][key]
     )
     assert "replicas" not in manifests(manage_replicas=False)["Deployment"]["spec"]
+
+
+def test_the_pods_mount_the_configuration_document() -> None:
+    objects = manifests(S3_SPEC)
+    config_map, pod = objects["ConfigMap"], objects["Deployment"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert {"name": "config", "mountPath": "/etc/mcpreg/api", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "config", "configMap": {"name": "reg-api-config"}} in pod["volumes"]
+    config = parse_config(json.loads(config_map["data"]["config.json"]), "reg-api-config")
+    assert (config.registry, config.namespace, config.storage.type) == ("reg", "ns", "s3")
+    assert (config.http.host, config.http.port) == ("0.0.0.0", container["ports"][0]["containerPort"])
+    assert config.http.limits.drain_seconds == 5
+    # Credentials stay in the environment, from the Secret by reference; never in the document.
+    assert "AWS_" not in config_map["data"]["config.json"]
+
+
+def test_a_configuration_change_rolls_the_pods() -> None:
+    before = manifests(S3_SPEC)
+    moved = {**SPEC, "storage": {"type": "s3", "s3": {**S3, "prefix": "other"}}}
+    after = manifests(moved)
+    assert json.loads(after["ConfigMap"]["data"]["config.json"])["storage"]["prefix"] == "other"
+    assert before["ConfigMap"]["data"] != after["ConfigMap"]["data"]
+    template_before, template_after = (m["Deployment"]["spec"]["template"] for m in (before, after))
+    assert template_before["spec"] == template_after["spec"]  # only the document changed...
+    key = CONFIG_HASH_ANNOTATION
+    assert template_before["metadata"]["annotations"][key] != template_after["metadata"]["annotations"][key]
+    to_configmaps = manifests()
+    assert to_configmaps["ConfigMap"]["data"] != before["ConfigMap"]["data"]
+    assert (
+        to_configmaps["Deployment"]["spec"]["template"]["metadata"]["annotations"][key]
+        != template_before["metadata"]["annotations"][key]
+    )
 
 
 def test_a_new_catalogue_generation_changes_the_role_but_not_the_pods() -> None:

@@ -1,0 +1,92 @@
+"""From a configuration document (`mcpreg.apiconfig.ApiServerConfig`) to a running API server.
+
+`open_reader` is the one place a configuration becomes a catalogue reader (ConfigMaps, S3 or a file);
+`run_config` builds the app on it and serves it as `config.http` says. `mcpreg serve` calls nothing else,
+whether the document came from `--config FILE` (the API pods) or from its convenience flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from mcpreg.apiconfig import ApiServerConfig
+from mcpreg.storage.interfaces import CatalogReader
+from mcpreg_api.app import create_app
+from mcpreg_api.server import configure_logging
+from mcpreg_api.server import run as run_server
+from mcpreg_api.toolhive import ToolHiveRedirect
+
+
+@dataclass(frozen=True)
+class OpenReader:
+    reader: CatalogReader
+    toolhive_redirect: ToolHiveRedirect | None = None  # S3 presigning: GET /api/v1/registry as a 302
+
+
+def _not_counted(data: bytes) -> int:
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def open_reader(config: ApiServerConfig, *, kubeconfig: str | None = None) -> AsyncIterator[OpenReader]:
+    """The reader `config.storage` names, open for the duration of the context. ConfigMaps are read
+    with the pod's ServiceAccount in a cluster, else with `kubeconfig` (or $KUBECONFIG); S3 with the
+    standard AWS chain (the pod's environment, from the Secret)."""
+    storage = config.storage
+    if storage.type == "file":
+        from mcpreg.storage import FileCatalogReader
+
+        # The API server parses and validates each version itself (keeping the last good one when a
+        # version is bad), so the reader need not parse it a second time just to count servers.
+        yield OpenReader(
+            FileCatalogReader(
+                storage.path, poll_interval=storage.poll_interval_seconds, count_servers=_not_counted
+            )
+        )
+    elif storage.type == "s3":
+        from mcpreg.storage.s3_reader import S3CatalogReader
+
+        s3 = S3CatalogReader(
+            storage.settings(),
+            config.namespace,
+            config.registry,
+            poll_interval=storage.poll_interval_seconds,
+            presign_ttl=storage.presign.ttl_seconds,
+        )
+        yield OpenReader(s3, s3.presigned_toolhive_url if storage.presign.enabled else None)
+    else:
+        from kubernetes_asyncio import client
+        from kubernetes_asyncio import config as kube_config
+
+        from mcpreg.storage import ConfigMapCatalogReader
+
+        if (
+            kubeconfig is None
+            and os.environ.get("KUBERNETES_SERVICE_HOST")
+            and not os.environ.get("KUBECONFIG")
+        ):
+            kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
+        else:
+            await kube_config.load_kube_config(config_file=kubeconfig)
+        api = client.ApiClient()
+        try:
+            yield OpenReader(ConfigMapCatalogReader(api, config.namespace, config.registry))
+        finally:
+            await api.close()
+
+
+def run_config(config: ApiServerConfig, *, kubeconfig: str | None = None) -> None:
+    """Serve the catalogue `config` names until SIGTERM/SIGINT."""
+    configure_logging(config.log_level)
+
+    @contextlib.asynccontextmanager
+    async def make_app() -> AsyncIterator[web.Application]:
+        async with open_reader(config, kubeconfig=kubeconfig) as opened:
+            yield create_app(opened.reader, config=config.http, toolhive_redirect=opened.toolhive_redirect)
+
+    run_server(make_app, host=config.http.host, port=config.http.port)

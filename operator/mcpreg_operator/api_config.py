@@ -1,0 +1,53 @@
+"""The API pods' configuration document (`mcpreg.apiconfig.ApiServerConfig`), rendered from an
+MCPRegistry's spec in one place: `render_api_config`. The workload puts it in the ConfigMap
+`<registry>-api-config`, mounted at `API_CONFIG_PATH`; the pods run `mcpreg serve --config API_CONFIG_PATH`.
+"""
+
+from __future__ import annotations
+
+from mcpreg.apiconfig import (
+    API_VERSION,
+    KIND,
+    ApiServerConfig,
+    ConfigMapStorageConfig,
+    HttpConfig,
+    HttpLimits,
+    S3StorageConfig,
+)
+from mcpreg_operator.spec.storage import S3Storage, Storage, StorageType
+
+API_PORT = 8080
+# Endpoints are removed from the Service a moment after a pod is told to stop: keep answering (not
+# ready) meanwhile, so a rollout or a scale-down drops no request.
+API_DRAIN_SECONDS = 5
+API_CONFIG_DIR = "/etc/mcpreg/api"
+API_CONFIG_KEY = "config.json"
+API_CONFIG_PATH = f"{API_CONFIG_DIR}/{API_CONFIG_KEY}"
+
+
+def s3_reader_storage(s3: S3Storage) -> S3StorageConfig:
+    """Where the API reads an S3 catalogue: the addressing of `spec.storage.s3` (also what the
+    operator's own store starts from, so both sides always name the same objects)."""
+    return S3StorageConfig(
+        type="s3",
+        bucket=s3.bucket,
+        prefix=s3.prefix,
+        endpoint=s3.endpoint,
+        region=s3.region,
+        force_path_style=s3.force_path_style,
+    )
+
+
+def render_api_config(registry: str, namespace: str, storage: Storage) -> ApiServerConfig:
+    """The document the API pods of MCPRegistry `namespace/registry` run with."""
+    reads: ConfigMapStorageConfig | S3StorageConfig = ConfigMapStorageConfig()
+    if storage.type is StorageType.S3 and storage.s3 is not None:
+        reads = s3_reader_storage(storage.s3)
+    return ApiServerConfig(
+        api_version=API_VERSION,
+        kind=KIND,
+        registry=registry,
+        namespace=namespace,
+        storage=reads,
+        http=HttpConfig(host="0.0.0.0", port=API_PORT, limits=HttpLimits(drain_seconds=API_DRAIN_SECONDS)),
+    )

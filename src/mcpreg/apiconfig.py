@@ -1,0 +1,229 @@
+"""The registry API server's configuration: one document, written by the operator, read by `mcpreg serve`.
+
+The operator renders it from an MCPRegistry's spec into the ConfigMap `<registry>-api-config`, mounted
+into the API pods; `mcpreg serve --config FILE` reads it (or builds it from its convenience flags) and
+runs from it alone. Nothing secret goes in it: S3 credentials reach the API pods as environment variables
+from the Secret, by reference.
+
+    {"apiVersion": "mcpregistry.dev/v1alpha1", "kind": "ApiServerConfig",
+     "registry": "company", "namespace": "team-a",
+     "storage": {"type": "s3", "bucket": "mcp-registries", "prefix": "catalogues",
+                 "endpoint": "http://minio.storage:9000", "forcePathStyle": true},
+     "http": {"host": "0.0.0.0", "port": 8080, "limits": {"drainSeconds": 5}}}
+
+Fields are camelCase on the wire; an unknown field is an error naming it (a typo in a hand-written file
+must not be ignored), and every omitted field has the default shown by `ApiServerConfig` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from mcpreg.storage.s3_config import S3Settings
+
+API_VERSION = "mcpregistry.dev/v1alpha1"
+KIND = "ApiServerConfig"
+
+
+class _ConfigModel(BaseModel):
+    # camelCase on the wire, snake_case in Python; an unknown field is an error, not ignored.
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True, extra="forbid", frozen=True
+    )
+
+
+# --- storage: where the catalogue is read from --------------------------------------------------------
+
+
+class ConfigMapStorageConfig(_ConfigModel):
+    """The ConfigMaps the operator stored for `registry` in `namespace` (head `<registry>-data` and
+    its parts), read and watched through the Kubernetes API with the pod's ServiceAccount."""
+
+    type: Literal["configmap"] = "configmap"
+
+
+class PresignConfig(_ConfigModel):
+    """Answer `GET /api/v1/registry` with a 302 to a presigned S3 download instead of the bytes."""
+
+    enabled: bool = False
+    ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)  # S3's longest presigned lifetime
+
+
+class S3StorageConfig(_ConfigModel):
+    """The objects the operator stored for `registry` under `<prefix>/<namespace>/<registry>/` in an
+    S3-compatible bucket. Reading needs no encryption settings: S3 decrypts SSE-S3 and SSE-KMS objects
+    for any reader allowed to."""
+
+    type: Literal["s3"]
+    bucket: str = Field(min_length=1, max_length=63)
+    prefix: str = ""
+    endpoint: str = ""  # empty: AWS
+    region: str = ""  # empty: the client's default
+    force_path_style: bool = False
+    poll_interval_seconds: float = Field(default=10.0, gt=0)  # how often the head pointer is checked
+    presign: PresignConfig = PresignConfig()
+
+    @model_validator(mode="after")
+    def _addressable(self) -> S3StorageConfig:
+        self.settings()  # S3Settings holds the rules on bucket and prefix; its ValueError names the field
+        return self
+
+    def settings(self) -> S3Settings:
+        """How to reach the bucket: the one mapping from this configuration to the storage layer."""
+        return S3Settings(
+            bucket=self.bucket,
+            prefix=self.prefix,
+            endpoint=self.endpoint,
+            region=self.region,
+            force_path_style=self.force_path_style,
+        )
+
+
+class FileStorageConfig(_ConfigModel):
+    """A local catalogue file (ToolHive or upstream format), re-read when it changes: for local use."""
+
+    type: Literal["file"]
+    path: str = Field(min_length=1)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+
+
+StorageConfig = Annotated[
+    ConfigMapStorageConfig | S3StorageConfig | FileStorageConfig, Field(discriminator="type")
+]
+STORAGE_TYPES = ("configmap", "s3", "file")
+
+
+# --- http: how the API answers ------------------------------------------------------------------------
+
+
+class HttpLimits(_ConfigModel):
+    """Bounds on what a client may send and how long it may take (aiohttp enforces the first three).
+
+    A request line longer than `max_line_size`, a header longer than `max_field_size` or more than
+    `max_headers` headers are refused (400/431) before any handler runs. `keepalive_timeout_seconds`
+    closes a connection that has not completed a request within that time of opening or of its previous
+    response - idle, or dribbling its headers byte by byte (aiohttp does not reset it on partial input),
+    so a slow client cannot hold connections open. Handlers never wait on anything (every answer is
+    precomputed), so they need no time limit of their own. `shutdown_timeout_seconds` is how long
+    requests in flight may take to finish on shutdown. `drain_seconds` is how long the server keeps
+    answering after SIGTERM before it closes its listener, with `/readiness` at 503 and every response
+    closing its connection: a Service routes new requests elsewhere once its endpoints are updated,
+    which takes a moment after a pod is told to stop (0: close at once, for local use).
+    """
+
+    max_line_size: int = Field(default=16384, ge=1)  # every parameter at its documented maximum, encoded
+    max_field_size: int = Field(default=8190, ge=1)
+    max_headers: int = Field(default=64, ge=1)
+    keepalive_timeout_seconds: float = Field(default=20.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
+    drain_seconds: float = Field(default=0.0, ge=0)
+
+
+class AccessLogConfig(_ConfigModel):
+    """One JSON line per request on stdout (see `mcpreg_api.accesslog`), buffered for at most
+    `flush_interval_seconds` (0: each line written at once)."""
+
+    enabled: bool = True
+    flush_interval_seconds: float = Field(default=1.0, ge=0)
+
+
+class HttpConfig(_ConfigModel):
+    """Where the API listens and how it answers.
+
+    `cache_max_age_seconds`: how long clients and proxies may reuse a catalogue response without asking
+    again (after that they revalidate with If-None-Match and get a 304 when nothing changed).
+    """
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    cache_max_age_seconds: int = Field(default=30, ge=0)
+    access_log: AccessLogConfig = AccessLogConfig()
+    limits: HttpLimits = HttpLimits()
+
+    @property
+    def data_cache_control(self) -> str:
+        return f"public, max-age={self.cache_max_age_seconds}"
+
+
+# --- the document -------------------------------------------------------------------------------------
+
+
+class ApiServerConfig(_ConfigModel):
+    """Everything the registry API server runs with, but credentials."""
+
+    api_version: Literal["mcpregistry.dev/v1alpha1"]
+    kind: Literal["ApiServerConfig"]
+    registry: str = Field(default="", max_length=253)  # the MCPRegistry served (not for file storage)
+    namespace: str = Field(default="", max_length=63)  # its namespace (not for file storage)
+    storage: StorageConfig
+    http: HttpConfig = HttpConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _names_what_it_serves(self) -> ApiServerConfig:
+        if self.storage.type != "file" and not (self.registry and self.namespace):
+            raise ValueError(f"registry and namespace are required with {self.storage.type} storage")
+        return self
+
+    def document(self) -> dict[str, Any]:
+        """The document as JSON data, every field spelled out (defaults too): what a reader sees."""
+        return self.model_dump(mode="json")
+
+
+class ApiConfigError(Exception):
+    """A configuration document that cannot be used: `source` (a file name), the `field` that is wrong
+    (empty when the whole document is) and why. One line, for a person."""
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        super().__init__(f"{source}: {field}: {message}" if field else f"{source}: {message}")
+        self.source, self.field, self.message = source, field, message
+
+
+def describe(error: ValidationError) -> list[tuple[str, str]]:
+    """Each problem as (field path in wire names, message), e.g. ("http.cacheMaxAge", "unknown field").
+    The union's tag pydantic puts in the path (storage.s3.bucket) is left out: the document has none.
+    Unknown fields come first: a misspelt field explains the required one said to be missing."""
+    problems: list[tuple[str, str]] = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        of = ""
+        if len(loc) > 1 and loc[0] == "storage" and loc[1] in STORAGE_TYPES:
+            of = f" of {loc.pop(1)} storage"
+        message = f"unknown field{of}" if item["type"] == "extra_forbidden" else str(item["msg"])
+        problems.append((".".join(loc), message.removeprefix("Value error, ")))
+    return sorted(problems, key=lambda problem: not problem[1].startswith("unknown field"))
+
+
+def parse_config(data: Any, source: str) -> ApiServerConfig:
+    """`data` (a parsed document) validated; `ApiConfigError` names `source` and the first bad field."""
+    try:
+        return ApiServerConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = describe(exc)
+        field, message = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ApiConfigError(source, field, message + more) from None
+
+
+def load_config(path: Path | str) -> ApiServerConfig:
+    """The document in file `path` (JSON, or YAML for hand-written files), validated."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApiConfigError(
+            str(path), "", f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        raise ApiConfigError(str(path), "", f"not JSON or YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ApiConfigError(
+            str(path), "", f"not an {KIND} document (an object with apiVersion {API_VERSION})"
+        )
+    return parse_config(data, str(path))

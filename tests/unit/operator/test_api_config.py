@@ -1,0 +1,87 @@
+"""The operator's one rendering of an MCPRegistry spec into the API's configuration document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpreg.apiconfig import API_VERSION, KIND, parse_config
+from mcpreg_operator.api_config import render_api_config
+from mcpreg_operator.spec.registry import MCPRegistrySpec
+
+SOURCE = {"type": "configmap", "configMap": {"name": "src"}}
+
+
+def rendered(storage: dict[str, Any]) -> dict[str, Any]:
+    spec = MCPRegistrySpec.model_validate({"source": SOURCE, "storage": storage})
+    return render_api_config("company", "team-a", spec.storage).document()
+
+
+HTTP = {
+    "host": "0.0.0.0",
+    "port": 8080,
+    "cacheMaxAgeSeconds": 30,
+    "accessLog": {"enabled": True, "flushIntervalSeconds": 1.0},
+    "limits": {
+        "maxLineSize": 16384,
+        "maxFieldSize": 8190,
+        "maxHeaders": 64,
+        "keepaliveTimeoutSeconds": 20.0,
+        "shutdownTimeoutSeconds": 10.0,
+        "drainSeconds": 5.0,
+    },
+}
+
+
+def test_configmap_storage() -> None:
+    assert rendered({"type": "configmap"}) == {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "registry": "company",
+        "namespace": "team-a",
+        "storage": {"type": "configmap"},
+        "http": HTTP,
+        "logLevel": "INFO",
+    }
+
+
+def test_s3_storage_with_its_addressing_and_without_secrets() -> None:
+    document = rendered(
+        {
+            "type": "s3",
+            "s3": {
+                "bucket": "mcp-registries",
+                "prefix": "catalogues/prod",
+                "endpoint": "https://s3.example.com:9000",
+                "region": "eu-west-1",
+                "forcePathStyle": True,
+                "credentialsSecretRef": {"name": "s3-creds"},
+                "serverSideEncryption": "aws:kms",
+                "kmsKeyId": "arn:aws:kms:eu-west-1:1:key/k",
+            },
+        }
+    )
+    assert document["storage"] == {
+        "type": "s3",
+        "bucket": "mcp-registries",
+        "prefix": "catalogues/prod",
+        "endpoint": "https://s3.example.com:9000",
+        "region": "eu-west-1",
+        "forcePathStyle": True,
+        "pollIntervalSeconds": 10.0,
+        "presign": {"enabled": False, "ttlSeconds": 300},
+    }
+    # Reading needs neither the credentials' Secret (environment, by reference) nor the encryption.
+    assert "s3-creds" not in str(document) and "kms" not in str(document).lower()
+    assert parse_config(document, "rendered").document() == document
+
+
+def test_s3_defaults() -> None:
+    storage = rendered({"type": "s3", "s3": {"bucket": "mcp-registries"}})["storage"]
+    assert (storage["prefix"], storage["endpoint"], storage["region"], storage["forcePathStyle"]) == (
+        "", "", "", False,
+    )  # fmt: skip
+
+
+def test_s3_settings_ignored_unless_the_type_is_s3() -> None:
+    stale = {"type": "configmap", "s3": {"bucket": "mcp-registries"}}
+    assert rendered(stale)["storage"] == {"type": "configmap"}
