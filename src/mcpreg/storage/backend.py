@@ -60,6 +60,10 @@ class Retention:
     keep_replaced: bool
     grace: timedelta | None = None
 
+    def __post_init__(self) -> None:
+        if self.generations < 1:
+            raise ValueError("keep_generations must be at least 1")
+
 
 class Backend(Protocol):
     """Storage primitives for one registry. Every method is a coroutine on the caller's loop (or

@@ -14,11 +14,10 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
-
-from kubernetes_asyncio.client import ApiClient
 
 from mcpreg import labels
 from mcpreg.backoff import Backoff
@@ -58,6 +57,9 @@ log = logging.getLogger(__name__)
 # than this belong to a writer that died, and are removed by the next successful write.
 DEFAULT_ORPHAN_GRACE = timedelta(minutes=10)
 DEFAULT_WATCH_TIMEOUT = 300
+# Only the published generation: the replaced one's parts go at once (the conditional replace proved
+# no head references them), orphans once past the grace.
+CONFIGMAP_RETENTION = Retention(generations=1, keep_replaced=False, grace=DEFAULT_ORPHAN_GRACE)
 
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -72,33 +74,23 @@ def _owner_refs(obj: Mapping[str, Any]) -> list[Any]:
     return list(_metadata(obj).get("ownerReferences") or [])
 
 
+@dataclass(eq=False)
 class ConfigMapBackend:
-    """One registry's storage objects in ConfigMaps of its namespace. `owner` goes on every object
-    it creates (None: a reader, or a writer that only deletes)."""
+    """One registry's storage objects in the ConfigMaps `client` reaches (one namespace). `owner` goes
+    on every object it creates (None: a reader, or a writer that only deletes)."""
 
-    def __init__(
-        self,
-        api: ApiClient,
-        namespace: str,
-        registry: str,
-        *,
-        owner: OwnerReference | None = None,
-        limits: EncodingLimits = DEFAULT_LIMITS,
-        orphan_grace: timedelta = DEFAULT_ORPHAN_GRACE,
-        concurrency: int = 4,
-        request_timeout: float = 30.0,
-        watch_timeout: int = DEFAULT_WATCH_TIMEOUT,
-        backoff: Backoff | None = None,
-    ) -> None:
+    client: ConfigMapClient
+    registry: InitVar[str]
+    owner: OwnerReference | None
+    limits: EncodingLimits = DEFAULT_LIMITS
+    retention: Retention = CONFIGMAP_RETENTION
+    concurrency: int = 4
+    watch_timeout: int = DEFAULT_WATCH_TIMEOUT
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def __post_init__(self, registry: str) -> None:
         self.names = ConfigMapNames(registry)
-        self.namespace = namespace
-        self.owner = owner
-        self.limits = limits
-        self.retention = Retention(generations=1, keep_replaced=False, grace=orphan_grace)
-        self.concurrency = concurrency
-        self.watch_timeout = watch_timeout
-        self.backoff = backoff or Backoff()
-        self.client = ConfigMapClient(api, namespace, request_timeout=request_timeout)
+        self.namespace = self.client.namespace
 
     @property
     def where(self) -> str:

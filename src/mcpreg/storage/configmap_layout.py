@@ -33,7 +33,14 @@ from mcpreg import labels
 from mcpreg.labels import DOMAIN
 from mcpreg.storage.encoding import is_utf8
 from mcpreg.storage.errors import StorageCorruptError, StorageError
-from mcpreg.storage.manifest import HASH_PATTERN, MAX_REVISION_LENGTH, BlobRef, Manifest
+from mcpreg.storage.manifest import (
+    ENCODING_FACTS,
+    GENERATION_FACTS,
+    HASH_PATTERN,
+    MAX_REVISION_LENGTH,
+    BlobRef,
+    Manifest,
+)
 from mcpreg.storage.model import Encoding, sha256_hash
 
 JsonObject = dict[str, Any]
@@ -144,13 +151,8 @@ class HeadAnnotations(BaseModel):
         if manifest.documents:
             raise StorageError("ConfigMap storage keeps no extra documents")
         return cls(
+            **manifest.facts(),
             storage_format=str(manifest.format_version),
-            content_hash=manifest.content_hash,
-            revision=manifest.revision,
-            stored_at=manifest.stored_at,
-            server_count=manifest.server_count,
-            encoding=manifest.encoding,
-            size=manifest.size,
             stored_size=manifest.stored_size,
             layout="inline" if manifest.inline else "split",
             parts=() if manifest.inline else manifest.blobs,
@@ -160,13 +162,8 @@ class HeadAnnotations(BaseModel):
         inline = self.layout == "inline"
         blobs = (BlobRef(name=inline_key(self.encoding), size=self.stored_size),) if inline else self.parts
         return Manifest(
+            **self.model_dump(include=set(GENERATION_FACTS | ENCODING_FACTS)),
             format_version=int(self.storage_format),
-            content_hash=self.content_hash,
-            revision=self.revision,
-            stored_at=self.stored_at,
-            server_count=self.server_count,
-            encoding=self.encoding,
-            size=self.size,
             stored_size=self.stored_size,
             blobs=blobs,
             inline=inline,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from kubernetes_asyncio.client import ApiClient
 
 from mcpreg.backoff import Backoff
+from mcpreg.kube import ConfigMapClient
 from mcpreg.storage.configmap_backend import DEFAULT_WATCH_TIMEOUT, ConfigMapBackend
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits
 from mcpreg.storage.reader import GenerationReader
@@ -34,13 +35,13 @@ class ConfigMapCatalogReader(GenerationReader):
         backoff: Backoff | None = None,
     ) -> None:
         backoff = backoff or Backoff()
+        client = ConfigMapClient(api, namespace, request_timeout=request_timeout)
         backend = ConfigMapBackend(
-            api,
-            namespace,
+            client,
             registry,
+            None,
             limits=limits,
             concurrency=concurrency,
-            request_timeout=request_timeout,
             watch_timeout=watch_timeout,
             backoff=backoff,
         )

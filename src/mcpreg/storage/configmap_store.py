@@ -7,11 +7,13 @@ are deleted at once, and orphaned parts of crashed writes once they are older th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from kubernetes_asyncio.client import ApiClient
 
-from mcpreg.storage.configmap_backend import DEFAULT_ORPHAN_GRACE, ConfigMapBackend
+from mcpreg.kube import ConfigMapClient
+from mcpreg.storage.configmap_backend import CONFIGMAP_RETENTION, DEFAULT_ORPHAN_GRACE, ConfigMapBackend
 from mcpreg.storage.configmap_layout import OwnerReference
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits
 from mcpreg.storage.writer import GenerationWriter
@@ -38,18 +40,10 @@ class ConfigMapCatalogStore(GenerationWriter):
         concurrency: int = 4,
         request_timeout: float = 30.0,
     ) -> None:
-        super().__init__(
-            ConfigMapBackend(
-                api,
-                namespace,
-                registry,
-                owner=owner,
-                limits=limits,
-                orphan_grace=orphan_grace,
-                concurrency=concurrency,
-                request_timeout=request_timeout,
-            )
-        )
+        client = ConfigMapClient(api, namespace, request_timeout=request_timeout)
+        retention = replace(CONFIGMAP_RETENTION, grace=orphan_grace)
+        backend = ConfigMapBackend(client, registry, owner, limits, retention, concurrency=concurrency)
+        super().__init__(backend)
 
     @property
     def head_name(self) -> str:

@@ -9,6 +9,7 @@ check each one, how to decode their concatenation and what it must hash to.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +19,11 @@ from mcpreg.storage.model import Encoding, StoredCatalog
 FORMAT_VERSION = 1
 """The storage format this code writes. A reader refuses a manifest of a format it does not know, and
 a writer rewrites a generation stored in another format even when its hash is unchanged."""
+
+GENERATION_FACTS = frozenset({"content_hash", "revision", "stored_at", "server_count"})
+"""What a manifest says of the catalogue itself, named alike in `StoredCatalog` and every wire form."""
+ENCODING_FACTS = frozenset({"encoding", "size"})
+"""How it is stored, named alike in every wire form."""
 
 HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 MAX_REVISION_LENGTH = 1024
@@ -79,10 +85,7 @@ class Manifest(BaseModel):
         if len(stored.revision) > MAX_REVISION_LENGTH:
             raise StorageError(f"the revision is longer than {MAX_REVISION_LENGTH} characters")
         return cls(
-            content_hash=stored.content_hash,
-            revision=stored.revision,
-            stored_at=stored.stored_at,
-            server_count=stored.server_count,
+            **{name: getattr(stored, name) for name in GENERATION_FACTS},
             encoding=encoding,
             size=stored.size,
             stored_size=sum(blob.size for blob in blobs),
@@ -99,10 +102,8 @@ class Manifest(BaseModel):
 
     def catalog(self, data: bytes) -> StoredCatalog:
         """The `StoredCatalog` of `data`, this generation's decoded bytes (already verified)."""
-        return StoredCatalog(
-            data=data,
-            content_hash=self.content_hash,
-            revision=self.revision,
-            stored_at=self.stored_at,
-            server_count=self.server_count,
-        )
+        return StoredCatalog(data=data, **self.facts(GENERATION_FACTS))
+
+    def facts(self, names: frozenset[str] = GENERATION_FACTS | ENCODING_FACTS) -> dict[str, Any]:
+        """The fields `names` (by default those every wire form shares), as Python values."""
+        return self.model_dump(include=set(names))

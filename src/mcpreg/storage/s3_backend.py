@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 from mcpreg.storage.backend import BlobUnavailable, Head, Retention, StoredObject
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 # Below this a catalogue is stored as plain JSON (readable in any S3 console); above, gzip.
 DEFAULT_GZIP_THRESHOLD = 64 * KIB
 DEFAULT_POLL_INTERVAL = 10.0
+# The newest few generations, the replaced one always among them: readers that read the pointer a
+# moment ago still find their generation.
+S3_RETENTION = Retention(generations=DEFAULT_KEEP_GENERATIONS, keep_replaced=True)
 JSON = "application/json"
 GZIP = "application/gzip"
 
@@ -52,29 +56,25 @@ def s3_limits(gzip_threshold: int = DEFAULT_GZIP_THRESHOLD) -> EncodingLimits:
     )
 
 
+@dataclass(eq=False)
 class S3Backend:
     """One registry's objects under `<settings.prefix>/<namespace>/<registry>/` in a bucket."""
 
-    def __init__(
-        self,
-        settings: S3Settings,
-        namespace: str,
-        registry: str,
-        *,
-        credentials: CredentialsProvider | None = None,
-        keep_generations: int = DEFAULT_KEEP_GENERATIONS,
-        gzip_threshold: int = DEFAULT_GZIP_THRESHOLD,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    settings: S3Settings
+    namespace: InitVar[str]
+    registry: InitVar[str]
+    credentials: InitVar[CredentialsProvider | None]
+    retention: Retention = S3_RETENTION
+    gzip_threshold: InitVar[int] = DEFAULT_GZIP_THRESHOLD
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    concurrency: int = 4
+
+    def __post_init__(
+        self, namespace: str, registry: str, credentials: CredentialsProvider | None, gzip_threshold: int
     ) -> None:
-        if keep_generations < 1:
-            raise ValueError("keep_generations must be at least 1")
-        self.settings = settings
-        self.prefix = registry_prefix(settings.prefix, namespace, registry)
+        self.prefix = registry_prefix(self.settings.prefix, namespace, registry)
         self.limits = s3_limits(gzip_threshold)
-        self.retention = Retention(generations=keep_generations, keep_replaced=True)
-        self.concurrency = 4
-        self.poll_interval = poll_interval
-        self.objects = S3Objects(settings, credentials)
+        self.objects = S3Objects(self.settings, credentials)
 
     @property
     def pointer_key(self) -> str:

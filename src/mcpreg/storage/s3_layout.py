@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from mcpreg.storage.documents import TOOLHIVE
 from mcpreg.storage.errors import StorageCorruptError
-from mcpreg.storage.manifest import HASH_PATTERN, BlobRef, Manifest
+from mcpreg.storage.manifest import ENCODING_FACTS, GENERATION_FACTS, HASH_PATTERN, BlobRef, Manifest
 from mcpreg.storage.model import HASH_PREFIX, Encoding, is_content_hash
 
 POINTER_NAME = "current.json"
@@ -126,13 +126,8 @@ class PointerDocument(BaseModel):
         [catalog] = manifest.blobs  # S3 keeps a generation in one object (multipart when large)
         documents = {name: _ObjectRef.of(ref) for name, ref in manifest.documents.items()}
         return cls(
+            **manifest.facts(),
             format=POINTER_FORMAT,
-            content_hash=manifest.content_hash,
-            revision=manifest.revision,
-            stored_at=manifest.stored_at,
-            server_count=manifest.server_count,
-            encoding=manifest.encoding,
-            size=manifest.size,
             catalog=_ObjectRef.of(catalog),
             toolhive=documents.get(TOOLHIVE),
             documents=documents or None,
@@ -142,14 +137,11 @@ class PointerDocument(BaseModel):
         documents = self.documents if self.documents is not None else {}
         if self.documents is None and self.toolhive is not None:
             documents = {TOOLHIVE: self.toolhive}
-        stored_at = self.stored_at if self.stored_at.tzinfo else self.stored_at.replace(tzinfo=UTC)
+        facts = self.model_dump(include=set(GENERATION_FACTS | ENCODING_FACTS))
+        if not self.stored_at.tzinfo:
+            facts["stored_at"] = self.stored_at.replace(tzinfo=UTC)
         return Manifest(
-            content_hash=self.content_hash,
-            revision=self.revision,
-            stored_at=stored_at,
-            server_count=self.server_count,
-            encoding=self.encoding,
-            size=self.size,
+            **facts,
             stored_size=self.catalog.size,
             blobs=(self.catalog.blob(),),
             documents={name: ref.blob() for name, ref in documents.items()},

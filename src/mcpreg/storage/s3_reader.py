@@ -13,6 +13,7 @@ from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits
 from mcpreg.storage.reader import GenerationReader
 from mcpreg.storage.s3_backend import DEFAULT_POLL_INTERVAL, S3Backend
 from mcpreg.storage.s3_config import CredentialsProvider, S3Settings
+from mcpreg.storage.s3_io import S3Objects
 
 DEFAULT_PRESIGN_TTL = 300
 
@@ -45,15 +46,11 @@ class S3CatalogReader(GenerationReader):
         self.prefix = backend.prefix
         self.poll_interval = poll_interval
         self.presign_ttl = presign_ttl
-        self.objects = backend.objects
+        self.objects: S3Objects = backend.objects
         self._signed: dict[str, tuple[str, float]] = {}  # key -> (url, monotonic expiry)
 
     def __repr__(self) -> str:
         return f"S3CatalogReader(s3://{self.settings.bucket}/{self.prefix})"
-
-    @property
-    def pointer_key(self) -> str:
-        return self.backend.pointer_key
 
     async def presigned_toolhive_url(self, content_hash: str) -> str | None:
         """A presigned GET URL of generation `content_hash`'s ToolHive document, valid for about

@@ -8,9 +8,10 @@ newest `keep_generations` generations, never the published one nor the one just 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from mcpreg.storage.documents import extra_documents
-from mcpreg.storage.s3_backend import DEFAULT_GZIP_THRESHOLD, S3Backend
+from mcpreg.storage.s3_backend import DEFAULT_GZIP_THRESHOLD, S3_RETENTION, S3Backend
 from mcpreg.storage.s3_config import CredentialsProvider, S3Settings
 from mcpreg.storage.s3_errors import S3BucketMissingError
 from mcpreg.storage.s3_io import S3Objects
@@ -37,31 +38,14 @@ class S3CatalogStore(GenerationWriter):
         documents: DocumentRenderer | None = extra_documents,
         gzip_threshold: int = DEFAULT_GZIP_THRESHOLD,
     ) -> None:
+        retention = replace(S3_RETENTION, generations=keep_generations)
         backend = S3Backend(
-            settings,
-            namespace,
-            registry,
-            credentials=credentials,
-            keep_generations=keep_generations,
-            gzip_threshold=gzip_threshold,
+            settings, namespace, registry, credentials, retention, gzip_threshold=gzip_threshold
         )
         super().__init__(backend, documents=documents)
-
-    @property
-    def settings(self) -> S3Settings:
-        return self.backend.settings
-
-    @property
-    def prefix(self) -> str:
-        return self.backend.prefix
-
-    @property
-    def objects(self) -> S3Objects:
-        return self.backend.objects
-
-    @property
-    def pointer_key(self) -> str:
-        return self.backend.pointer_key
+        self.settings = settings
+        self.prefix = backend.prefix
+        self.objects: S3Objects = backend.objects
 
     def __repr__(self) -> str:
         return f"S3CatalogStore(s3://{self.settings.bucket}/{self.prefix})"

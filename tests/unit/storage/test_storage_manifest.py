@@ -50,8 +50,16 @@ OLD_SPLIT_ANNOTATIONS = {
     "mcpregistry.dev/layout": "split",
     "mcpregistry.dev/parts": json.dumps(
         [
-            {"name": f"company-registry-data-{HEX[:12]}-0", "size": len(PART_A), "sha256": sha256_hash(PART_A)},
-            {"name": f"company-registry-data-{HEX[:12]}-1", "size": len(PART_B), "sha256": sha256_hash(PART_B)},
+            {
+                "name": f"company-registry-data-{HEX[:12]}-0",
+                "size": len(PART_A),
+                "sha256": sha256_hash(PART_A),
+            },
+            {
+                "name": f"company-registry-data-{HEX[:12]}-1",
+                "size": len(PART_B),
+                "sha256": sha256_hash(PART_B),
+            },
         ],
         separators=(",", ":"),
     ),
@@ -131,7 +139,9 @@ def _manifest(blobs: tuple[BlobRef, ...], data: bytes = DATA, encoding: str = "i
 
 def test_manifest_blobs_must_add_up() -> None:
     with pytest.raises(ValueError, match="add up"):
-        Manifest.model_validate({**_manifest((BlobRef(name="a", size=len(DATA)),)).model_dump(), "stored_size": 1})
+        Manifest.model_validate(
+            {**_manifest((BlobRef(name="a", size=len(DATA)),)).model_dump(), "stored_size": 1}
+        )
 
 
 def test_assemble_verifies_each_blob_and_the_content_hash() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import (
@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 
 from mcpreg.storage import StorageAccessError, StorageCorruptError, sha256_hash
+from mcpreg.storage.manifest import BlobRef, Manifest
 from mcpreg.storage.model import S3Location, StorageLocation
 from mcpreg.storage.s3_config import S3Credentials, S3Settings
 from mcpreg.storage.s3_errors import (
@@ -28,7 +29,6 @@ from mcpreg.storage.s3_errors import (
     S3StorageError,
     classify,
 )
-from mcpreg.storage.manifest import BlobRef, Manifest
 from mcpreg.storage.s3_layout import (
     catalog_key,
     generation_of,
