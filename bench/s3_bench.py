@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mcpreg.storage import StoredCatalog
-from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.documents import extra_documents
+from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.minio import MinioServer

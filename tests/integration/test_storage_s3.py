@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from mcpreg.storage import Backoff, StorageConflictError, StorageLocation, StoredCatalog
+from mcpreg.storage.documents import extra_documents
 from mcpreg.storage.encoding import MIB
 from mcpreg.storage.s3_config import S3Credentials, S3Settings
 from mcpreg.storage.s3_errors import (
@@ -28,7 +29,6 @@ from mcpreg.storage.s3_errors import (
 )
 from mcpreg.storage.s3_layout import catalog_key, generation_of, pointer_key, toolhive_key
 from mcpreg.storage.s3_reader import S3CatalogReader
-from mcpreg.storage.documents import extra_documents
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.minio import MinioServer
 from mcpreg_dev.samples import replicated_catalog_json

@@ -103,6 +103,8 @@ class S3Backend:
             fetched = await self.objects.get(self.pointer_key, max_bytes=MAX_POINTER_BYTES)
         except S3NotFound:
             return None
+        except StorageCorruptError as exc:  # too large to be a pointer
+            return Head(None, "", invalid=str(exc))
         try:
             return Head(parse_pointer(fetched.data, self.prefix, self.where), fetched.etag)
         except StorageCorruptError as exc:
