@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # Generations published faster than a read completes: give up after this many in a row.
 MAX_GENERATION_CHANGES = 20
 _REMEMBERED_MANIFESTS = 8
+# Following that failed after working this long starts its backoff afresh.
+HEALTHY_SECONDS = 30.0
 
 
 def assemble(
@@ -146,8 +148,11 @@ class GenerationReader:
 
         A generation that cannot be loaded is logged and counted, never raised: the consumer keeps
         the one it has."""
+        head = await self.backend.get_manifest(payload=True)
+        if head is None or (head.manifest is not None and head.manifest.content_hash == last_hash):
+            return None, 0  # nothing stored, or what the consumer has: no need to fetch a byte more
         try:
-            stored = await self.read()
+            stored = await self._read_generation(head)
         except StorageCorruptError as exc:
             log.error("not loading catalogue from %s: %s", self.backend.where, exc)
             return None, unread + 1
@@ -163,8 +168,9 @@ class GenerationReader:
         after publishing) is retried with backoff until it loads or is replaced."""
         last_hash: str | None = None
         unread = 0  # consecutive failures to load the published generation
-        failures = 0  # consecutive failures of the backend's announcements
+        failures = 0  # consecutive failures to follow, reset once following worked for a while
         while True:
+            started = asyncio.get_running_loop().time()
             announcements = self.backend.announcements()
             pending: asyncio.Future[str | None] | None = None
             try:
@@ -176,7 +182,6 @@ class GenerationReader:
                     done, _ = await asyncio.wait({pending}, timeout=timeout)
                     if done:
                         announced, pending = pending.result(), None
-                        failures = 0
                         if announced is not None and announced == last_hash:
                             unread = 0  # back to the generation the consumer already has
                             continue
@@ -185,7 +190,8 @@ class GenerationReader:
                         last_hash = stored.content_hash
                         yield stored
             except (StorageError, KubeError, StopAsyncIteration) as exc:
-                failures += 1
+                healthy = asyncio.get_running_loop().time() - started >= HEALTHY_SECONDS
+                failures = 1 if healthy else failures + 1
                 delay = self.backoff.delay(failures)
                 log.warning(
                     "following catalogue %s failed (%s); retrying in %.1f s, serving the last one meanwhile",

@@ -27,7 +27,7 @@ from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.encoding import EncodedCatalog, EncodingLimits, encode
 from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import PublishHook
-from mcpreg.storage.manifest import FORMAT_VERSION, BlobRef, Manifest
+from mcpreg.storage.manifest import FORMAT_VERSION, Manifest
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult, sha256_hash
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ def _encode_checked(catalog: StoredCatalog, limits: EncodingLimits) -> EncodedCa
     if sha256_hash(catalog.data) != catalog.content_hash:
         raise StorageError("the catalogue's content_hash is not the sha256 of its data; refusing to store it")
     return encode(catalog.data, limits)
-
-
-def _document_refs(backend: Backend, content_hash: str, documents: Mapping[str, bytes]) -> dict[str, BlobRef]:
-    return {name: backend.document_ref(content_hash, name, data) for name, data in documents.items()}
 
 
 def prunable(
@@ -119,6 +115,19 @@ class GenerationWriter:
             )
         return not missing
 
+    def _prepare(self, catalog: StoredCatalog) -> tuple[Manifest, EncodedCatalog, Mapping[str, bytes]]:
+        """Encode, render the documents, name and hash the blobs: the new generation's manifest
+        (in a worker thread: it compresses and hashes megabytes)."""
+        encoded = _encode_checked(catalog, self.backend.limits)
+        documents = self.documents(catalog) if self.documents else {}
+        blobs, inline = self.backend.blob_refs(catalog.content_hash, encoded)
+        refs = {
+            name: self.backend.document_ref(catalog.content_hash, name, data)
+            for name, data in documents.items()
+        }
+        manifest = Manifest.of(catalog, encoding=encoded.encoding, blobs=blobs, inline=inline, documents=refs)
+        return manifest, encoded, documents
+
     async def write(
         self, catalog: StoredCatalog, *, before_publish: PublishHook | None = None
     ) -> WriteResult:
@@ -139,16 +148,8 @@ class GenerationWriter:
                 stored_bytes=previous.stored_size,
             )
 
-        encoded = await asyncio.to_thread(_encode_checked, catalog, backend.limits)
-        documents = await asyncio.to_thread(self.documents, catalog) if self.documents else {}
-        blobs, inline = backend.blob_refs(catalog.content_hash, encoded)
-        manifest = Manifest.of(
-            catalog,
-            encoding=encoded.encoding,
-            blobs=blobs,
-            inline=inline,
-            documents=_document_refs(backend, catalog.content_hash, documents),
-        )
+        manifest, encoded, documents = await asyncio.to_thread(self._prepare, catalog)
+        blobs, inline = manifest.blobs, manifest.inline
         uploads = [] if inline else list(zip(blobs, encoded.chunks, strict=True))
         uploads += [(manifest.documents[name], data) for name, data in documents.items()]
         await bounded_gather(
