@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mcpreg.storage import StoredCatalog
+from mcpreg.storage.documents import extra_documents
 from mcpreg.storage.s3_reader import S3CatalogReader
-from mcpreg.storage.s3_store import S3CatalogStore, render_toolhive
+from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.minio import MinioServer
 from mcpreg_dev.samples import replicated_catalog_json
@@ -164,9 +165,9 @@ def main() -> int:
     data_b, count_b = replicated_catalog_json(older, args.servers)
     a = StoredCatalog.create(data_a, revision="a", server_count=count_a)
     b = StoredCatalog.create(data_b, revision="b", server_count=count_b)
-    render_toolhive(b.data)  # warm up (first use of the catalogue code)
+    extra_documents(b)  # warm up (first use of the catalogue code)
     started = time.perf_counter()
-    toolhive = render_toolhive(a.data)
+    toolhive = extra_documents(a)["toolhive"]
     render_s = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory(prefix="mcpreg-s3-bench-") as tmp:

@@ -460,17 +460,17 @@ async def test_a_read_overtaken_by_a_new_generation_returns_the_new_one_whole(
     reader = make_reader(api, namespace)
     reached, resume = asyncio.Event(), asyncio.Event()
     fetched: list[str] = []
-    real_fetch = ConfigMapCatalogReader._fetch_parts
+    real_fetch = ConfigMapCatalogReader._fetch_blobs
 
-    async def paused_fetch(self: ConfigMapCatalogReader, view: Any) -> list[bytes]:
-        fetched.append(view.meta.content_hash)
+    async def paused_fetch(self: ConfigMapCatalogReader, manifest: Any, head: Any) -> list[bytes]:
+        fetched.append(manifest.content_hash)
         if len(fetched) == 1:  # the reader has a's head in hand; hold it there
             reached.set()
             await resume.wait()
-        return await real_fetch(self, view)
+        return await real_fetch(self, manifest, head)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ConfigMapCatalogReader, "_fetch_parts", paused_fetch)
+        patch.setattr(ConfigMapCatalogReader, "_fetch_blobs", paused_fetch)
         reading = asyncio.ensure_future(reader.read())
         await asyncio.wait_for(reached.wait(), 10)
         result = await store.write(b)  # publishes b and deletes a's parts under the reader

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from mcpreg.storage import Backoff, StorageConflictError, StorageLocation, StoredCatalog
+from mcpreg.storage.documents import extra_documents
 from mcpreg.storage.encoding import MIB
 from mcpreg.storage.s3_config import S3Credentials, S3Settings
 from mcpreg.storage.s3_errors import (
@@ -28,7 +29,7 @@ from mcpreg.storage.s3_errors import (
 )
 from mcpreg.storage.s3_layout import catalog_key, generation_of, pointer_key, toolhive_key
 from mcpreg.storage.s3_reader import S3CatalogReader
-from mcpreg.storage.s3_store import S3CatalogStore, render_toolhive
+from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.minio import MinioServer
 from mcpreg_dev.samples import replicated_catalog_json
 
@@ -122,13 +123,13 @@ async def test_round_trip_layout_and_status(
     assert await store.resource_names() == ()
     # The ToolHive rendering is what the API serves at /api/v1/registry.
     th = minio.client().get_object(Bucket=bucket, Key=toolhive_key(prefix, first.content_hash))["Body"].read()
-    assert th == render_toolhive(first.data)
+    assert th == extra_documents(first)["toolhive"]
 
 
 async def test_small_catalogue_is_plain_json(minio: MinioServer, bucket: str) -> None:
     data = json.dumps({"servers": []}).encode()
     small = StoredCatalog.create(data, revision="tiny", server_count=0)
-    store = store_for(minio, bucket, toolhive_renderer=None)
+    store = store_for(minio, bucket, documents=None)
     result = await store.write(small)
     assert result.encoding == "identity"
     body = minio.client().get_object(
@@ -250,7 +251,7 @@ async def test_presigned_download_of_toolhive_document(
     assert url is not None and "X-Amz-Expires=120" in url
     assert await reader.presigned_toolhive_url(loaded.content_hash) == url  # reused while fresh
     body = await asyncio.to_thread(_download, url)
-    assert json.loads(body) == json.loads(render_toolhive(snapshots[-1].data))
+    assert json.loads(body) == json.loads(extra_documents(snapshots[-1])["toolhive"])
     assert minio.secret_key not in url
 
 

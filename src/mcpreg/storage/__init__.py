@@ -19,8 +19,10 @@ Typical use::
     async for stored in reader.changes():                      # current generation first, then each new one
         load(stored.data)                                      # verified: sha256(data) == stored.content_hash
 
-The layout in ConfigMaps is described in `configmap_layout`, the write protocol in
-`configmap_store`, the read protocol in `configmap_reader`, the encoding choice in `encoding`.
+One generation protocol, two backends: a generation is a `Manifest` (`manifest`) and blobs; the write
+protocol is `writer`, the read protocol `reader`, both built on the primitives of `backend`, which
+`configmap_backend` (layout in `configmap_layout`) and `s3_backend` (layout in `s3_layout`) implement.
+The encoding choice is in `encoding`; the extra documents S3 keeps with a generation in `documents`.
 
 S3 (`storage.type: s3`) has the same two sides, over an S3-compatible bucket::
 
@@ -29,12 +31,12 @@ S3 (`storage.type: s3`) has the same two sides, over an S3-compatible bucket::
     reader = S3CatalogReader(settings, namespace, name, poll_interval=10, presign_ttl=300)
     url = await reader.presigned_toolhive_url(stored.content_hash)           # for a 302, or None
 
-Layout in `s3_layout`, writes in `s3_store`, reads in `s3_reader`, errors (BucketMissing,
+Errors (BucketMissing,
 AccessDenied, EndpointUnreachable, EncryptionRefused, CredentialsMissing) in `s3_errors`.
 """
 
 from mcpreg.backoff import Backoff
-from mcpreg.storage.configmap_layout import ConfigMapNames, HeadAnnotations, OwnerReference, PartRef
+from mcpreg.storage.configmap_layout import ConfigMapNames, HeadAnnotations, OwnerReference
 from mcpreg.storage.configmap_reader import ConfigMapCatalogReader
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore
 from mcpreg.storage.encoding import EncodedCatalog, EncodingLimits, decode, encode, split_chunks
@@ -47,6 +49,7 @@ from mcpreg.storage.errors import (
 )
 from mcpreg.storage.file_reader import FileCatalogReader
 from mcpreg.storage.interfaces import CatalogReader, CatalogStore, PublishHook
+from mcpreg.storage.manifest import BlobRef, Manifest
 from mcpreg.storage.model import (
     Encoding,
     S3Location,
@@ -63,6 +66,7 @@ from mcpreg.storage.s3_store import S3CatalogStore
 
 __all__ = [
     "Backoff",
+    "BlobRef",
     "CatalogReader",
     "CatalogStore",
     "ConfigMapCatalogReader",
@@ -73,8 +77,8 @@ __all__ = [
     "EncodingLimits",
     "FileCatalogReader",
     "HeadAnnotations",
+    "Manifest",
     "OwnerReference",
-    "PartRef",
     "PublishHook",
     "S3CatalogReader",
     "S3CatalogStore",

@@ -1,6 +1,7 @@
 """The ConfigMap layout: object names, labels, annotations, and how heads and parts are built and read.
 
-Pure functions over plain JSON dicts (the shapes the API server accepts and returns), no I/O.
+Pure functions over plain JSON dicts (the shapes the API server accepts and returns), no I/O. The
+head's annotations are the ConfigMap encoding of the generation's `Manifest`.
 
     <registry>-data                  head: what readers get and watch; updated last, in one request
       labels       app.kubernetes.io/{name,instance,component,part-of,managed-by} (mcpreg.labels),
@@ -22,7 +23,7 @@ import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,9 +31,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from mcpreg import labels
 from mcpreg.labels import DOMAIN
-from mcpreg.storage.encoding import EncodedCatalog
+from mcpreg.storage.encoding import is_utf8
 from mcpreg.storage.errors import StorageCorruptError, StorageError
-from mcpreg.storage.model import Encoding, StoredCatalog, sha256_hash
+from mcpreg.storage.manifest import (
+    ENCODING_FACTS,
+    GENERATION_FACTS,
+    HASH_PATTERN,
+    MAX_REVISION_LENGTH,
+    BlobRef,
+    Manifest,
+)
+from mcpreg.storage.model import Encoding, sha256_hash
 
 JsonObject = dict[str, Any]
 
@@ -57,8 +66,6 @@ KEY_TEXT = "catalog.json"
 KEY_GZIP = "catalog.json.gz"
 KEY_PART = "part"
 
-HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
-MAX_REVISION_LENGTH = 1024
 # A label value: at most 63 characters; the registry name is one, and a DNS name prefix too.
 _REGISTRY_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 PART_HASH_LENGTH = 12
@@ -91,18 +98,8 @@ class OwnerReference(BaseModel):
         return self.model_dump(mode="json")
 
 
-class PartRef(BaseModel):
-    """One entry of the head's `parts` annotation."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    name: str = Field(min_length=1, max_length=253)
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=HASH_PATTERN)
-
-
 class HeadAnnotations(BaseModel):
-    """The head's annotations: everything about a generation except its bytes.
+    """The head's annotations: the wire form of the generation's `Manifest` on ConfigMaps.
 
     A watcher holding only metadata can tell from these whether a new generation was published and,
     for a split one, which parts to fetch.
@@ -119,7 +116,7 @@ class HeadAnnotations(BaseModel):
     size: int = Field(alias=ANNOTATION_SIZE, ge=0)
     stored_size: int = Field(alias=ANNOTATION_STORED_SIZE, ge=0)
     layout: Layout = Field(alias=ANNOTATION_LAYOUT)
-    parts: tuple[PartRef, ...] = Field(default=(), alias=ANNOTATION_PARTS)
+    parts: tuple[BlobRef, ...] = Field(default=(), alias=ANNOTATION_PARTS)
 
     @model_validator(mode="before")
     @classmethod
@@ -139,6 +136,8 @@ class HeadAnnotations(BaseModel):
             raise ValueError("a split layout must list its parts")
         if self.layout == "inline" and self.parts:
             raise ValueError("an inline layout has no parts")
+        if any(part.sha256 is None for part in self.parts):
+            raise ValueError("every part must have its sha256")
         if self.parts and sum(part.size for part in self.parts) != self.stored_size:
             raise ValueError("the parts' sizes do not add up to the stored size")
         return self
@@ -146,6 +145,29 @@ class HeadAnnotations(BaseModel):
     @property
     def part_names(self) -> tuple[str, ...]:
         return tuple(part.name for part in self.parts)
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> HeadAnnotations:
+        if manifest.documents:
+            raise StorageError("ConfigMap storage keeps no extra documents")
+        return cls(
+            **manifest.facts(),
+            storage_format=str(manifest.format_version),
+            stored_size=manifest.stored_size,
+            layout="inline" if manifest.inline else "split",
+            parts=() if manifest.inline else manifest.blobs,
+        )
+
+    def manifest(self) -> Manifest:
+        inline = self.layout == "inline"
+        blobs = (BlobRef(name=inline_key(self.encoding), size=self.stored_size),) if inline else self.parts
+        return Manifest(
+            **self.model_dump(include=set(GENERATION_FACTS | ENCODING_FACTS)),
+            format_version=int(self.storage_format),
+            stored_size=self.stored_size,
+            blobs=blobs,
+            inline=inline,
+        )
 
     def to_annotations(self) -> dict[str, str]:
         annotations = {
@@ -164,6 +186,11 @@ class HeadAnnotations(BaseModel):
                 [part.model_dump(mode="json") for part in self.parts], separators=(",", ":")
             )
         return annotations
+
+
+def inline_key(encoding: Encoding) -> str:
+    """The head's data key holding an inline generation."""
+    return KEY_GZIP if encoding == "gzip" else KEY_TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,40 +232,6 @@ class ConfigMapNames:
         return ",".join(f"{key}={value}" for key, value in wanted.items())
 
 
-@dataclass(frozen=True, slots=True)
-class HeadView:
-    """A head read back: identity, annotations and (inline layouts) the stored payload."""
-
-    name: str
-    uid: str
-    resource_version: str
-    meta: HeadAnnotations
-    payload: bytes | None = field(default=None, repr=False)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.name, *self.meta.part_names)
-
-
-def head_annotations(
-    catalog: StoredCatalog, encoded: EncodedCatalog, parts: Sequence[PartRef]
-) -> HeadAnnotations:
-    if len(catalog.revision) > MAX_REVISION_LENGTH:
-        raise StorageError(f"the revision is longer than {MAX_REVISION_LENGTH} characters")
-    return HeadAnnotations(
-        storage_format=STORAGE_FORMAT,
-        content_hash=catalog.content_hash,
-        revision=catalog.revision,
-        stored_at=catalog.stored_at,
-        server_count=catalog.server_count,
-        encoding=encoded.encoding,
-        size=encoded.decoded_size,
-        stored_size=encoded.stored_size,
-        layout="split" if parts else "inline",
-        parts=tuple(parts),
-    )
-
-
 def _metadata(
     name: str,
     namespace: str,
@@ -264,27 +257,28 @@ def _b64(data: bytes) -> str:
 def head_body(
     names: ConfigMapNames,
     namespace: str,
-    meta: HeadAnnotations,
-    encoded: EncodedCatalog,
+    manifest: Manifest,
+    inline: Mapping[str, bytes],
     owner: OwnerReference | None,
     resource_version: str | None = None,
 ) -> JsonObject:
     """The head ConfigMap; with `resource_version`, a replacement that fails if the head moved on."""
-    metadata = _metadata(names.head, namespace, names.labels("head"), meta.to_annotations(), owner)
+    annotations = HeadAnnotations.of(manifest).to_annotations()
+    metadata = _metadata(names.head, namespace, names.labels("head"), annotations, owner)
     if resource_version is not None:
         metadata["resourceVersion"] = resource_version
     body: JsonObject = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}
-    if meta.layout == "inline":
-        if encoded.text:
-            body["data"] = {KEY_TEXT: encoded.payload.decode("utf-8")}
+    for key, payload in inline.items():
+        if key == KEY_TEXT and is_utf8(payload):
+            body["data"] = {KEY_TEXT: payload.decode("utf-8")}
         else:
-            body["binaryData"] = {KEY_GZIP: _b64(encoded.payload)}
+            body["binaryData"] = {key: _b64(payload)}
     return body
 
 
-def part_refs(names: ConfigMapNames, content_hash: str, chunks: Sequence[bytes]) -> tuple[PartRef, ...]:
+def part_refs(names: ConfigMapNames, content_hash: str, chunks: Sequence[bytes]) -> tuple[BlobRef, ...]:
     return tuple(
-        PartRef(name=names.part(content_hash, index), size=len(chunk), sha256=sha256_hash(chunk))
+        BlobRef(name=names.part(content_hash, index), size=len(chunk), sha256=sha256_hash(chunk))
         for index, chunk in enumerate(chunks)
     )
 
@@ -294,7 +288,7 @@ def part_body(
     namespace: str,
     content_hash: str,
     index: int,
-    ref: PartRef,
+    ref: BlobRef,
     chunk: bytes,
     owner: OwnerReference | None,
 ) -> JsonObject:
@@ -303,7 +297,7 @@ def part_body(
         ANNOTATION_FORMAT: STORAGE_FORMAT,
         ANNOTATION_HASH: content_hash,
         ANNOTATION_PART_INDEX: str(index),
-        ANNOTATION_PART_HASH: ref.sha256,
+        ANNOTATION_PART_HASH: str(ref.sha256),
     }
     return {
         "apiVersion": "v1",
@@ -341,39 +335,27 @@ def _b64decode(value: Any, what: str) -> bytes:
         raise StorageCorruptError(f"{what} is not valid base64") from exc
 
 
-def parse_head(obj: Mapping[str, Any]) -> HeadView:
-    """A full head object → HeadView, with the inline payload decoded from data/binaryData."""
-    metadata = obj.get("metadata") or {}
-    name = str(metadata.get("name", "?"))
-    meta = parse_head_annotations(obj)
-    payload: bytes | None = None
-    if meta.layout == "inline":
-        text = (obj.get("data") or {}).get(KEY_TEXT)
-        if meta.encoding == "identity" and isinstance(text, str):
-            payload = text.encode("utf-8")
-        else:
-            key = KEY_GZIP if meta.encoding == "gzip" else KEY_TEXT
-            payload = _b64decode((obj.get("binaryData") or {}).get(key), f"ConfigMap {name} binaryData.{key}")
-    return HeadView(
-        name=name,
-        uid=str(metadata.get("uid", "")),
-        resource_version=str(metadata.get("resourceVersion", "")),
-        meta=meta,
-        payload=payload,
-    )
+def parse_head(obj: Mapping[str, Any]) -> tuple[Manifest, dict[str, bytes]]:
+    """A full head object → its manifest and, for inline layouts, the payload under its data key."""
+    name = str((obj.get("metadata") or {}).get("name", "?"))
+    manifest = parse_head_annotations(obj).manifest()
+    if not manifest.inline:
+        return manifest, {}
+    key = inline_key(manifest.encoding)
+    text = (obj.get("data") or {}).get(KEY_TEXT)
+    if manifest.encoding == "identity" and isinstance(text, str):
+        return manifest, {key: text.encode("utf-8")}
+    payload = _b64decode((obj.get("binaryData") or {}).get(key), f"ConfigMap {name} binaryData.{key}")
+    return manifest, {key: payload}
 
 
-def parse_part(obj: Mapping[str, Any], ref: PartRef, content_hash: str) -> bytes:
-    """The bytes of a part, checked against the head's entry for it and the generation's hash."""
-    annotations = _annotations(obj)
-    if annotations.get(ANNOTATION_HASH) != content_hash:
+def parse_part(obj: Mapping[str, Any], ref: BlobRef, content_hash: str) -> bytes:
+    """The bytes of a part (checked against the head's entry for it by the reader)."""
+    if _annotations(obj).get(ANNOTATION_HASH) != content_hash:
         raise StorageCorruptError(f"ConfigMap {ref.name} belongs to another catalogue generation")
-    chunk = _b64decode(
+    return _b64decode(
         (obj.get("binaryData") or {}).get(KEY_PART), f"ConfigMap {ref.name} binaryData.{KEY_PART}"
     )
-    if len(chunk) != ref.size or sha256_hash(chunk) != ref.sha256:
-        raise StorageCorruptError(f"ConfigMap {ref.name} does not hold the bytes the head lists for it")
-    return chunk
 
 
 def creation_time(obj: Mapping[str, Any]) -> datetime | None:

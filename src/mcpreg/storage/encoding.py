@@ -3,7 +3,8 @@
 Pure functions, no I/O. Callers run `encode`/`decode` in a worker thread for large catalogues.
 
 Choice, given the most one stored object may hold (`max_object_bytes`):
-1. fits as-is and is UTF-8 text → stored as-is (`identity`, readable with kubectl);
+1. fits as-is (and under `identity_max_bytes` when set) and is UTF-8 text (when the backend needs
+   text, as a ConfigMap's `data` does) → stored as-is (`identity`, readable with kubectl);
 2. otherwise gzip; fits → one compressed object;
 3. otherwise the compressed bytes are cut into `ceil(size / max_object_bytes)` chunks.
 Compression is deterministic (no timestamp, no file name in the gzip header), so the same catalogue
@@ -40,6 +41,8 @@ class EncodingLimits:
     max_parts: int = DEFAULT_MAX_PARTS
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
     compress_level: int = DEFAULT_COMPRESS_LEVEL
+    identity_max_bytes: int | None = None  # stored as-is up to this size (None: max_object_bytes)
+    identity_requires_text: bool = True
 
     def __post_init__(self) -> None:
         if self.max_object_bytes < 1 or self.max_parts < 1 or self.max_decoded_bytes < 1:
@@ -112,8 +115,11 @@ def encode(data: bytes, limits: EncodingLimits = DEFAULT_LIMITS) -> EncodedCatal
         raise StorageTooLargeError(
             f"the catalogue is {len(data)} bytes; the storage limit is {limits.max_decoded_bytes} bytes"
         )
-    if len(data) <= limits.max_object_bytes and is_utf8(data):
-        return EncodedCatalog("identity", data, (data,), len(data), text=True)
+    identity_max = limits.max_object_bytes
+    if limits.identity_max_bytes is not None:
+        identity_max = min(identity_max, limits.identity_max_bytes)
+    if len(data) <= identity_max and (not limits.identity_requires_text or is_utf8(data)):
+        return EncodedCatalog("identity", data, (data,), len(data), text=limits.identity_requires_text)
     packed = compress(data, limits.compress_level)
     chunks = split_chunks(packed, limits.max_object_bytes)
     if len(chunks) > limits.max_parts:

@@ -1,6 +1,7 @@
 """The two sides of storage: the operator writes (`CatalogStore`), the registry API reads
-(`CatalogReader`). Backends (ConfigMaps now, S3 later, a local file for `mcpreg serve --file`)
-implement these; callers depend on nothing else.
+(`CatalogReader`). `writer.GenerationWriter` and `reader.GenerationReader` implement them once over
+any backend's primitives (`backend`: ConfigMaps, S3); `FileCatalogReader` reads a local file for
+`mcpreg serve --file`. Callers depend on nothing else.
 
 All methods are coroutines on the caller's event loop; backends keep blocking work (compression,
 hashing, file I/O, big JSON documents) off it.

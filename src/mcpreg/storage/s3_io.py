@@ -8,6 +8,7 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from mcpreg.storage.errors import StorageCorruptError, StorageError
@@ -19,11 +20,16 @@ from mcpreg.storage.s3_config import (
     transfer_config,
 )
 from mcpreg.storage.s3_errors import S3NotFound, S3StorageError, classify, error_code
-from mcpreg.storage.s3_layout import ListedObject
 
 T = TypeVar("T")
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    key: str
+    last_modified: datetime
 
 
 @dataclass(frozen=True, slots=True)

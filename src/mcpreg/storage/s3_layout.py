@@ -1,11 +1,12 @@
-"""The S3 layout: keys, the pointer document, and which generations to prune. Pure, no I/O.
+"""The S3 layout: keys and the pointer document (the S3 encoding of a generation's `Manifest`). Pure.
 
     <prefix>/<namespace>/<name>/                    the registry's prefix (status.storageRef.s3.prefix)
       current.json                                  the pointer: names the published generation;
                                                     written last, in one PUT, so readers switch atomically
       <hex>/catalog.json | catalog.json.gz          a generation, keyed by its content hash (sha256 hex):
-      <hex>/toolhive.json                           immutable; the ToolHive rendering (optional), for
-                                                    presigned downloads of /api/v1/registry
+      <hex>/<document>.json                         immutable; extra documents (optional): toolhive.json,
+                                                    the ToolHive rendering for presigned downloads of
+                                                    /api/v1/registry
 
 A reader reads the pointer, then the catalogue object it names, and accepts the bytes only when they
 hash to the pointer's content hash. Writers upload a generation completely before they touch the
@@ -17,22 +18,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from mcpreg.storage.documents import TOOLHIVE
 from mcpreg.storage.errors import StorageCorruptError
+from mcpreg.storage.manifest import ENCODING_FACTS, GENERATION_FACTS, HASH_PATTERN, BlobRef, Manifest
 from mcpreg.storage.model import HASH_PREFIX, Encoding, is_content_hash
 
 POINTER_NAME = "current.json"
 CATALOG_NAME = {"identity": "catalog.json", "gzip": "catalog.json.gz"}
-TOOLHIVE_NAME = "toolhive.json"
 POINTER_FORMAT = "mcpregistry.dev/s3-catalog-pointer/v1"
 MAX_POINTER_BYTES = 64 * 1024
 DEFAULT_KEEP_GENERATIONS = 3
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
+_DOCUMENT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def registry_prefix(prefix: str, namespace: str, name: str) -> str:
@@ -61,7 +64,7 @@ def catalog_key(reg_prefix: str, content_hash: str, encoding: Encoding) -> str:
 
 
 def toolhive_key(reg_prefix: str, content_hash: str) -> str:
-    return generation_prefix(reg_prefix, content_hash) + TOOLHIVE_NAME
+    return document_key(reg_prefix, content_hash, TOOLHIVE)
 
 
 def generation_of(reg_prefix: str, key: str) -> str | None:
@@ -73,124 +76,114 @@ def generation_of(reg_prefix: str, key: str) -> str | None:
     return hexpart if sep and rest and _HEX_RE.fullmatch(hexpart) else None
 
 
+def document_key(reg_prefix: str, content_hash: str, name: str) -> str:
+    """Where a generation's extra document `name` lives (`toolhive` → `<hex>/toolhive.json`)."""
+    if not _DOCUMENT_NAME_RE.fullmatch(name):
+        raise ValueError(f"not a document name: {name!r}")
+    return generation_prefix(reg_prefix, content_hash) + f"{name}.json"
+
+
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    key: str
-    size: int  # bytes as stored
+class _ObjectRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-
-@dataclass(frozen=True, slots=True)
-class Pointer:
-    """The content of `current.json`."""
-
-    content_hash: str
-    revision: str
-    stored_at: datetime
-    server_count: int
-    encoding: Encoding
-    size: int  # decoded catalogue bytes
-    catalog: ObjectRef
-    toolhive: ObjectRef | None = None
-
-    def to_json(self) -> bytes:
-        doc: dict[str, Any] = {
-            "format": POINTER_FORMAT,
-            "contentHash": self.content_hash,
-            "revision": self.revision,
-            "storedAt": _rfc3339(self.stored_at),
-            "serverCount": self.server_count,
-            "encoding": self.encoding,
-            "size": self.size,
-            "catalog": {"key": self.catalog.key, "size": self.catalog.size},
-        }
-        if self.toolhive is not None:
-            doc["toolhive"] = {"key": self.toolhive.key, "size": self.toolhive.size}
-        return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+    key: str = Field(min_length=1)
+    size: StrictInt = Field(ge=0)
+    sha256: str | None = Field(default=None, pattern=HASH_PATTERN)
 
     @classmethod
-    def parse(cls, data: bytes, reg_prefix: str, where: str) -> Pointer:
-        """Read and check a pointer; it may only name objects of its own generation directory (so a
-        damaged or hostile pointer cannot send readers elsewhere in the bucket)."""
+    def of(cls, ref: BlobRef) -> _ObjectRef:
+        return cls(key=ref.name, size=ref.size, sha256=ref.sha256)
 
-        def bad(why: str) -> StorageCorruptError:
-            return StorageCorruptError(f"{where}: invalid catalogue pointer: {why}")
+    def blob(self) -> BlobRef:
+        return BlobRef(name=self.key, size=self.size, sha256=self.sha256)
 
-        if len(data) > MAX_POINTER_BYTES:
-            raise bad(f"{len(data)} bytes, more than a pointer can be")
+
+class PointerDocument(BaseModel):
+    """The content of `current.json`: the wire form of the generation's `Manifest` on S3.
+
+    `toolhive` is the ToolHive document (read by every version of the reader); `documents` names every
+    extra document, that one included (older writers wrote only `toolhive`)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    format: Literal["mcpregistry.dev/s3-catalog-pointer/v1"]
+    content_hash: str = Field(alias="contentHash", pattern=HASH_PATTERN)
+    revision: str
+    stored_at: datetime = Field(alias="storedAt")
+    server_count: StrictInt = Field(alias="serverCount", ge=0)
+    encoding: Encoding
+    size: StrictInt = Field(ge=0)
+    catalog: _ObjectRef
+    toolhive: _ObjectRef | None = None
+    documents: dict[str, _ObjectRef] | None = None
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> PointerDocument:
+        [catalog] = manifest.blobs  # S3 keeps a generation in one object (multipart when large)
+        documents = {name: _ObjectRef.of(ref) for name, ref in manifest.documents.items()}
+        return cls(
+            **manifest.facts(),
+            format=POINTER_FORMAT,
+            catalog=_ObjectRef.of(catalog),
+            toolhive=documents.get(TOOLHIVE),
+            documents=documents or None,
+        )
+
+    def manifest(self) -> Manifest:
+        documents = self.documents if self.documents is not None else {}
+        if self.documents is None and self.toolhive is not None:
+            documents = {TOOLHIVE: self.toolhive}
+        facts = self.model_dump(include=set(GENERATION_FACTS | ENCODING_FACTS))
+        if not self.stored_at.tzinfo:
+            facts["stored_at"] = self.stored_at.replace(tzinfo=UTC)
+        return Manifest(
+            **facts,
+            stored_size=self.catalog.size,
+            blobs=(self.catalog.blob(),),
+            documents={name: ref.blob() for name, ref in documents.items()},
+        )
+
+
+def pointer_json(manifest: Manifest) -> bytes:
+    doc = PointerDocument.of(manifest).model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["storedAt"] = _rfc3339(manifest.stored_at)
+    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def parse_pointer(data: bytes, reg_prefix: str, where: str) -> Manifest:
+    """Read and check a pointer; it may only name objects of its own generation directory (so a
+    damaged or hostile pointer cannot send readers elsewhere in the bucket)."""
+
+    def bad(why: str) -> StorageCorruptError:
+        return StorageCorruptError(f"{where}: invalid catalogue pointer: {why}")
+
+    if len(data) > MAX_POINTER_BYTES:
+        raise bad(f"{len(data)} bytes, more than a pointer can be")
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad(f"not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != POINTER_FORMAT:
+        raise bad(f"format is not {POINTER_FORMAT}")
+    try:
+        manifest = PointerDocument.model_validate(doc).manifest()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'pointer'}: {error['msg']}" for error in exc.errors()
+        )
+        raise bad(problems) from None
+    content_hash = manifest.content_hash
+    if manifest.blobs[0].name != catalog_key(reg_prefix, content_hash, manifest.encoding):
+        raise bad("its catalogue key is not in its own generation")
+    for name, ref in manifest.documents.items():
         try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise bad(f"not JSON ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != POINTER_FORMAT:
-            raise bad(f"format is not {POINTER_FORMAT}")
-        try:
-            content_hash = str(doc["contentHash"])
-            encoding = doc["encoding"]
-            if encoding not in CATALOG_NAME or not is_content_hash(content_hash):
-                raise bad("bad contentHash or encoding")
-            catalog = _ref(doc["catalog"])
-            toolhive = _ref(doc["toolhive"]) if doc.get("toolhive") is not None else None
-            stored_at = datetime.fromisoformat(str(doc["storedAt"]).replace("Z", "+00:00"))
-            pointer = cls(
-                content_hash=content_hash,
-                revision=str(doc["revision"]),
-                stored_at=stored_at if stored_at.tzinfo else stored_at.replace(tzinfo=UTC),
-                server_count=_nonneg(doc["serverCount"]),
-                encoding=encoding,
-                size=_nonneg(doc["size"]),
-                catalog=catalog,
-                toolhive=toolhive,
-            )
-        except StorageCorruptError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"missing or malformed field ({type(exc).__name__}: {exc})") from None
-        if pointer.catalog.key != catalog_key(reg_prefix, content_hash, encoding):
-            raise bad("its catalogue key is not in its own generation")
-        if pointer.toolhive is not None and pointer.toolhive.key != toolhive_key(reg_prefix, content_hash):
-            raise bad("its ToolHive key is not in its own generation")
-        return pointer
-
-
-def _nonneg(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{value!r} is not a non-negative integer")
-    return value
-
-
-def _ref(value: Any) -> ObjectRef:
-    if not isinstance(value, Mapping):
-        raise TypeError("an object reference must be an object")
-    return ObjectRef(key=str(value["key"]), size=_nonneg(value["size"]))
-
-
-@dataclass(frozen=True, slots=True)
-class ListedObject:
-    key: str
-    last_modified: datetime
-
-
-def prunable(
-    reg_prefix: str, objects: Iterable[ListedObject], *, keep_hashes: Iterable[str], keep: int
-) -> list[str]:
-    """Keys of generations to delete: all but the `keep` newest generations, never those of
-    `keep_hashes` (the published one, and the one just replaced). Keys that are not generation
-    objects (the pointer, anything a person put there) are never chosen."""
-    protected = {hash_hex(h) for h in keep_hashes}
-    newest: dict[str, datetime] = {}
-    keys: dict[str, list[str]] = {}
-    for obj in objects:
-        gen = generation_of(reg_prefix, obj.key)
-        if gen is None:
-            continue
-        keys.setdefault(gen, []).append(obj.key)
-        if gen not in newest or obj.last_modified > newest[gen]:
-            newest[gen] = obj.last_modified
-    others = sorted((g for g in newest if g not in protected), key=lambda g: newest[g], reverse=True)
-    room = max(0, keep - len(protected & set(newest)))
-    doomed = others[room:]
-    return sorted(key for gen in doomed for key in keys[gen])
+            expected = document_key(reg_prefix, content_hash, name)
+        except ValueError:
+            raise bad(f"{name!r} is not a document name") from None
+        if ref.name != expected:
+            raise bad(f"its {name} document key is not in its own generation")
+    return manifest

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import (
@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 
 from mcpreg.storage import StorageAccessError, StorageCorruptError, sha256_hash
+from mcpreg.storage.manifest import BlobRef, Manifest
 from mcpreg.storage.model import S3Location, StorageLocation
 from mcpreg.storage.s3_config import S3Credentials, S3Settings
 from mcpreg.storage.s3_errors import (
@@ -29,13 +30,11 @@ from mcpreg.storage.s3_errors import (
     classify,
 )
 from mcpreg.storage.s3_layout import (
-    ListedObject,
-    ObjectRef,
-    Pointer,
     catalog_key,
     generation_of,
+    parse_pointer,
+    pointer_json,
     pointer_key,
-    prunable,
     registry_prefix,
     toolhive_key,
 )
@@ -71,34 +70,40 @@ def test_generation_of_only_matches_own_generations() -> None:
     assert generation_of(PREFIX, "cat/ns/reg/notes/readme.txt") is None
 
 
-def pointer(h: str = H1, *, toolhive: bool = True) -> Pointer:
-    return Pointer(
+def pointer(h: str = H1, *, toolhive: bool = True) -> Manifest:
+    documents = {"toolhive": BlobRef(name=toolhive_key(PREFIX, h), size=900, sha256=H3)} if toolhive else {}
+    return Manifest(
         content_hash=h,
         revision="abc123",
         stored_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         server_count=7,
         encoding="gzip",
         size=1000,
-        catalog=ObjectRef(catalog_key(PREFIX, h, "gzip"), 300),
-        toolhive=ObjectRef(toolhive_key(PREFIX, h), 900) if toolhive else None,
+        stored_size=300,
+        blobs=(BlobRef(name=catalog_key(PREFIX, h, "gzip"), size=300, sha256=H2),),
+        documents=documents,
     )
 
 
 @pytest.mark.parametrize("toolhive", [True, False])
 def test_pointer_round_trip(toolhive: bool) -> None:
     p = pointer(toolhive=toolhive)
-    assert Pointer.parse(p.to_json(), PREFIX, "here") == p
+    assert parse_pointer(pointer_json(p), PREFIX, "here") == p
 
 
 def test_pointer_refuses_keys_outside_its_generation() -> None:
-    doc = json.loads(pointer().to_json())
+    doc = json.loads(pointer_json(pointer()))
     doc["catalog"]["key"] = "other/registry/secret.json"
     with pytest.raises(StorageCorruptError, match="own generation"):
-        Pointer.parse(json.dumps(doc).encode(), PREFIX, "here")
-    doc = json.loads(pointer().to_json())
+        parse_pointer(json.dumps(doc).encode(), PREFIX, "here")
+    doc = json.loads(pointer_json(pointer()))
     doc["catalog"]["key"] = catalog_key(PREFIX, H2, "gzip")  # another generation's object
     with pytest.raises(StorageCorruptError):
-        Pointer.parse(json.dumps(doc).encode(), PREFIX, "here")
+        parse_pointer(json.dumps(doc).encode(), PREFIX, "here")
+    doc = json.loads(pointer_json(pointer()))
+    doc["documents"]["toolhive"]["key"] = "other/registry/secret.json"
+    with pytest.raises(StorageCorruptError, match="toolhive document key is not in its own generation"):
+        parse_pointer(json.dumps(doc).encode(), PREFIX, "here")
 
 
 @pytest.mark.parametrize(
@@ -107,35 +112,18 @@ def test_pointer_refuses_keys_outside_its_generation() -> None:
 )
 def test_pointer_refuses_garbage(data: bytes) -> None:
     with pytest.raises(StorageCorruptError, match="invalid catalogue pointer"):
-        Pointer.parse(data, PREFIX, "here")
+        parse_pointer(data, PREFIX, "here")
 
 
-@pytest.mark.parametrize("field,value", [("serverCount", -1), ("size", "12"), ("encoding", "brotli")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("serverCount", -1), ("size", "12"), ("encoding", "brotli"), ("contentHash", "md5:x")],
+)
 def test_pointer_refuses_bad_fields(field: str, value: object) -> None:
-    doc = json.loads(pointer().to_json())
+    doc = json.loads(pointer_json(pointer()))
     doc[field] = value
-    with pytest.raises(StorageCorruptError):
-        Pointer.parse(json.dumps(doc).encode(), PREFIX, "here")
-
-
-def listed(
-    h: str, minutes_ago: int, names: tuple[str, ...] = ("catalog.json.gz", "toolhive.json")
-) -> list[ListedObject]:
-    at = datetime(2026, 1, 1, tzinfo=UTC) - timedelta(minutes=minutes_ago)
-    return [ListedObject(f"{PREFIX}/{hexof(h)}/{n}", at) for n in names]
-
-
-def test_prunable_keeps_newest_and_protected() -> None:
-    objects = [*listed(H1, 40), *listed(H2, 30), *listed(H3, 20), *listed(H4, 10)]
-    objects.append(ListedObject(pointer_key(PREFIX), datetime(2026, 1, 1, tzinfo=UTC)))
-    objects.append(ListedObject(f"{PREFIX}/README", datetime(2000, 1, 1, tzinfo=UTC)))
-    # H4 published, H3 replaced: keep 3 → H4, H3 and the newest other (H2); H1 goes.
-    doomed = prunable(PREFIX, objects, keep_hashes={H4, H3}, keep=3)
-    assert doomed == sorted(o.key for o in listed(H1, 40))
-    # An old generation republished is protected even though it is the oldest.
-    doomed = prunable(PREFIX, objects, keep_hashes={H1, H4}, keep=2)
-    assert {generation_of(PREFIX, k) for k in doomed} == {hexof(H2), hexof(H3)}
-    assert prunable(PREFIX, objects, keep_hashes={H4}, keep=10) == []
+    with pytest.raises(StorageCorruptError, match="invalid catalogue pointer"):
+        parse_pointer(json.dumps(doc).encode(), PREFIX, "here")
 
 
 def test_location_status_names_endpoint() -> None:
