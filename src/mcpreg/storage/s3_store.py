@@ -58,13 +58,14 @@ ToolHiveRenderer = Callable[[bytes], bytes]
 
 
 def render_toolhive(data: bytes) -> bytes:
-    """The ToolHive registry document of a stored catalogue, as `GET /api/v1/registry` serves it."""
-    import json
+    """The ToolHive registry document of a stored catalogue, as `GET /api/v1/registry` serves it.
 
-    from mcpreg.catalog import parse_catalog
+    Taken from the served document as it is (nothing parsed or validated again); only data in an
+    older format is parsed to render it.
+    """
+    from mcpreg.catalog.served import toolhive_document
 
-    view = parse_catalog(data, format="auto").toolhive_view()
-    return json.dumps(view, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return toolhive_document(data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ import pytest
 from api_testdata import OFFICIAL, catalogue_bytes, edge_catalogue, entry
 
 from mcpreg.storage import StoredCatalog
-from mcpreg_api.snapshot import InvalidCatalog, Snapshot, build_snapshot, parse_time
+from mcpreg.catalog.served import parse_time
+from mcpreg_api.snapshot import InvalidCatalog, Snapshot, build_snapshot
 
 
 def snapshot_of(data: bytes) -> Snapshot:
