@@ -7,9 +7,9 @@ time (issue 12). Catalogues larger than `PROCESS_ABOVE` bytes are therefore prep
 child process, `python -m mcpreg_operator.parsing` (see `mcpreg.catalog.childproc`): the raw bytes,
 format, filter and limits go in, the served document (`mcpreg.catalog.served`: what the registry API
 serves, rendered once here so that no API replica validates it again) with its hash and server count
-comes out, and the parsed model and its memory stay in the child, which then exits. Smaller catalogues are prepared
-in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue models) costs more than
-their parse stalls.
+comes out, and the parsed model and its memory stay in the child, which then exits. Smaller
+catalogues are prepared in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue
+models) costs more than their parse stalls.
 
 Invalid data raises the same `CatalogError`, with the same issues, on either path, so status messages
 do not depend on where the parse ran. A child that dies (the memory limit's SIGKILL, say) or fails

@@ -192,8 +192,8 @@ async def run_sync(
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
     assert snapshot.data is not None
 
-    # Parse, filter, render the served document and hash it: in a child process for large catalogues, so the event
-    # loop keeps serving (see parsing); `executor` runs the small ones.
+    # Parse, filter, render the served document and hash it: in a child process for large catalogues,
+    # so the event loop keeps serving (see parsing); `executor` runs the small ones.
     try:
         stored = await prepare_stored(
             snapshot.data,

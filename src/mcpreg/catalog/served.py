@@ -7,11 +7,12 @@ catalogue is parsed and validated once, not once more per replica and once more 
 
 JSON Lines, ASCII (every value is ASCII-escaped JSON), one `\\n` after each line::
 
-    {"format":"mcpreg.served/v1","servers":N,"entries":E}        header
-    {"version":…,"servers":{…},"remote_servers":{…},…}           ToolHive document, as GET /api/v1/registry sends it
-    ["name","version","status",isLatest,"publishedAt","updatedAt","haystack"]   entry 1: what the API indexes
-    {"server":{…},"_meta":{…}}                                   entry 1: the body, as the v0.1 API sends it
-    …                                                            E entries in all, in (name, version) order
+    {"format":"mcpreg.served/v1","servers":N,"entries":E}     the header
+    {"version":…,"servers":{…},"remote_servers":{…},…}        the ToolHive document as served
+    ["name","version","status",isLatest,"publishedAt","updatedAt","haystack"]
+                                                              entry 1: what the API indexes
+    {"server":{…},"_meta":{…}}                                entry 1: the body, as the v0.1 API sends it
+    …                                                         E entries in all, in (name, version) order
 
 The header's `format` comes first, so a reader knows a served document by its first bytes
 (`is_served`). Times are RFC 3339 in UTC with a `Z` (or null); the haystack is the case-folded name,
@@ -237,7 +238,7 @@ def read_served(data: bytes) -> ServedDocument:
 
 def _header(data: bytes) -> Mapping[str, Any]:
     if not is_served(data):
-        raise ServedFormatError(f"the data is not a served document (it does not begin with {SERVED_PREFIX!r})")
+        raise ServedFormatError(f"the data is not a served document (it does not begin {SERVED_PREFIX!r})")
     end = data.find(b"\n")
     try:
         header = json.loads(data[: end if end >= 0 else len(data)])
