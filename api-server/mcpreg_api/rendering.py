@@ -14,11 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from mcpreg.catalog.served import dump_json
+from mcpreg.catalog.served import GZIP_LEVEL, dump_json
 
-__all__ = ["Rendered", "ResponseCache", "dump_json", "make_etag", "render_list"]
+__all__ = ["GZIP_LEVEL", "Rendered", "ResponseCache", "dump_json", "make_etag", "render_list"]
 
-GZIP_LEVEL = 6
 MIN_GZIP_SIZE = 1024
 
 

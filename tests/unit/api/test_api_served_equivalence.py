@@ -28,7 +28,7 @@ from mcpreg.catalog import OFFICIAL_META_KEY, Catalog, CatalogEntry, compile_fil
 from mcpreg.catalog.served import ServedEntry, parse_time, render_served
 from mcpreg.storage import StoredCatalog
 from mcpreg_api import __version__
-from mcpreg_api.app import LOADER, create_app
+from mcpreg_api.app import LOADER, STATE, create_app
 from mcpreg_api.config import ServerConfig
 from mcpreg_api.rendering import Rendered, dump_json, make_etag
 from mcpreg_api.snapshot import Snapshot
@@ -164,9 +164,17 @@ async def every_response(client: Client, catalog: Catalog) -> dict[str, tuple[in
     return seen
 
 
+def toolhive_gzip(client: Client) -> bytes:
+    snapshot = client.app[STATE].snapshot
+    assert snapshot is not None
+    return snapshot.toolhive.gzipped()
+
+
 async def assert_served_alike(start: Start, catalog: Catalog) -> None:
     before = await start(StoredCatalog.from_catalog(catalog, revision="r"), build=legacy_build)
     now = await start(StoredCatalog.create(render_served(catalog), revision="r", server_count=0))
+    # The gzip the operator made is the one the API used to make (what clients that accept gzip get).
+    assert toolhive_gzip(now) == toolhive_gzip(before)
     expected = await every_response(before, catalog)
     got = await every_response(now, catalog)
     assert got.keys() == expected.keys()

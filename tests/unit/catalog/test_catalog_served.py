@@ -6,6 +6,8 @@ test_api_served_equivalence.py.)
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from catalog_testdata import container, encode, minimal_toolhive, remote
 
 from mcpreg.catalog import OFFICIAL_META_KEY, parse_catalog
 from mcpreg.catalog.served import (
+    GZIP_LEVEL,
     SERVED_FORMAT,
     ServedFormatError,
     format_time,
@@ -58,7 +61,7 @@ def test_layout(served: bytes) -> None:
     lines = lines_of(served)
     assert json.loads(lines[0]) == {"format": SERVED_FORMAT, "servers": 2, "entries": 3}
     assert len(lines) == 2 + 2 * 3
-    toolhive = json.loads(lines[1])
+    toolhive = json.loads(gzip.decompress(base64.b64decode(json.loads(lines[1]))))
     assert set(toolhive["remote_servers"]) | set(toolhive["servers"]) == set()  # no remotes, no images
     facts = [json.loads(line) for line in lines[2::2]]
     assert [f[:2] for f in facts] == [
@@ -92,7 +95,9 @@ def test_read_back(served: bytes) -> None:
     assert deleted.deleted and not deleted.is_latest and latest.is_latest and other.is_latest
     assert latest.published_at == datetime(2025, 3, 1, 0, 0, 0, 250000, tzinfo=UTC)
     assert latest.body == lines_of(served)[5]
-    assert document.toolhive == lines_of(served)[1]
+    packed = base64.b64decode(json.loads(lines_of(served)[1]))
+    assert document.toolhive_gzip == packed and gzip.decompress(packed) == document.toolhive
+    assert packed == gzip.compress(document.toolhive, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def test_a_real_catalogue_reads_back(shared_data: Path) -> None:
@@ -131,6 +136,10 @@ def test_format_time() -> None:
 
 
 # --- what is refused, and how it is said ----------------------------------------------------------------
+
+
+def gzipped_line(document: bytes) -> bytes:
+    return b'"' + base64.b64encode(gzip.compress(document, mtime=0)) + b'"'
 
 
 def with_line(served: bytes, index: int, line: bytes) -> bytes:
@@ -183,7 +192,15 @@ def duplicate_first_entry(served: bytes) -> bytes:
         (lambda s: with_header(s, entries="3"), "no valid 'entries' count"),
         (lambda s: with_header(s, servers=-1), "no valid 'servers' count"),
         (lambda s: with_header(s, servers=3), "announces 3 servers; its entries name 2"),
-        (lambda s: with_line(s, 1, b"[]"), "line 2 of the served document is not a ToolHive"),
+        (lambda s: with_line(s, 1, b"[]"), "line 2 of the served document is not a base64 JSON string"),
+        (lambda s: with_line(s, 1, b'"not base64!"'), "line 2 of the served document is not a base64"),
+        (
+            lambda s: with_line(s, 1, b'"' + base64.b64encode(b"{}") + b'"'),
+            "line 2 .* not a gzipped ToolHive",
+        ),
+        (lambda s: with_line(s, 1, b'"' + base64.b64encode(b"\x1f\x8b\x08junk") + b'"'), "is not gzip"),
+        (lambda s: with_line(s, 1, gzipped_line(b"[1]")), "ToolHive document is not a JSON object"),
+        (lambda s: with_line(s, 1, gzipped_line(b"{}")[:-9] + b'"'), "truncated or too large"),
         (lambda s: with_line(s, 2, b"{not json"), "line 3 of the served document is not an entry's facts"),
         (lambda s: with_line(s, 2, b'["a","1"]'), "line 3 of the served document is not an entry's facts"),
         (lambda s: with_line(s, 2, b'["a","1","gone",true,null,null,"a"]'), "line 3 .* wrong types"),
@@ -219,7 +236,8 @@ def test_malformed_documents_are_refused(served: bytes, damage: object, message:
 def test_toolhive_document_of_a_served_document_is_its_line(shared_data: Path) -> None:
     catalog = parse_catalog((shared_data / REAL).read_bytes())
     served = render_served(catalog)
-    assert toolhive_document(served) == read_served(served).toolhive == lines_of(served)[1]
+    assert toolhive_document(served) == read_served(served).toolhive
+    assert json.loads(toolhive_document(served)) == json.loads(json.dumps(catalog.toolhive_view()))
 
 
 def test_toolhive_document_of_an_older_generation_is_rendered(shared_data: Path) -> None:
