@@ -38,8 +38,6 @@ from kubernetes_asyncio import config as kconfig
 from procstat import rss_kib
 from storage_bench import SHARED_DATA, timed  # bench/ is the script's directory: sys.path[0]
 
-from mcpreg.catalog import parse_catalog
-from mcpreg.catalog.served import render_served
 from mcpreg.storage import ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg.storage.s3_config import S3Credentials
@@ -48,7 +46,7 @@ from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_api.builder import build_off_loop
 from mcpreg_dev.controlplane import ControlPlane
 from mcpreg_dev.minio import MinioServer
-from mcpreg_dev.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_catalog_json, replicated_served
 
 T = TypeVar("T")
 NAMESPACE = "bench"
@@ -143,11 +141,8 @@ def main() -> int:
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 
-    data, servers = replicated_catalog_json(
-        SHARED_DATA / "toolhive" / "registry-2026-02-18.json", args.servers
-    )
-    if args.stored == "served":  # what the operator stores: rendered once from the validated catalogue
-        data = render_served(parse_catalog(data))
+    sample = replicated_served if args.stored == "served" else replicated_catalog_json
+    data, servers = sample(SHARED_DATA / "toolhive" / "registry-2026-02-18.json", args.servers)
     stored = StoredCatalog.create(data, revision="bench", server_count=servers)
     report: dict[str, Any] = {
         "servers": servers,
