@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-GZIP_LEVEL = 6
+from mcpreg.catalog.served import GZIP_LEVEL, dump_json
+
+__all__ = ["GZIP_LEVEL", "Rendered", "ResponseCache", "dump_json", "make_etag", "render_list"]
+
 MIN_GZIP_SIZE = 1024
-
-
-def dump_json(value: Any) -> bytes:
-    """Compact JSON bytes. ASCII-escaped, so any text the catalogue holds is always encodable."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def make_etag(*parts: str) -> str:

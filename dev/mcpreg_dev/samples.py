@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcpreg.catalog import Catalog
 
 
 def replicated_toolhive(source: Mapping[str, Any], count: int) -> dict[str, Any]:
@@ -39,10 +42,24 @@ def replicated_toolhive(source: Mapping[str, Any], count: int) -> dict[str, Any]
     return document
 
 
-def replicated_catalog_json(source_path: Path, count: int) -> tuple[bytes, int]:
-    """Canonical JSON (as the operator stores it) of a `count`-server catalogue, and its server count."""
+def replicated_catalog(source_path: Path, count: int) -> Catalog:
+    """The parsed `count`-server catalogue replicated from the ToolHive catalogue at `source_path`."""
     from mcpreg.catalog import parse_catalog
 
     document = replicated_toolhive(json.loads(source_path.read_bytes()), count)
-    catalog = parse_catalog(json.dumps(document).encode())
+    return parse_catalog(json.dumps(document).encode())
+
+
+def replicated_catalog_json(source_path: Path, count: int) -> tuple[bytes, int]:
+    """Canonical JSON of a `count`-server catalogue (what operators stored before the served document;
+    storage itself holds any bytes), and its server count."""
+    catalog = replicated_catalog(source_path, count)
     return catalog.canonical_json(), catalog.server_count
+
+
+def replicated_served(source_path: Path, count: int) -> tuple[bytes, int]:
+    """The served document (what the operator stores) of a `count`-server catalogue, and its server count."""
+    from mcpreg.catalog.served import render_served
+
+    catalog = replicated_catalog(source_path, count)
+    return render_served(catalog), catalog.server_count

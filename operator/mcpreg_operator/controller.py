@@ -74,7 +74,7 @@ class OperatorContext:
     # parse holds a whole catalogue), so they get a pool of their own sized to the machine.
     cpu_executor: Executor | None = None
     # Bounds how many syncs run at once across all registries. Every sync holds a catalogue several
-    # times over (downloaded bytes, parsed model, canonical JSON, the API request and response), so the
+    # times over (downloaded bytes, parsed model, served document, the API request and response), so the
     # operator's peak memory follows this number, not the number of registries.
     sync_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 

@@ -1,14 +1,15 @@
 """Parse, filter and prepare a catalogue for storage without starving the operator's event loop.
 
 Parsing is pure-Python work with long single steps that hold the GIL (decoding a whole document,
-encoding the canonical one): in a worker thread a 10,000-server catalogue (19.5 MB) still stalls the
+rendering the served one): in a worker thread a 10,000-server catalogue (19.5 MB) still stalls the
 event loop - every watch stream, every other registry's sync, Kopf's daemons - for 170-250 ms at a
 time (issue 12). Catalogues larger than `PROCESS_ABOVE` bytes are therefore prepared in a short-lived
 child process, `python -m mcpreg_operator.parsing` (see `mcpreg.catalog.childproc`): the raw bytes,
-format, filter and limits go in, the canonical bytes with their hash and server count come out, and
-the parsed model and its memory stay in the child, which then exits. Smaller catalogues are prepared
-in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue models) costs more than
-their parse stalls.
+format, filter and limits go in, the served document (`mcpreg.catalog.served`: what the registry API
+serves, rendered once here so that no API replica validates it again) with its hash and server count
+comes out, and the parsed model and its memory stay in the child, which then exits. Smaller
+catalogues are prepared in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue
+models) costs more than their parse stalls.
 
 Invalid data raises the same `CatalogError`, with the same issues, on either path, so status messages
 do not depend on where the parse ran. A child that dies (the memory limit's SIGKILL, say) or fails
@@ -37,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 from mcpreg.catalog import CatalogError, CatalogIssue, CatalogLimits, compile_filter, parse_catalog
 from mcpreg.catalog.childproc import ChildProcessFailed, child_command, child_main, run_in_child
 from mcpreg.catalog.detect import FormatChoice
+from mcpreg.catalog.hashing import content_hash
+from mcpreg.catalog.served import render_served
 
 if TYPE_CHECKING:
     from mcpreg.storage.model import StoredCatalog
@@ -57,8 +60,8 @@ class ParsingFailed(ChildProcessFailed):
 class PreparedCatalog:
     """What storage needs of a parsed, filtered catalogue: plain data, so it crosses a process boundary."""
 
-    data: bytes  # canonical JSON
-    content_hash: str
+    data: bytes  # the served document
+    content_hash: str  # sha256 of `data`
     server_count: int
 
 
@@ -77,10 +80,11 @@ class _Refused:
 
 
 def prepare(data: bytes, options: ParseOptions) -> PreparedCatalog:
-    """Parse within the limits, filter, and render the canonical form, here. Raises CatalogError."""
+    """Parse within the limits, filter, and render the served document, here. Raises CatalogError."""
     catalog = parse_catalog(data, format=options.format, limits=options.limits)
     catalog = catalog.filtered(compile_filter(options.filter_spec, path=FILTER_PATH))
-    return PreparedCatalog(catalog.canonical_json(), catalog.content_hash, catalog.server_count)
+    served = render_served(catalog)
+    return PreparedCatalog(served, content_hash(served), catalog.server_count)
 
 
 def process_threshold() -> int:
@@ -106,7 +110,7 @@ async def prepare_stored(
     process_above: int | None = None,
     executor: Executor | None = None,
 ) -> StoredCatalog:
-    """The generation to store for catalogue `data`: parsed, validated, filtered, canonical, hashed.
+    """The generation to store for catalogue `data`: parsed, validated, filtered, rendered, hashed.
 
     In a child process when `data` is larger than `process_above` bytes (default: `process_threshold()`),
     else in a thread of `executor` (None: the loop's default executor). Raises CatalogError for invalid

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from mcpreg.catalog import CatalogError, CatalogLimits
+from mcpreg.catalog.served import SERVED_FORMAT
 from mcpreg.kube import KubeError
 from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogStore, PublishHook
@@ -111,8 +112,11 @@ class SyncOutcome:
 
 
 def data_spec_hash(spec: MCPRegistrySpec) -> str:
-    """Hash of the spec fields that shape the stored data; a change to any of them forces a full sync."""
+    """Hash of what shapes the stored data: the spec's source, filter and storage, and the format the
+    data is stored in. A change to any of them forces a full sync; so the first pass of an operator that
+    stores a new format rewrites data an older one stored, even when the source is unchanged."""
     relevant = spec.model_dump(mode="json", by_alias=True, include={"source", "filter", "storage"})
+    relevant["storedFormat"] = SERVED_FORMAT
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
@@ -188,8 +192,8 @@ async def run_sync(
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
     assert snapshot.data is not None
 
-    # Parse, filter, canonical form and hash: in a child process for large catalogues, so the event
-    # loop keeps serving (see parsing); `executor` runs the small ones.
+    # Parse, filter, render the served document and hash it: in a child process for large catalogues,
+    # so the event loop keeps serving (see parsing); `executor` runs the small ones.
     try:
         stored = await prepare_stored(
             snapshot.data,

@@ -25,7 +25,7 @@ from mcpreg.storage import (
     StorageLocation,
     StoredCatalog,
 )
-from mcpreg_dev.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_served
 
 pytestmark = [pytest.mark.integration, needs_shared]
 
@@ -66,8 +66,8 @@ async def test_serves_configmaps_with_least_privilege_across_generations(
     )
     owner = OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=owner_map.metadata.uid)
     store = ConfigMapCatalogStore(api_client, namespace, REGISTRY, owner=owner, limits=SMALL_PARTS)
-    first_data, first_count = await asyncio.to_thread(replicated_catalog_json, LATEST, 1000)
-    second_data, second_count = await asyncio.to_thread(replicated_catalog_json, OLDER, 400)
+    first_data, first_count = await asyncio.to_thread(replicated_served, LATEST, 1000)
+    second_data, second_count = await asyncio.to_thread(replicated_served, OLDER, 400)
     first = StoredCatalog.create(first_data, revision="first", server_count=first_count)
     second = StoredCatalog.create(second_data, revision="second", server_count=second_count)
     await store.write(first)

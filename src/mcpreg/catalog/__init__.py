@@ -15,6 +15,10 @@ Typical use::
     catalog.canonical_json()    # bytes; parse_catalog(catalog.canonical_json()) gives it back
     catalog.content_hash        # "sha256:…", independent of key order and whitespace
 
+    from mcpreg.catalog.served import read_served, render_served
+    data = render_served(catalog)   # what storage holds: the API's bodies, index facts, ToolHive document
+    read_served(data).entries       # read back without validation (the API server)
+
 Everything a `Catalog` returns is shared and precomputed: treat it as read-only.
 """
 

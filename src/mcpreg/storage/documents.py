@@ -6,17 +6,15 @@ ToolHive document rather than sending it through the API pod; the writer stores 
 
 from __future__ import annotations
 
-import json
-
 from mcpreg.storage.model import StoredCatalog
 
 TOOLHIVE = "toolhive"
 
 
 def extra_documents(stored: StoredCatalog) -> dict[str, bytes]:
-    """The documents of generation `stored` by name (runs in a worker thread). For now the ToolHive
-    registry document, rendered from the catalogue as `GET /api/v1/registry` serves it."""
-    from mcpreg.catalog import parse_catalog
+    """The documents of generation `stored` by name (runs in a worker thread): the ToolHive registry
+    document as `GET /api/v1/registry` serves it, taken from the served document as it is (nothing is
+    parsed or validated again; only data in an older format is parsed to render it)."""
+    from mcpreg.catalog.served import toolhive_document
 
-    view = parse_catalog(stored.data, format="auto").toolhive_view()
-    return {TOOLHIVE: json.dumps(view, separators=(",", ":"), ensure_ascii=True).encode("ascii")}
+    return {TOOLHIVE: toolhive_document(stored.data)}

@@ -11,7 +11,7 @@ import pytest
 from api_testdata import catalogue_bytes
 
 from mcpreg.storage import StoredCatalog
-from mcpreg_api.builder import BuildFailed, build_off_loop, prepare_in_child
+from mcpreg_api.builder import BuildFailed, build_off_loop, render_in_child
 from mcpreg_api.snapshot import InvalidCatalog, build_snapshot
 
 
@@ -40,13 +40,13 @@ async def test_invalid_data_from_the_child() -> None:
 
 async def test_a_dying_child_fails_the_build() -> None:
     with pytest.raises(BuildFailed, match="exit code 3"):
-        await prepare_in_child(catalogue_bytes([]), [sys.executable, "-c", "import os; os._exit(3)"])
+        await render_in_child(catalogue_bytes([]), [sys.executable, "-c", "import os; os._exit(3)"])
 
 
 async def test_cancelling_kills_the_child(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     sleeper = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    task = asyncio.create_task(prepare_in_child(b"{}", [sys.executable, "-c", sleeper]))
+    task = asyncio.create_task(render_in_child(b"{}", [sys.executable, "-c", sleeper]))
     for _ in range(100):
         await asyncio.sleep(0.05)
         if pid_file.exists() and pid_file.read_text():

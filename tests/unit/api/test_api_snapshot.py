@@ -5,14 +5,13 @@ from __future__ import annotations
 import gc
 import json
 import weakref
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from api_testdata import OFFICIAL, catalogue_bytes, edge_catalogue, entry
 
 from mcpreg.storage import StoredCatalog
-from mcpreg_api.snapshot import InvalidCatalog, Snapshot, build_snapshot, parse_time
+from mcpreg_api.snapshot import InvalidCatalog, Snapshot, build_snapshot
 
 
 def snapshot_of(data: bytes) -> Snapshot:
@@ -55,22 +54,6 @@ def test_bodies_are_the_served_json() -> None:
         "updatedAt": "2025-05-01T10:00:00.5Z",
         "isLatest": True,
     }
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2025-01-01T00:00:00Z", datetime(2025, 1, 1, tzinfo=UTC)),
-        ("2025-01-01 00:00:00z", datetime(2025, 1, 1, tzinfo=UTC)),
-        ("2025-01-01t02:00:00+02:00", datetime(2025, 1, 1, tzinfo=UTC)),
-        ("2025-01-01T00:00:00", None),  # no zone: not a moment
-        ("soon", None),
-        (None, None),
-        ("", None),
-    ],
-)
-def test_parse_time(text: str | None, expected: datetime | None) -> None:
-    assert parse_time(text) == expected
 
 
 def test_toolhive_document_and_its_gzip_are_ready(shared_data: Path) -> None:

@@ -1,0 +1,107 @@
+"""What the operator's parsing step costs and stores, for a 10,000-server ToolHive catalogue, two ways.
+
+- `canonical`: what operators did before the served document: parse, validate, canonical JSON, hash;
+- `served`: what the operator does now: parse, validate, render the served document
+  (`mcpreg.catalog.served`: every body, the facts the API indexes, the ToolHive document), hash.
+
+Each run is a fresh child process (as the operator's parsing child is), so its peak resident memory
+(ru_maxrss) belongs to that run alone. Figures: parse and render time (median over the runs), the bytes
+stored before compression, the gzip bytes the storage backends write (their level), the number of
+ConfigMap parts those make, and the child's peak memory.
+
+    .venv/bin/python bench/served_bench.py [--servers 10000] [--runs 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
+
+SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
+WAYS = ("canonical", "served")
+
+
+def one_run(way: str, servers: int) -> dict[str, Any]:
+    """In this (child) process: prepare the generation the operator would store, and measure it."""
+    from mcpreg.catalog import parse_catalog
+    from mcpreg.catalog.hashing import content_hash
+    from mcpreg.catalog.served import render_served
+    from mcpreg.storage.encoding import compress, encode
+    from mcpreg_dev.samples import replicated_toolhive
+
+    source = json.dumps(replicated_toolhive(json.loads(SOURCE.read_bytes()), servers)).encode()
+    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    catalog = parse_catalog(source)
+    parsed = time.perf_counter()
+    data = catalog.canonical_json() if way == "canonical" else render_served(catalog)
+    content_hash(data)
+    rendered = time.perf_counter()
+    return {
+        "parse_s": parsed - started,
+        "render_s": rendered - parsed,
+        "total_s": rendered - started,
+        "stored_bytes": len(data),
+        "gzip_bytes": len(compress(data)),
+        "configmap_parts": len(encode(data).chunks),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "baseline_rss_mib": baseline_kib / 1024,
+    }
+
+
+def in_child(way: str, servers: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", way, "--servers", str(servers)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--servers", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--child", choices=WAYS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(one_run(args.child, args.servers)))
+        return 0
+
+    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
+    for _ in range(args.runs):  # alternating, so both ways see the same machine load
+        for way in WAYS:
+            runs[way].append(in_child(way, args.servers))
+    report = {
+        way: {key: statistics.median(run[key] for run in results) for key in results[0]}
+        for way, results in runs.items()
+    }
+    if args.json:
+        print(json.dumps({"servers": args.servers, "runs": args.runs, **report}, indent=2))
+        return 0
+    print(f"{args.servers} servers (ToolHive source), {args.runs} runs each (median)")
+    for way, figures in report.items():
+        print(
+            f"  {way:9} parse {figures['parse_s']:.2f} s + render {figures['render_s']:.2f} s = "
+            f"{figures['total_s']:.2f} s; stores {figures['stored_bytes'] / 1e6:.1f} MB, "
+            f"gzip {figures['gzip_bytes'] / 1e6:.2f} MB ({figures['configmap_parts']:.0f} ConfigMap parts); "
+            f"peak memory {figures['peak_rss_mib']:.0f} MiB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
