@@ -21,6 +21,7 @@ from kubernetes_asyncio import config as async_config
 from kubernetes_asyncio.client import ApiClient
 
 from fixtures.kube import Kube, configmap_reader_role, wait_until
+from mcpreg import labels
 from mcpreg.kube import ConfigMapClient, ForbiddenError, GoneError, KubeError, KubeUnavailableError
 from mcpreg.storage import (
     Backoff,
@@ -109,8 +110,11 @@ def make_reader(api: ApiClient, namespace: str, **kwargs: Any) -> ConfigMapCatal
 
 
 def storage_configmaps(kube: Kube, namespace: str) -> dict[str, sync_client.V1ConfigMap]:
+    # The catalogue's own objects: an operator in the same session may add the registry's API
+    # configuration ConfigMap (same instance label, another component).
     items = kube.core.list_namespaced_config_map(
-        namespace, label_selector=f"app.kubernetes.io/instance={REGISTRY}"
+        namespace,
+        label_selector=f"{labels.INSTANCE}={REGISTRY},{labels.COMPONENT}={labels.CATALOG_COMPONENT}",
     ).items
     return {item.metadata.name: item for item in items}
 

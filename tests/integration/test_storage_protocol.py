@@ -109,7 +109,8 @@ def _configmap_harness(kube: Kube, namespace: str, api: Any) -> Harness:
     core = kube.core
 
     def objects() -> list[sync_client.V1ConfigMap]:
-        selector = f"app.kubernetes.io/instance={REGISTRY}"
+        # The catalogue's own objects (an operator in the session may add the API configuration).
+        selector = f"app.kubernetes.io/instance={REGISTRY},app.kubernetes.io/component=catalog-data"
         return list(core.list_namespaced_config_map(namespace, label_selector=selector).items)
 
     def corrupt_blob() -> None:
