@@ -193,26 +193,17 @@ def _workload_changed(namespace: str | None, labels: Mapping[str, str]) -> None:
         controller.workload_changed()
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=_WORKLOAD_LABELS)
-def api_deployment_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+def api_workload_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
     _workload_changed(namespace, labels)
 
 
-@kopf.on.event("", "v1", "services", labels=_WORKLOAD_LABELS)
-def api_service_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-    _workload_changed(namespace, labels)
-
-
-@kopf.on.event("", "v1", "serviceaccounts", labels=_WORKLOAD_LABELS)
-def api_service_account_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-    _workload_changed(namespace, labels)
-
-
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=_WORKLOAD_LABELS)
-def api_role_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-    _workload_changed(namespace, labels)
-
-
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=_WORKLOAD_LABELS)
-def api_role_binding_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-    _workload_changed(namespace, labels)
+# The kinds of the API workload (the configuration ConfigMap is seen by `configmap_event`).
+_WORKLOAD_KINDS = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("", "v1", "serviceaccounts"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+)
+for _group, _version, _plural in _WORKLOAD_KINDS:
+    kopf.on.event(_group, _version, _plural, labels=_WORKLOAD_LABELS)(api_workload_changed)

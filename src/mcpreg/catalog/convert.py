@@ -358,30 +358,28 @@ def _toolhive_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _key_value_to_env_var(var: Mapping[str, Any]) -> dict[str, Any]:
-    name: str = var["name"]
-    out: dict[str, Any] = {
-        "name": name,
-        "description": _short_description(var.get("description"), f"Environment variable {name}"),
-        "required": bool(var.get("isRequired", False)),
-    }
-    if "isSecret" in var:
-        out["secret"] = var["isSecret"]
-    if "default" in var:
-        out["default"] = var["default"]
-    return out
+    return _key_value(var, "Environment variable", copied=("isSecret", "default"))
 
 
 def _key_value_to_header(header: Mapping[str, Any]) -> dict[str, Any]:
-    name: str = header["name"]
+    return _key_value(header, "HTTP header", copied=("isSecret", "default", "choices"))
+
+
+def _key_value(item: Mapping[str, Any], what: str, *, copied: tuple[str, ...]) -> dict[str, Any]:
+    """A server.json key-value input (an environment variable, a header) in ToolHive's form."""
+    name: str = item["name"]
     out: dict[str, Any] = {
         "name": name,
-        "description": _short_description(header.get("description"), f"HTTP header {name}"),
-        "required": bool(header.get("isRequired", False)),
+        "description": _short_description(item.get("description"), f"{what} {name}"),
+        "required": bool(item.get("isRequired", False)),
     }
-    for source, target in (("isSecret", "secret"), ("default", "default"), ("choices", "choices")):
-        if source in header:
-            out[target] = header[source]
+    for source in copied:
+        if source in item:
+            out[_TOOLHIVE_KEY_VALUE_FIELDS.get(source, source)] = item[source]
     return out
+
+
+_TOOLHIVE_KEY_VALUE_FIELDS = {"isSecret": "secret"}
 
 
 def _env_vars_from_runtime_arguments(arguments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
