@@ -131,8 +131,9 @@ class SyncStatus(ResourceModel):
     spec_hash: str | None = Field(
         default=None,
         description=(
-            "Hash of the spec fields that shaped the stored data (source, filter, storage); a spec change "
-            "that alters it forces a full sync even when the source revision is unchanged."
+            "Hash of what shaped the stored data (the spec's source, filter and storage, and the stored "
+            "format); a change that alters it forces a full sync even when the source revision is "
+            "unchanged, so an upgraded operator rewrites data an older one stored."
         ),
     )
 

@@ -8,7 +8,8 @@ Typical use::
 
     # operator
     store = ConfigMapCatalogStore(api, namespace, name, owner=OwnerReference.for_registry(name, uid))
-    result = await store.write(StoredCatalog.from_catalog(catalog, revision=commit),
+    data = render_served(catalog)                       # mcpreg.catalog.served: what the API serves
+    result = await store.write(StoredCatalog.create(data, revision=commit, server_count=catalog.server_count),
                                before_publish=grant_reader_access)   # e.g. widen the API pod's Role
     result.written                      # False: the hash was unchanged and nothing was touched
     result.location.to_status()         # {"type": "configmap", "configMaps": [...]}: status.storageRef

@@ -29,11 +29,13 @@ def is_content_hash(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class StoredCatalog:
-    """One stored generation: the canonical catalogue bytes the operator produced, and facts about it.
+    """One stored generation: the bytes the operator produced, and facts about it.
 
-    `content_hash` is `sha256:<hex>` of `data` (for canonical JSON this equals the catalogue library's
-    `Catalog.content_hash`). Construction checks its form but does not re-hash `data` (that costs
-    tens of milliseconds on a large catalogue); readers verify it with `verify()` where it matters.
+    Storage treats `data` as opaque. The operator stores the served document (`mcpreg.catalog.served`);
+    operators before it stored the canonical catalogue JSON (`from_catalog`), which readers still load.
+    `content_hash` is `sha256:<hex>` of `data`. Construction checks its form but does not re-hash
+    `data` (that costs tens of milliseconds on a large catalogue); readers verify it with `verify()`
+    where it matters.
     """
 
     data: bytes = field(repr=False)
@@ -67,7 +69,8 @@ class StoredCatalog:
     def from_catalog(
         cls, catalog: Catalog, *, revision: str, stored_at: datetime | None = None
     ) -> StoredCatalog:
-        """A generation of a parsed catalogue: its canonical JSON, hash and server count."""
+        """A generation of a parsed catalogue as older operators stored it: its canonical JSON, hash
+        and server count (the upgrade path's tests, and `mcpreg serve --file` style raw data)."""
         return cls(
             data=catalog.canonical_json(),
             content_hash=catalog.content_hash,
