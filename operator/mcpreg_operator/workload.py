@@ -26,6 +26,7 @@ from mcpreg_operator.api_config import (
 )
 from mcpreg_operator.spec.identity import API_VERSION, KIND
 from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.storage import StorageType
 from mcpreg_operator.storage_factory import api_storage_env
 
 FIELD_MANAGER = OPERATOR
@@ -186,7 +187,9 @@ def build_manifests(
         container["resources"] = resources
     pod_spec: dict[str, Any] = {
         "serviceAccountName": name,
-        "automountServiceAccountToken": True,  # the API reads its data ConfigMaps with this identity
+        # The API reads its data ConfigMaps with this identity; from S3 it needs no Kubernetes access
+        # at all, so its pods get no token to lose.
+        "automountServiceAccountToken": spec.storage.type is StorageType.CONFIGMAP,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 65532,

@@ -66,6 +66,14 @@ def test_role_grants_only_named_configmaps() -> None:
     assert manifests(S3_SPEC, data_configmaps=[])["Role"]["rules"] == []
 
 
+def test_only_pods_reading_configmaps_get_a_token() -> None:
+    def automounts(spec: dict[str, Any]) -> bool:
+        return bool(manifests(spec)["Deployment"]["spec"]["template"]["spec"]["automountServiceAccountToken"])
+
+    assert automounts(SPEC) is True  # ConfigMap storage: the pods read their data with their token
+    assert automounts(S3_SPEC) is False  # S3: no Kubernetes access needed, so no token in the pod
+
+
 def test_deployment_is_restricted_and_rolls_on_change() -> None:
     deployment = manifests()["Deployment"]
     pod = deployment["spec"]["template"]["spec"]
