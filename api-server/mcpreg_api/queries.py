@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from multidict import MultiMapping
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from mcpreg.catalog.errors import validation_message
 from mcpreg_api.errors import ApiError, ErrorDetail, bad_request
 
 MAX_SEARCH_LENGTH = 256
@@ -85,6 +86,14 @@ Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp)]
 
 
+def _text_field(max_length: int, description: str) -> Any:
+    """A free-text parameter: bounded, and without control characters (the pattern is for the OpenAPI
+    document; `_text` enforces it)."""
+    return Field(
+        max_length=max_length, description=description, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS}
+    )
+
+
 class ListServersQuery(BaseModel):
     """`GET /v0.1/servers`."""
 
@@ -102,20 +111,14 @@ class ListServersQuery(BaseModel):
     search: Annotated[
         str | None,
         BeforeValidator(_text),
-        Field(
-            max_length=MAX_SEARCH_LENGTH,
-            description="Case-insensitive substring of the name, title or description (no wildcards)",
-            json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
+        _text_field(
+            MAX_SEARCH_LENGTH, "Case-insensitive substring of the name, title or description (no wildcards)"
         ),
     ] = None
     version: Annotated[
         str | None,
         BeforeValidator(_text),
-        Field(
-            max_length=MAX_VERSION_LENGTH,
-            description="'latest' for latest versions only, or an exact version",
-            json_schema_extra={"pattern": NO_CONTROL_CHARACTERS},
-        ),
+        _text_field(MAX_VERSION_LENGTH, "'latest' for latest versions only, or an exact version"),
     ] = None
     updated_since: Annotated[
         Timestamp | None,
@@ -182,23 +185,9 @@ def _details(exc: ValidationError, values: dict[str, str]) -> list[ErrorDetail]:
     details = []
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else "query"
-        message = _message(error)
+        message = validation_message(error)
         details.append(ErrorDetail(f"query.{field}", message, _clipped(values.get(field))))
     return details
-
-
-def _message(error: Any) -> str:
-    kind = error.get("type", "")
-    ctx = error.get("ctx") or {}
-    if kind == "value_error":
-        return str(ctx.get("error", error.get("msg", "is not valid")))
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    return str(error.get("msg", "is not valid"))
 
 
 def _clipped(value: str | None) -> str | None:

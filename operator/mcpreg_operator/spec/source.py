@@ -56,6 +56,18 @@ _GIT_REF_RULE = CelRule(
 )
 
 
+def _git_ref_field(description: str) -> Any:
+    """An optional branch or tag name: git's ref-name rules, as schema pattern and CEL rule."""
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=_GIT_REF_PATTERN,
+        description=description,
+        json_schema_extra=cel(_GIT_REF_RULE),
+    )
+
+
 class GitSource(ResourceModel):
     """A file in a git repository, fetched over https://, http:// or git://."""
 
@@ -104,22 +116,10 @@ class GitSource(ResourceModel):
             ),
         ),
     )
-    branch: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        pattern=_GIT_REF_PATTERN,
-        description="Branch to follow. At most one of branch, tag and commit; none follows the remote HEAD.",
-        json_schema_extra=cel(_GIT_REF_RULE),
+    branch: str | None = _git_ref_field(
+        "Branch to follow. At most one of branch, tag and commit; none follows the remote HEAD."
     )
-    tag: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        pattern=_GIT_REF_PATTERN,
-        description="Tag to use. At most one of branch, tag and commit.",
-        json_schema_extra=cel(_GIT_REF_RULE),
-    )
+    tag: str | None = _git_ref_field("Tag to use. At most one of branch, tag and commit.")
     commit: str | None = Field(
         default=None,
         min_length=7,

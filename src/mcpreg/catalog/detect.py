@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mcpreg.catalog.errors import CatalogError, CatalogIssue, PathPart, document_issue, format_path
+from mcpreg.catalog.errors import CatalogError, CatalogIssue, PathPart, document_issue, format_path, json_kind
 
 CatalogFormat = Literal["toolhive", "upstream"]
 FormatChoice = Literal["auto", "toolhive", "upstream"]
@@ -96,7 +96,7 @@ def _detect(document: Any) -> DetectedFormat:
         raise CatalogError(
             [
                 document_issue(
-                    f"found a JSON {_json_kind(document)} at the top level; expected {EXPECTED_FORMATS}"
+                    f"found a JSON {json_kind(document)} at the top level; expected {EXPECTED_FORMATS}"
                 )
             ]
         )
@@ -117,7 +117,7 @@ def _detect(document: Any) -> DetectedFormat:
         return DetectedFormat("upstream", "single", [document], ())
     keys = ", ".join(repr(key) for key in list(document)[:8]) or "no keys"
     if "servers" in document:
-        found = f"an object whose 'servers' is a {_json_kind(servers)}"
+        found = f"an object whose 'servers' is a {json_kind(servers)}"
     else:
         found = f"an object with {keys}"
     raise CatalogError(
@@ -174,17 +174,3 @@ def _snake_case_field(node: Any, depth: int = 0) -> tuple[list[PathPart], str] |
             if found is not None:
                 return [index, *found[0]], found[1]
     return None
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"

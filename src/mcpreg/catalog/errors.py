@@ -49,16 +49,30 @@ def show_value(value: object) -> str:
     return text
 
 
-def _compact(value: object) -> str:
+def json_kind(value: object) -> str:
+    """The JSON name of a decoded value's type: object, list, string, boolean, null or number."""
     if isinstance(value, dict):
-        return "an object"
+        return "object"
     if isinstance(value, list):
-        return "a list"
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    return "number"
+
+
+def _compact(value: object) -> str:
+    kind = json_kind(value)
+    if kind == "object":
+        return "an object"
+    if kind == "list":
+        return "a list"
+    if kind == "boolean":
         return "true" if value else "false"
-    return str(value)
+    return "null" if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +162,7 @@ def issues_from_validation_error(
             parts, issue_entry = locate(loc)
         else:
             parts, issue_entry = [*prefix, *loc], entry
-        message = _message_for(detail)
+        message = validation_message(detail)
         if is_key_error:
             message = f"name {message}"
         issues.append(CatalogIssue(entry=issue_entry, path=format_path(parts), message=message))
@@ -174,7 +188,8 @@ def _without_union_tags(loc: list[PathPart]) -> list[PathPart]:
     return out
 
 
-def _message_for(detail: ErrorDetails) -> str:
+def validation_message(detail: ErrorDetails) -> str:
+    """One pydantic error as a short phrase that follows its location (`must be at least 1 (got 0)`)."""
     kind = detail["type"]
     ctx: dict[str, Any] = dict(detail.get("ctx") or {})
     value = detail.get("input")
@@ -195,10 +210,9 @@ def _message_for(detail: ErrorDetails) -> str:
         return f"must have at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":
         return f"must have at most {ctx.get('max_length')} item(s)"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        symbol = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in _BOUNDS:
         bound = next(iter(ctx.values()), "?")
-        return f"must be {symbol[kind]} {bound}{got}"
+        return f"must be {_BOUNDS[kind]} {bound}{got}"
     if kind == "union_tag_invalid":
         return f"type must be one of {ctx.get('expected_tags', '?')}{got.replace('got', 'got type')}"
     if kind == "union_tag_not_found":
@@ -209,6 +223,12 @@ def _message_for(detail: ErrorDetails) -> str:
     return msg[:1].lower() + msg[1:]
 
 
+_BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
 _SIMPLE_MESSAGES: dict[str, str] = {
     "missing": "is required",
     "extra_forbidden": "is not a recognised field here",

@@ -162,9 +162,9 @@ def test_every_problem_is_reported_with_its_entry() -> None:
         ({"colour": "blue"}, "servers.fetch.colour: is not a recognised field here"),
         ({"tags": ["Mixed"]}, "servers.fetch.tags[0]: must match the pattern ^[a-z0-9][a-z0-9_-]*[a-z0-9]$"),
         ({"tools": ["a", "a"]}, "servers.fetch.tools: must not contain duplicates (found 'a' twice)"),
-        ({"target_port": 70000}, "servers.fetch.target_port: must be <= 65535 (got 70000)"),
+        ({"target_port": 70000}, "servers.fetch.target_port: must be at most 65535 (got 70000)"),
         ({"target_port": "8080"}, "servers.fetch.target_port: must be an integer (got '8080')"),
-        ({"metadata": {"stars": -1}}, "servers.fetch.metadata.stars: must be >= 0 (got -1)"),
+        ({"metadata": {"stars": -1}}, "servers.fetch.metadata.stars: must be at least 0 (got -1)"),
         (
             {"metadata": {"last_updated": "yesterday"}},
             "servers.fetch.metadata.last_updated: must match the pattern",
