@@ -2,7 +2,7 @@
 
 Starts the real server on loopback following a catalogue file (polled every 0.1 s), then replaces the
 file `--reloads` times, alternating between two distinct generated catalogues of `--servers` servers
-each (the real ToolHive entries under new names, canonical JSON as the operator stores it, 18.5 and
+each (the real ToolHive entries under new names, as catalogue files in canonical JSON, 18.5 and
 18.3 MB), so that every replacement is a real reload: a build in a child process, the swap, and what
 the loader does with the garbage collector afterwards. Clients stay connected across each reload as a
 Service's clients do: `--connections` keep-alive connections each make a request before the file is

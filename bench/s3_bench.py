@@ -2,12 +2,13 @@
 Go modules on first use), and of the registry API's reload after a new generation.
 
 The catalogue is the real entries of the newest ToolHive snapshot replicated under new names (see
-`mcpreg_dev.samples`), in the canonical form the operator stores. Each run uses a fresh registry
-prefix and measures:
+`mcpreg_dev.samples`), in the served form the operator stores (`mcpreg.served/v1`). Each run uses a
+fresh registry prefix and measures:
 
-- store (cold): `write()` into an empty prefix: hash check, gzip, ToolHive rendering (parse + render),
-  upload of both objects (the 18 MB ToolHive document in multipart), pointer;
-- render: the ToolHive rendering alone (part of store; it lets `/api/v1/registry` redirect);
+- store (cold): `write()` into an empty prefix: hash check, gzip, the ToolHive document (taken from the
+  served form), upload of both objects (the 18 MB ToolHive document in multipart), pointer;
+- render: taking the ToolHive document out of the served form, alone (part of store; it lets
+  `/api/v1/registry` redirect);
 - store (unchanged): `write()` of the same hash: the no-op the operator does on every sync;
 - current_hash: the cheap check the operator makes before syncing (pointer GET + HEADs);
 - load: `read()` of the whole catalogue (pointer + download + gunzip + verify);
@@ -45,7 +46,7 @@ from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.minio import MinioServer
-from mcpreg_dev.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_served
 
 # The sibling benchmark's event-loop meter (bench/ is not a package).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -161,8 +162,8 @@ def main() -> int:
 
     latest = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
     older = SHARED_DATA / "toolhive" / "registry-2025-12-03.json"
-    data_a, count_a = replicated_catalog_json(latest, args.servers)
-    data_b, count_b = replicated_catalog_json(older, args.servers)
+    data_a, count_a = replicated_served(latest, args.servers)
+    data_b, count_b = replicated_served(older, args.servers)
     a = StoredCatalog.create(data_a, revision="a", server_count=count_a)
     b = StoredCatalog.create(data_b, revision="b", server_count=count_b)
     extra_documents(b)  # warm up (first use of the catalogue code)

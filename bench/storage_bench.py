@@ -1,8 +1,8 @@
 """Benchmark of ConfigMap storage on a 10,000-server catalogue, through a real local control plane.
 
 The catalogue is the real entries of the newest ToolHive snapshot replicated under new names (see
-`mcpreg_dev.samples`), in the canonical form the operator stores. Each run uses a fresh
-namespace and measures, as the operator and the registry API see them:
+`mcpreg_dev.samples`), in the served form the operator stores (`mcpreg.served/v1`). Each run uses a
+fresh namespace and measures, as the operator and the registry API see them:
 
 - store (cold): `write()` into an empty namespace: encode (gzip) + parts + head;
 - store (unchanged): `write()` of the same hash: the no-op the operator does on every sync;
@@ -41,7 +41,7 @@ from kubernetes_asyncio import config as kconfig
 
 from mcpreg.storage import ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
 from mcpreg.storage.encoding import encode
-from mcpreg_dev.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_served
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -177,12 +177,8 @@ def main() -> int:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    data_a, count_a = replicated_catalog_json(
-        SHARED_DATA / "toolhive" / "registry-2026-02-18.json", args.servers
-    )
-    data_b, count_b = replicated_catalog_json(
-        SHARED_DATA / "toolhive" / "registry-2025-12-03.json", args.servers
-    )
+    data_a, count_a = replicated_served(SHARED_DATA / "toolhive" / "registry-2026-02-18.json", args.servers)
+    data_b, count_b = replicated_served(SHARED_DATA / "toolhive" / "registry-2025-12-03.json", args.servers)
     generate_s = time.perf_counter() - started
     a = StoredCatalog.create(data_a, revision="bench-a", server_count=count_a)
     b = StoredCatalog.create(data_b, revision="bench-b", server_count=count_b)
@@ -210,7 +206,7 @@ def main() -> int:
         return 0
     s = report["summary"]
     print(
-        f"{report['servers']} servers: {report['catalogue_bytes'] / 1e6:.1f} MB canonical JSON, stored as "
+        f"{report['servers']} servers: {report['catalogue_bytes'] / 1e6:.1f} MB served form, stored as "
         f"{report['stored_bytes'] / 1e6:.2f} MB gzip in {report['parts']} parts + head "
         f"(gzip alone {encode_s * 1000:.0f} ms)"
     )

@@ -41,7 +41,7 @@ from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg.storage.writer import GenerationWriter
 from mcpreg_dev.minio import MinioServer
-from mcpreg_dev.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_served
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def generations() -> list[StoredCatalog]:
     """Three different real catalogues (each a few hundred KB, split into parts on ConfigMaps)."""
     made = []
     for index, (path, servers) in enumerate([(LATEST, 120), (OLDER, 120), (LATEST, 160)]):
-        data, count = replicated_catalog_json(path, servers)
+        data, count = replicated_served(path, servers)
         made.append(StoredCatalog.create(data, revision=f"gen-{index}", server_count=count))
     return made
 

@@ -31,7 +31,7 @@ from mcpreg.storage.s3_layout import catalog_key, generation_of, pointer_key, to
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.minio import MinioServer
-from mcpreg_dev.samples import replicated_catalog_json
+from mcpreg_dev.samples import replicated_served
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,7 @@ def snapshots() -> list[StoredCatalog]:
 
 @pytest.fixture(scope="module")
 def big() -> StoredCatalog:
-    data, count = replicated_catalog_json(LATEST, 10_000)
+    data, count = replicated_served(LATEST, 10_000)
     return StoredCatalog.create(data, revision="big", server_count=count)
 
 
