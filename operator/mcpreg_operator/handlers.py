@@ -10,20 +10,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 from kubernetes_asyncio import client, config
 
-from mcpreg.kube import KubeError, NotFoundError
+from mcpreg.kube import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    KubeClient,
+    KubeError,
+    NotFoundError,
+)
 from mcpreg.labels import API_COMPONENT, COMPONENT, INSTANCE, MANAGED_BY, OPERATOR, is_managed
 from mcpreg.storage.configmap_layout import ANNOTATION_HASH, LABEL_OBJECT
 from mcpreg.storage.errors import StorageError
 from mcpreg_operator import looplag
 from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
 from mcpreg_operator.events import EventRecorder
+from mcpreg_operator.metawatch import EventType, MetadataWatch, ObjectMeta
+from mcpreg_operator.source_readers import SourceReaders
 from mcpreg_operator.sources.git import GitClient, GitFetchLimits
 from mcpreg_operator.spec.identity import GROUP, PLURAL, VERSION
 from mcpreg_operator.storage_factory import build_store, delete_storage
@@ -31,6 +42,7 @@ from mcpreg_operator.storage_factory import build_store, delete_storage
 log = logging.getLogger(__name__)
 
 CONTROLLERS: dict[tuple[str, str], RegistryController] = {}
+SOURCE_READERS = SourceReaders()
 STORAGE_DELETE_RETRIES = 5  # the finalizer's attempts to remove S3 objects before letting go
 
 
@@ -70,10 +82,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     # How late the event loop wakes: the operator's health under load (mcpreg_operator_event_loop_lag_*).
     looplag.start_lag_monitor()
+    # Kopf watches MCPRegistries; everything else the operator only needs to hear about is watched by
+    # metadata (see `metawatch`), in tasks of their own that live as long as the operator.
+    memo.watch_tasks = [
+        asyncio.create_task(watch.run(), name=repr(watch)) for watch in metadata_watches(memo.ctx.kube)
+    ]
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    tasks: list[asyncio.Task[None]] = memo.get("watch_tasks") or []
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     ctx: OperatorContext | None = memo.get("ctx")
     if ctx is not None:
         await ctx.api.close()
@@ -98,60 +119,61 @@ async def registry_loop(
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def registry_changed(name: str, namespace: str | None, meta: kopf.Meta, **_: Any) -> None:
+def registry_changed(
+    name: str, namespace: str | None, meta: kopf.Meta, spec: kopf.Spec, type: str | None, **_: Any
+) -> None:
     """Spec, annotation (the manual trigger) or status changes: let the controller re-evaluate, unless
     the change is the controller's own status write."""
+    if type == "DELETED":
+        SOURCE_READERS.forget(namespace or "", name)
+    else:
+        SOURCE_READERS.update(namespace or "", name, spec)
     controller = CONTROLLERS.get((namespace or "", name))
     if controller is not None and not controller.is_own_write(meta.get("resourceVersion")):
         controller.wake()
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
-def source_configmaps(
-    name: str, namespace: str | None, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], str] | None:
-    """Which MCPRegistries read which ConfigMap, so a change of that ConfigMap syncs them promptly."""
-    source = spec.get("source") or {}
-    config_map = source.get("configMap") or {}
-    if source.get("type") == "configmap" and config_map.get("name"):
-        return {(namespace or "", str(config_map["name"])): name}
-    return None
-
-
-@kopf.on.event("", "v1", "configmaps")
-def configmap_changed(
-    name: str,
-    namespace: str | None,
-    labels: Mapping[str, str],
-    annotations: Mapping[str, str],
-    type: str,
-    source_configmaps: kopf.Index[tuple[str, str], str] | None = None,
-    **_: Any,
-) -> None:
+def configmap_changed(kind: EventType, obj: ObjectMeta) -> None:
     """A source ConfigMap changed (sync it promptly), one of our data ConfigMaps did (check it), or the
     API's configuration ConfigMap did (part of the API workload: restore it)."""
-    namespace = namespace or ""
+    labels = obj.labels
     if is_managed(labels) and labels.get(COMPONENT) == API_COMPONENT:
-        _workload_changed(namespace, labels)
+        workload_changed(kind, obj)
         return
-    readers: Iterable[str] = (
-        source_configmaps.get((namespace, name), []) if source_configmaps is not None else []
-    )
-    for registry in readers:
-        controller = CONTROLLERS.get((namespace, registry))
+    for registry in SOURCE_READERS.readers(obj.namespace, obj.name):
+        controller = CONTROLLERS.get((obj.namespace, registry))
         if controller is not None:
             controller.wake("SourceChanged")
     # Our own data ConfigMaps: deleted, or holding other data than we stored (edited behind our back),
     # means storage must be checked. Our own writes come back as events too; those are ignored.
-    if is_managed(labels) and type in ("DELETED", "MODIFIED"):
-        controller = CONTROLLERS.get((namespace, labels.get(INSTANCE, "")))
+    if is_managed(labels) and kind in ("DELETED", "MODIFIED"):
+        controller = CONTROLLERS.get((obj.namespace, labels.get(INSTANCE, "")))
         if controller is None:
             return
         edited_head = labels.get(LABEL_OBJECT) == "head" and controller.storage_event_is_foreign(
-            (annotations or {}).get(ANNOTATION_HASH)
+            obj.annotations.get(ANNOTATION_HASH)
         )
-        if type == "DELETED" or edited_head:
+        if kind == "DELETED" or edited_head:
             controller.wake("StorageChanged")
+
+
+def workload_changed(kind: EventType, obj: ObjectMeta) -> None:
+    """An object of an API workload changed (an edit, a deletion, a Deployment's status moving as pods
+    become ready): the owning registry's controller re-checks and reports it."""
+    controller = CONTROLLERS.get((obj.namespace, obj.labels.get(INSTANCE, "")))
+    if controller is not None:
+        controller.workload_changed()
+
+
+def metadata_watches(kube: KubeClient) -> list[MetadataWatch]:
+    """Every ConfigMap (sources can be any ConfigMap), and the API workload's kinds by their labels."""
+    return [
+        MetadataWatch(kube, CONFIGMAPS, configmap_changed),
+        *(
+            MetadataWatch(kube, resource, workload_changed, label_selector=_WORKLOAD_SELECTOR)
+            for resource in _WORKLOAD_KINDS
+        ),
+    ]
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
@@ -182,28 +204,7 @@ async def registry_deleted(
     log.info("%s/%s: deleted: %s", namespace, name, done)
 
 
-# The API workload the operator owns: any change (an edit, a deletion, a Deployment's status moving as
-# pods become ready) lets the owning registry's controller re-check it and report it.
-_WORKLOAD_LABELS = {MANAGED_BY: OPERATOR, COMPONENT: API_COMPONENT}
-
-
-def _workload_changed(namespace: str | None, labels: Mapping[str, str]) -> None:
-    controller = CONTROLLERS.get((namespace or "", labels.get(INSTANCE, "")))
-    if controller is not None:
-        controller.workload_changed()
-
-
-def api_workload_changed(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-    _workload_changed(namespace, labels)
-
-
-# The kinds of the API workload (the configuration ConfigMap is seen by `configmap_event`).
-_WORKLOAD_KINDS = (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("", "v1", "serviceaccounts"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-)
-for _group, _version, _plural in _WORKLOAD_KINDS:
-    kopf.on.event(_group, _version, _plural, labels=_WORKLOAD_LABELS)(api_workload_changed)
+# The API workload the operator owns, found by its labels on the server (the configuration ConfigMap
+# comes with the ConfigMap watch).
+_WORKLOAD_SELECTOR = f"{MANAGED_BY}={OPERATOR},{COMPONENT}={API_COMPONENT}"
+_WORKLOAD_KINDS = (DEPLOYMENTS, SERVICES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)

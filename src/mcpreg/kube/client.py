@@ -54,7 +54,12 @@ class Resource:
     plural: str
 
     def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        """The REST path; an empty `namespace` (with no `name`) means every namespace (list, watch)."""
         root = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if not namespace:
+            if name is not None:
+                raise ValueError(f"a {self.plural} object needs a namespace")
+            return f"{root}/{self.plural}"
         parts = [root, "namespaces", quote(namespace, safe=""), self.plural]
         if name is not None:
             parts.append(quote(name, safe=""))
@@ -256,9 +261,10 @@ class KubeClient:
         resource: Resource,
         namespace: str,
         *,
-        field_selector: str,
         resource_version: str,
         timeout_seconds: int,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
         metadata_only: bool = True,
     ) -> AsyncGenerator[JsonObject, None]:
         """Watch events ({type, object}) from `resource_version` until the server ends the watch.
@@ -269,11 +275,14 @@ class KubeClient:
         """
         query = [
             ("watch", "true"),
-            ("fieldSelector", field_selector),
             ("resourceVersion", resource_version),
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", str(timeout_seconds)),
         ]
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        if label_selector:
+            query.append(("labelSelector", label_selector))
         # No total timeout (the server ends the watch after timeout_seconds); a read timeout with
         # margin catches a connection that silently died.
         client_timeout = aiohttp.ClientTimeout(

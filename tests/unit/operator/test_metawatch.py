@@ -1,0 +1,53 @@
+"""The pure parts of the operator's metadata-only watches: what a relist reports, and who reads a
+source ConfigMap."""
+
+from __future__ import annotations
+
+from mcpreg_operator.metawatch import ObjectMeta, differences
+from mcpreg_operator.source_readers import SourceReaders
+
+
+def _meta(name: str, version: str, namespace: str = "ns") -> ObjectMeta:
+    return ObjectMeta(namespace=namespace, name=name, resource_version=version)
+
+
+def test_differences_report_added_modified_and_deleted_objects() -> None:
+    known = {m.key: m for m in (_meta("same", "1"), _meta("edited", "2"), _meta("gone", "3"))}
+    listed = [_meta("same", "1"), _meta("edited", "7"), _meta("new", "8")]
+    assert [(kind, meta.name) for kind, meta in differences(known, listed)] == [
+        ("MODIFIED", "edited"),
+        ("ADDED", "new"),
+        ("DELETED", "gone"),
+    ]
+
+
+def test_differences_of_the_same_listing_are_none() -> None:
+    listed = [_meta("a", "1"), _meta("a", "1", namespace="other")]
+    assert differences({m.key: m for m in listed}, listed) == []
+
+
+def test_object_meta_reads_partial_object_metadata() -> None:
+    obj = {"metadata": {"namespace": "ns", "name": "cm", "resourceVersion": "42", "labels": {"a": "b"}}}
+    meta = ObjectMeta.of(obj)
+    assert (meta.key, meta.resource_version, dict(meta.labels), dict(meta.annotations)) == (
+        ("ns", "cm"),
+        "42",
+        {"a": "b"},
+        {},
+    )
+
+
+def test_source_readers_follow_each_registrys_spec() -> None:
+    readers = SourceReaders()
+    configmap_source = {"source": {"type": "configmap", "configMap": {"name": "catalogue"}}}
+    readers.update("ns", "b", configmap_source)
+    readers.update("ns", "a", configmap_source)
+    readers.update("other", "c", configmap_source)
+    assert readers.readers("ns", "catalogue") == ["a", "b"]
+    readers.update("ns", "a", {"source": {"type": "git", "git": {"repository": "https://x/y"}}})
+    assert readers.readers("ns", "catalogue") == ["b"]
+    readers.forget("ns", "b")
+    assert readers.readers("ns", "catalogue") == []
+    assert readers.readers("other", "catalogue") == ["c"]
+    readers.update("other", "c", None)  # an invalid or empty spec reads nothing
+    assert readers.readers("other", "catalogue") == []
