@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         sys.modules["kubernetes"] = None  # type: ignore[assignment]
     import kopf
 
-    import mcpreg_operator.handlers  # noqa: F401  (registers the handlers)
+    import mcpreg_operator.handlers  # registers the handlers
 
     kopf.configure(
         debug=args.log_level == "DEBUG",
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         # which is exactly when the lag figures matter.
         prometheus_client.start_http_server(args.metrics_port, addr=args.metrics_address)
     namespaces = list(args.namespace)
+    mcpreg_operator.handlers.WATCH_NAMESPACES[:] = namespaces
     asyncio.run(
         kopf.operator(
             standalone=args.peering is None,

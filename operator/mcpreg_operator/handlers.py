@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,7 +34,7 @@ from mcpreg.storage.errors import StorageError
 from mcpreg_operator import looplag
 from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
 from mcpreg_operator.events import EventRecorder
-from mcpreg_operator.metawatch import EventType, MetadataWatch, ObjectMeta
+from mcpreg_operator.metawatch import EventType, MetadataWatch, NamespaceScope, ObjectMeta
 from mcpreg_operator.source_readers import SourceReaders
 from mcpreg_operator.sources.git import GitClient, GitFetchLimits
 from mcpreg_operator.spec.identity import GROUP, PLURAL, VERSION
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 CONTROLLERS: dict[tuple[str, str], RegistryController] = {}
 SOURCE_READERS = SourceReaders()
+# The operator's `--namespace` patterns (empty: every namespace); set before Kopf starts.
+WATCH_NAMESPACES: list[str] = []
 STORAGE_DELETE_RETRIES = 5  # the finalizer's attempts to remove S3 objects before letting go
 
 
@@ -84,9 +87,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     looplag.start_lag_monitor()
     # Kopf watches MCPRegistries; everything else the operator only needs to hear about is watched by
     # metadata (see `metawatch`), in tasks of their own that live as long as the operator.
-    memo.watch_tasks = [
-        asyncio.create_task(watch.run(), name=repr(watch)) for watch in metadata_watches(memo.ctx.kube)
-    ]
+    watches = metadata_watches(memo.ctx.kube, WATCH_NAMESPACES)
+    memo.watch_tasks = [asyncio.create_task(watch.run(), name=repr(watch)) for watch in watches]
 
 
 @kopf.on.cleanup()
@@ -165,15 +167,26 @@ def workload_changed(kind: EventType, obj: ObjectMeta) -> None:
         controller.workload_changed()
 
 
-def metadata_watches(kube: KubeClient) -> list[MetadataWatch]:
-    """Every ConfigMap (sources can be any ConfigMap), and the API workload's kinds by their labels."""
-    return [
-        MetadataWatch(kube, CONFIGMAPS, configmap_changed),
-        *(
-            MetadataWatch(kube, resource, workload_changed, label_selector=_WORKLOAD_SELECTOR)
+def metadata_watches(kube: KubeClient, namespaces: Sequence[str]) -> list[MetadataWatch]:
+    """Every ConfigMap (sources can be any ConfigMap), and the API workload's kinds by their labels,
+    in the namespaces the operator serves: `namespaces` as given to `mcpreg operator --namespace`
+    (none: the whole cluster). Names are watched one namespace each, which is all a namespaced install's
+    Roles allow; glob patterns need the cluster-wide watch, filtered here as Kopf filters them."""
+    scope = NamespaceScope(namespaces)
+    watches = []
+    for namespace in scope.watched():
+        watches.append(MetadataWatch(kube, CONFIGMAPS, scope.only(configmap_changed), namespace=namespace))
+        watches.extend(
+            MetadataWatch(
+                kube,
+                resource,
+                scope.only(workload_changed),
+                namespace=namespace,
+                label_selector=_WORKLOAD_SELECTOR,
+            )
             for resource in _WORKLOAD_KINDS
-        ),
-    ]
+        )
+    return watches
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+# Kopf's own reading of namespace patterns (not re-exported at its top level).
+from kopf._cogs.structs.references import NamespaceName, match_namespace, select_specific_namespaces
 
 from mcpreg.backoff import Backoff
 from mcpreg.kube import GoneError, JsonObject, KubeClient, KubeError, Resource
@@ -63,6 +66,36 @@ class ObjectMeta:
 MetaHandler = Callable[[EventType, ObjectMeta], None]
 
 
+class NamespaceScope:
+    """The namespaces an operator serves, from its `--namespace` patterns, read exactly as Kopf reads
+    them (names, globs, `!` exclusions, comma-separated parts; none at all means every namespace), so
+    the watches here and Kopf's agree on every namespace."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = list(patterns)
+
+    def watched(self) -> list[str]:
+        """What to watch: each namespace when every pattern is a plain name, else every namespace."""
+        names = select_specific_namespaces(self.patterns)
+        if not self.patterns or len(names) < len(set(self.patterns)):
+            return [""]
+        return sorted(names)
+
+    def includes(self, namespace: str) -> bool:
+        return not self.patterns or any(
+            match_namespace(NamespaceName(namespace), pattern) for pattern in self.patterns
+        )
+
+    def only(self, handler: MetaHandler) -> MetaHandler:
+        """`handler`, called only for objects of the served namespaces."""
+
+        def scoped(kind: EventType, meta: ObjectMeta) -> None:
+            if self.includes(meta.namespace):
+                handler(kind, meta)
+
+        return scoped
+
+
 def differences(
     known: Mapping[tuple[str, str], ObjectMeta], listed: Iterable[ObjectMeta]
 ) -> list[tuple[EventType, ObjectMeta]]:
@@ -82,7 +115,8 @@ def differences(
 
 
 class MetadataWatch:
-    """Follows one kind in every namespace, metadata only, calling `handler` for each change.
+    """Follows one kind in `namespace` (every namespace by default), metadata only, calling `handler`
+    for each change.
 
     `handler` runs on the event loop and must be quick (the operator's handlers only wake a
     controller). A failing handler is logged and the watch goes on.
@@ -94,6 +128,7 @@ class MetadataWatch:
         resource: Resource,
         handler: MetaHandler,
         *,
+        namespace: str = "",
         label_selector: str | None = None,
         watch_timeout: int = DEFAULT_WATCH_TIMEOUT,
         backoff: Backoff | None = None,
@@ -101,6 +136,7 @@ class MetadataWatch:
         self.kube = kube
         self.resource = resource
         self.handler = handler
+        self.namespace = namespace  # "": every namespace
         self.label_selector = label_selector
         self.watch_timeout = watch_timeout
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
@@ -110,7 +146,7 @@ class MetadataWatch:
 
     def __repr__(self) -> str:
         selector = f" ({self.label_selector})" if self.label_selector else ""
-        return f"MetadataWatch({self.resource.plural}{selector})"
+        return f"MetadataWatch({self.resource.plural} in {self.namespace or 'every namespace'}{selector})"
 
     async def run(self) -> None:
         """Until cancelled. Failures of the API server are retried with backoff; they never end it."""
@@ -133,7 +169,7 @@ class MetadataWatch:
 
     async def _list(self) -> str:
         items, resource_version = await self.kube.list(
-            self.resource, "", label_selector=self.label_selector, metadata_only=True
+            self.resource, self.namespace, label_selector=self.label_selector, metadata_only=True
         )
         listed = [ObjectMeta.of(item) for item in items]
         if self.listed.is_set():
@@ -148,7 +184,7 @@ class MetadataWatch:
         """One watch, to its end; the resourceVersion to resume from."""
         async for event in self.kube.watch(
             self.resource,
-            "",
+            self.namespace,
             resource_version=resource_version,
             timeout_seconds=self.watch_timeout,
             label_selector=self.label_selector,

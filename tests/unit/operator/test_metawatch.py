@@ -3,7 +3,7 @@ source ConfigMap."""
 
 from __future__ import annotations
 
-from mcpreg_operator.metawatch import ObjectMeta, differences
+from mcpreg_operator.metawatch import NamespaceScope, ObjectMeta, differences
 from mcpreg_operator.source_readers import SourceReaders
 
 
@@ -51,3 +51,26 @@ def test_source_readers_follow_each_registrys_spec() -> None:
     assert readers.readers("other", "catalogue") == ["c"]
     readers.update("other", "c", None)  # an invalid or empty spec reads nothing
     assert readers.readers("other", "catalogue") == []
+
+
+def test_namespace_names_are_watched_one_by_one() -> None:
+    scope = NamespaceScope(["team-b", "team-a", "team-a"])
+    assert scope.watched() == ["team-a", "team-b"]
+    assert scope.includes("team-a") and not scope.includes("team-c")
+
+
+def test_no_namespaces_is_the_whole_cluster() -> None:
+    scope = NamespaceScope([])
+    assert scope.watched() == [""]
+    assert scope.includes("anything")
+
+
+def test_globs_watch_the_cluster_and_filter_as_kopf_does() -> None:
+    scope = NamespaceScope(["team-*, !team-pr-*", "ops"])
+    assert scope.watched() == [""]
+    assert [ns for ns in ("team-a", "team-pr-1", "ops", "other") if scope.includes(ns)] == ["team-a", "ops"]
+    seen: list[str] = []
+    scoped = scope.only(lambda kind, meta: seen.append(meta.name))
+    scoped("ADDED", _meta("in", "1", namespace="team-x"))
+    scoped("ADDED", _meta("out", "1", namespace="team-pr-2"))
+    assert seen == ["in"]
