@@ -32,7 +32,9 @@ def ensure_official_openapi() -> Path:
     override = os.environ.get("MCPREG_OFFICIAL_OPENAPI")
     if override:
         if not Path(override).is_file():
-            raise BuildError(f"MCPREG_OFFICIAL_OPENAPI={override} is not a file; unset it to fetch the document")
+            raise BuildError(
+                f"MCPREG_OFFICIAL_OPENAPI={override} is not a file; unset it to fetch the document"
+            )
         return Path(override)
     version = official_version()
     target = cache_dir() / "contract" / f"mcp-registry-{version}" / DOCUMENT.name
@@ -49,13 +51,17 @@ def ensure_official_openapi() -> Path:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise BuildError(f"go mod download {MODULE}@{version} took over 10 minutes; is the proxy reachable?")
+        raise BuildError(
+            f"go mod download {MODULE}@{version} took over 10 minutes; is the proxy reachable?"
+        ) from None
     if result.returncode != 0:
         tail = " ".join((result.stdout + result.stderr).split())[-500:]
         raise BuildError(f"go mod download {MODULE}@{version} failed: {tail}")
     source = Path(json.loads(result.stdout)["Dir"]) / DOCUMENT
     if not source.is_file():
-        raise BuildError(f"{MODULE}@{version} has no {DOCUMENT}; pin a release that does in {MODULE_DIR}/go.mod")
+        raise BuildError(
+            f"{MODULE}@{version} has no {DOCUMENT}; pin a release that does in {MODULE_DIR}/go.mod"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".partial-{os.getpid()}")
     shutil.copyfile(source, partial)
