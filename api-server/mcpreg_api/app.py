@@ -11,7 +11,7 @@ from aiohttp import web
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg_api.builder import SnapshotBuilder, build_off_loop
 from mcpreg_api.config import HttpConfig
-from mcpreg_api.cors import CorsPolicy, cors_middleware
+from mcpreg_api.cors import CorsPolicy, answer_options
 from mcpreg_api.extensions import ExtensionRoutes, RegistryIdentity
 from mcpreg_api.loader import CatalogLoader, CatalogState
 from mcpreg_api.manners import manners_middleware
@@ -50,8 +50,7 @@ def create_app(
     loader = CatalogLoader(reader, state, metrics, build)
     cors = CorsPolicy(config.cors)
     app = web.Application(
-        # Outermost first: every answer, preflights included, is measured and errors become JSON.
-        middlewares=[manners_middleware(metrics), cors_middleware(cors)],
+        middlewares=[manners_middleware(metrics)],
         client_max_size=64 * 1024,  # a read-only API has no use for request bodies
     )
     app[STATE] = state
@@ -63,6 +62,7 @@ def create_app(
     ExtensionRoutes(state, config, identity or RegistryIdentity()).register(app)
     OpsRoutes(state, metrics).register(app)
     OpenApiRoutes().register(app)
+    answer_options(app, cors)  # after every route: each answers OPTIONS (CORS preflights)
     rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built
     app.cleanup_ctx.append(_follow_catalog)
     app.on_response_prepare.append(_close_when_draining)

@@ -15,7 +15,6 @@ is sent on every answer, since it depends on it); with `allowCredentials` the ec
 from __future__ import annotations
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler, Middleware
 
 from mcpreg.apiconfig import CorsConfig
 from mcpreg_api.errors import ApiError
@@ -85,15 +84,12 @@ class CorsPolicy:
         return web.Response(status=204, headers=headers)
 
 
-def cors_middleware(policy: CorsPolicy) -> Middleware:
-    """Answers `OPTIONS` for every route that exists (aiohttp would say 405: the routes are GET only)."""
+def answer_options(app: web.Application, policy: CorsPolicy) -> None:
+    """Route `OPTIONS` on every resource registered so far to the preflight answer (the routes are GET
+    only: aiohttp would say 405). Call it once every route is added."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == hdrs.METH_OPTIONS and isinstance(
-            request.match_info.http_exception, web.HTTPMethodNotAllowed
-        ):
-            return policy.preflight(request)
-        return await handler(request)
+    async def options(request: web.Request) -> web.StreamResponse:
+        return policy.preflight(request)
 
-    return middleware
+    for resource in list(app.router.resources()):
+        resource.add_route(hdrs.METH_OPTIONS, options)
