@@ -75,11 +75,18 @@ def main() -> int:
             status, _ = get(server.port, "/readiness")
             if status != 200:
                 raise SystemExit(f"the server is not ready: {status}")
+            preflight = [
+                *("-X", "OPTIONS", "-H", f"Origin: {ORIGIN}"),
+                "-H",
+                "Access-Control-Request-Method: GET",
+            ]
             check = subprocess.run(
-                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "OPTIONS", "-H", f"Origin: {ORIGIN}",
-                 "-H", "Access-Control-Request-Method: GET", url],
-                capture_output=True, text=True, check=True, timeout=30,
-            ).stdout  # fmt: skip
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *preflight, url],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
             if check != "204":
                 raise SystemExit(f"the preflight was answered {check}, not 204")
             script = workdir / "preflight.lua"

@@ -92,4 +92,5 @@ def answer_options(app: web.Application, policy: CorsPolicy) -> None:
         return policy.preflight(request)
 
     for resource in list(app.router.resources()):
-        resource.add_route(hdrs.METH_OPTIONS, options)
+        if isinstance(resource, web.Resource):  # every resource of ours (not static files)
+            resource.add_route(hdrs.METH_OPTIONS, options)
