@@ -164,6 +164,7 @@ def _options(get: dict[str, Any]) -> dict[str, Any]:
     operation["responses"] = {
         "204": {"description": "Allowed; see the Access-Control-* headers", "headers": _PREFLIGHT_HEADERS},
         "403": _problem("A preflight from an origin the registry does not allow"),
+        "404": _problem("No such endpoint (a path no route matches, e.g. a name with a line break)"),
     }
     return operation
 
