@@ -62,13 +62,20 @@ class Cors(ResourceModel):
     model_config = ConfigDict(
         json_schema_extra=cel(
             CelRule(
-                rule="!has(self.allowCredentials) || !self.allowCredentials || !('*' in self.allowedOrigins)",
+                # has(): the API server also checks the rules against the bare default `{}`
+                rule=(
+                    "!has(self.allowCredentials) || !self.allowCredentials || "
+                    "(has(self.allowedOrigins) && !('*' in self.allowedOrigins))"
+                ),
                 message="allowCredentials needs an explicit list of allowedOrigins: browsers refuse '*'",
                 reason="FieldValueForbidden",
                 field_path=".allowCredentials",
             ),
             CelRule(
-                rule="!('*' in self.allowedOrigins) || size(self.allowedOrigins) == 1",
+                rule=(
+                    "!has(self.allowedOrigins) || !('*' in self.allowedOrigins) || "
+                    "size(self.allowedOrigins) == 1"
+                ),
                 message="allowedOrigins: '*' already allows every origin; list it alone",
                 reason="FieldValueInvalid",
                 field_path=".allowedOrigins",
