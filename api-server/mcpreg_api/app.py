@@ -11,6 +11,8 @@ from aiohttp import web
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg_api.builder import SnapshotBuilder, build_off_loop
 from mcpreg_api.config import HttpConfig
+from mcpreg_api.cors import CorsPolicy, answer_options
+from mcpreg_api.extensions import ExtensionRoutes, RegistryIdentity
 from mcpreg_api.loader import CatalogLoader, CatalogState
 from mcpreg_api.manners import manners_middleware
 from mcpreg_api.metrics import ApiMetrics
@@ -31,11 +33,13 @@ def create_app(
     config: HttpConfig | None = None,
     build: SnapshotBuilder = build_off_loop,
     toolhive_redirect: ToolHiveRedirect | None = None,
+    identity: RegistryIdentity | None = None,
 ) -> web.Application:
     """The registry API serving what `reader` yields.
 
     `toolhive_redirect` (optional) makes `GET /api/v1/registry` answer 302 to the URL it returns
-    (a presigned S3 download of the same generation) instead of sending the document.
+    (a presigned S3 download of the same generation) instead of sending the document. `identity`
+    (which registry this is, where its catalogue comes from) is what the info extension reports.
 
     The app listens at once; `/readiness` turns 200 when the first catalogue has loaded. Data
     endpoints answer 503 until then.
@@ -44,6 +48,7 @@ def create_app(
     state = CatalogState()
     metrics = ApiMetrics()
     loader = CatalogLoader(reader, state, metrics, build)
+    cors = CorsPolicy(config.cors)
     app = web.Application(
         middlewares=[manners_middleware(metrics)],
         client_max_size=64 * 1024,  # a read-only API has no use for request bodies
@@ -54,11 +59,18 @@ def create_app(
     app[CONFIG] = config
     RegistryRoutes(state, config).register(app)
     ToolHiveRoutes(state, config, toolhive_redirect).register(app)
+    ExtensionRoutes(state, config, identity or RegistryIdentity()).register(app)
     OpsRoutes(state, metrics).register(app)
     OpenApiRoutes().register(app)
+    answer_options(app, cors)  # after every route: each answers OPTIONS (CORS preflights)
     rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built
     app.cleanup_ctx.append(_follow_catalog)
     app.on_response_prepare.append(_close_when_draining)
+
+    async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+        cors.decorate(request, response)
+
+    app.on_response_prepare.append(add_cors_headers)
     return app
 
 

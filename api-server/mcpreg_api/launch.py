@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from mcpreg.apiconfig import ApiServerConfig
+from mcpreg.apiconfig import ApiServerConfig, SourceSummary
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg_api.app import create_app
+from mcpreg_api.extensions import RegistryIdentity
 from mcpreg_api.server import configure_logging
 from mcpreg_api.server import run as run_server
 from mcpreg_api.toolhive import ToolHiveRedirect
@@ -80,6 +81,14 @@ async def open_reader(config: ApiServerConfig, *, kubeconfig: str | None = None)
             await api.close()
 
 
+def registry_identity(config: ApiServerConfig) -> RegistryIdentity:
+    """Which registry `config` serves, for the info extension (a file is its own source)."""
+    source = config.source
+    if source is None and config.storage.type == "file":
+        source = SourceSummary(type="file", path=config.storage.path)
+    return RegistryIdentity(config.registry, config.namespace, source)
+
+
 def run_config(config: ApiServerConfig, *, kubeconfig: str | None = None) -> None:
     """Serve the catalogue `config` names until SIGTERM/SIGINT."""
     configure_logging(config.log_level)
@@ -87,6 +96,11 @@ def run_config(config: ApiServerConfig, *, kubeconfig: str | None = None) -> Non
     @contextlib.asynccontextmanager
     async def make_app() -> AsyncIterator[web.Application]:
         async with open_reader(config, kubeconfig=kubeconfig) as opened:
-            yield create_app(opened.reader, config=config.http, toolhive_redirect=opened.toolhive_redirect)
+            yield create_app(
+                opened.reader,
+                config=config.http,
+                toolhive_redirect=opened.toolhive_redirect,
+                identity=registry_identity(config),
+            )
 
     run_server(make_app, host=config.http.host, port=config.http.port)

@@ -170,7 +170,7 @@ def _problem_from_http_exception(exc: web.HTTPException) -> web.StreamResponse:
     if exc.status == 404:
         detail = "no such endpoint; see /openapi.yaml"
     elif exc.status == 405:
-        detail = "method not allowed; this API is read-only (GET and HEAD)"
+        detail = "method not allowed; this API is read-only (GET, HEAD and OPTIONS)"
     else:
         detail = exc.reason
     error = ApiError(exc.status, detail)

@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 from mcpreg_api import __version__
 from mcpreg_api.config import DOCUMENT_CACHE_CONTROL
 from mcpreg_api.errors import PROBLEM_CONTENT_TYPE
+from mcpreg_api.extensions import EXTENSION_PREFIX, INFO_PATH
 from mcpreg_api.manners import send
 from mcpreg_api.metrics import METRICS_CONTENT_TYPE
 from mcpreg_api.queries import DetailQuery, ListServersQuery
@@ -37,14 +38,17 @@ JSON_CONTENT_TYPE = "application/json"
 _DESCRIPTION = """\
 A read-only MCP server registry served by mcp-registry-operator (mcpreg) from an organisation's own
 catalogue. It implements the MCP Registry API v0.1 of https://github.com/modelcontextprotocol/registry
-(also under /v0), ToolHive's registry document at /api/v1/registry, and operational endpoints.
+(also under /v0), ToolHive's registry document at /api/v1/registry, its own extensions under
+/v0.1/x/dev.mcpregistry/ (the specification's extension namespace), and operational endpoints.
 
-Every GET also answers HEAD. Catalogue responses carry a strong ETag (send it back in If-None-Match to
-get 304 Not Modified) and Cache-Control, and are gzip-compressed when the request accepts gzip. Every
-error has a JSON problem body (RFC 9457); bad input is always a 4xx. Names and versions in paths are
-percent-encoded (io.github.acme%2Fweather, 1.0.0%2Bbuild). A request whose request line exceeds 16 KiB,
-or with a header line over 8 KiB or more than 64 headers, is refused before it reaches the API, with a
-plain-text 400 or 431.
+Every GET also answers HEAD, and OPTIONS (CORS preflights: 204 with the Access-Control-* headers for the
+origins the registry allows; every answer to an allowed Origin carries Access-Control-Allow-Origin).
+Catalogue responses carry a strong ETag (send it back in If-None-Match to get 304 Not Modified) and
+Cache-Control, and are gzip-compressed when the request accepts gzip. Every error has a JSON problem
+body (RFC 9457); bad input is always a 4xx. Names and versions in paths are percent-encoded
+(io.github.acme%2Fweather, 1.0.0%2Bbuild). A request whose request line exceeds 16 KiB, or with a header
+line over 8 KiB or more than 64 headers, is refused before it reaches the API, with a plain-text 400 or
+431.
 """
 # Paragraphs as single lines: the YAML and JSON renderings then read naturally.
 DESCRIPTION = "\n\n".join(" ".join(p.split()) for p in _DESCRIPTION.split("\n\n"))
@@ -135,8 +139,38 @@ def _operation(
     return operation
 
 
+_PREFLIGHT_HEADERS = {
+    name: {"schema": {"type": "string"}}
+    for name in (
+        "Allow",
+        "Access-Control-Allow-Origin",
+        "Access-Control-Allow-Methods",
+        "Access-Control-Allow-Headers",
+        "Access-Control-Max-Age",
+    )
+}
+
+
+def _options(get: dict[str, Any]) -> dict[str, Any]:
+    """The CORS preflight of `get`'s path (any path parameters are accepted: nothing is looked up)."""
+    path_parameters = [p for p in get.get("parameters", []) if p["in"] == "path"]
+    operation: dict[str, Any] = {
+        "operationId": get["operationId"] + "-options",
+        "summary": "CORS preflight (and plain OPTIONS): what a browser page may do here",
+        "tags": get["tags"],
+    }
+    if path_parameters:
+        operation["parameters"] = path_parameters
+    operation["responses"] = {
+        "204": {"description": "Allowed; see the Access-Control-* headers", "headers": _PREFLIGHT_HEADERS},
+        "403": _problem("A preflight from an origin the registry does not allow"),
+        "404": _problem("No such endpoint (a path no route matches, e.g. a name with a line break)"),
+    }
+    return operation
+
+
 def _with_head(get: dict[str, Any]) -> dict[str, Any]:
-    """`get` and the matching `head` (same parameters and statuses, no bodies)."""
+    """`get`, the matching `head` (same parameters and statuses, no bodies) and the preflight."""
     head = dict(get)
     head["operationId"] = get["operationId"] + "-head"
     head["summary"] = get["summary"] + " (headers only)"
@@ -144,7 +178,7 @@ def _with_head(get: dict[str, Any]) -> dict[str, Any]:
         status: {k: v for k, v in response.items() if k != "content"}
         for status, response in get["responses"].items()
     }
-    return {"get": get, "head": head}
+    return {"get": get, "head": head, "options": _options(get)}
 
 
 def _registry_paths() -> dict[str, Any]:
@@ -250,6 +284,18 @@ def _other_paths() -> dict[str, Any]:
                 tag="toolhive",
             )
         ),
+        INFO_PATH: _with_head(
+            _operation(
+                "get-registry-info",
+                "This registry: its name, source, the generation served and its counts",
+                {
+                    "200": _ok("RegistryInfo", "What this registry serves"),
+                    "304": _NOT_MODIFIED,
+                    "503": _NOT_READY,
+                },
+                tag="extensions",
+            )
+        ),
         "/health": _operations_path(
             "health", "Liveness", {"200": {"description": "Alive", "content": _json_content("Health")}}
         ),
@@ -307,6 +353,7 @@ def build_document() -> dict[str, Any]:
         "tags": [
             {"name": "servers", "description": "MCP Registry API v0.1"},
             {"name": "toolhive", "description": "ToolHive compatibility"},
+            {"name": "extensions", "description": f"Our extensions, under {EXTENSION_PREFIX}"},
             {"name": "operations", "description": "Health, readiness, version, metrics, this document"},
         ],
         "paths": {**_registry_paths(), **_other_paths()},

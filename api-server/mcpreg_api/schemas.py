@@ -124,6 +124,53 @@ class VersionInfo(BaseModel):
     catalog: CatalogInfo | SkipJsonSchema[None] = None
 
 
+class InfoRegistry(BaseModel):
+    name: Annotated[str, Field(description="The MCPRegistry's name")]
+    namespace: Annotated[str, Field(description="Its Kubernetes namespace")]
+
+
+class InfoSource(BaseModel):
+    """Where the catalogue is read from (fields of other source types are absent)."""
+
+    type: Literal["git", "configmap", "file"]
+    repository: str | SkipJsonSchema[None] = None
+    ref: Annotated[str | SkipJsonSchema[None], Field(description="Branch, tag or commit followed")] = None
+    path: str | SkipJsonSchema[None] = None
+    configMap: str | SkipJsonSchema[None] = None
+    key: str | SkipJsonSchema[None] = None
+
+
+class InfoGeneration(BaseModel):
+    contentHash: Annotated[str, Field(description="sha256: of the stored generation")]
+    storedAt: AwareDatetime
+    loadedAt: AwareDatetime
+
+
+class InfoCounts(BaseModel):
+    servers: Annotated[int, Field(ge=0, description="Distinct server names")]
+    versions: Annotated[int, Field(ge=0, description="Server versions, deleted ones included")]
+    active: Annotated[int, Field(ge=0)]
+    deprecated: Annotated[int, Field(ge=0)]
+    deleted: Annotated[int, Field(ge=0)]
+
+
+class InfoServer(BaseModel):
+    version: Annotated[str, Field(description="Version of the mcpreg registry API server")]
+
+
+class RegistryInfo(BaseModel):
+    """`GET /v0.1/x/dev.mcpregistry/info`: this registry, its source and the generation served."""
+
+    model_config = ConfigDict(extra="allow")  # fields may be added (signing.keyUrl once signing exists)
+
+    registry: Annotated[InfoRegistry | None, Field(description="null when serving a local file")]
+    source: Annotated[InfoSource | None, Field(description="null when not known")]
+    revision: Annotated[str, Field(description="Source revision of the generation (a git commit, ...)")]
+    generation: InfoGeneration
+    counts: InfoCounts
+    server: InfoServer
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     ServerJSON,
     OfficialMeta,
@@ -138,4 +185,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     CatalogInfo,
     Readiness,
     VersionInfo,
+    RegistryInfo,
 )

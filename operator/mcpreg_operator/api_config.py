@@ -10,10 +10,14 @@ from mcpreg.apiconfig import (
     KIND,
     ApiServerConfig,
     ConfigMapStorageConfig,
+    CorsConfig,
     HttpConfig,
     HttpLimits,
     S3StorageConfig,
+    SourceSummary,
 )
+from mcpreg_operator.spec.api import Cors
+from mcpreg_operator.spec.source import Source, SourceType
 from mcpreg_operator.spec.storage import S3Storage, Storage, StorageType
 
 API_PORT = 8080
@@ -38,8 +42,35 @@ def s3_reader_storage(s3: S3Storage) -> S3StorageConfig:
     )
 
 
-def render_api_config(registry: str, namespace: str, storage: Storage) -> ApiServerConfig:
-    """The document the API pods of MCPRegistry `namespace/registry` run with."""
+def cors_config(cors: Cors) -> CorsConfig:
+    """`spec.api.cors` as the API server takes it (the CRD's rules already hold: this cannot fail)."""
+    return CorsConfig(
+        allowed_origins=tuple(cors.allowed_origins),
+        allow_credentials=cors.allow_credentials,
+        max_age_seconds=cors.max_age_seconds,
+    )
+
+
+def source_summary(source: Source) -> SourceSummary | None:
+    """What the info extension says of `spec.source`: addressing only, never the auth Secret."""
+    if source.type is SourceType.GIT and source.git is not None:
+        git = source.git
+        return SourceSummary(
+            type="git",
+            repository=git.repository,
+            ref=git.branch or git.tag or git.commit or "HEAD",
+            path=git.path,
+        )
+    if source.type is SourceType.CONFIGMAP and source.config_map is not None:
+        return SourceSummary(type="configmap", config_map=source.config_map.name, key=source.config_map.key)
+    return None
+
+
+def render_api_config(
+    registry: str, namespace: str, storage: Storage, *, source: Source | None = None, cors: Cors | None = None
+) -> ApiServerConfig:
+    """The document the API pods of MCPRegistry `namespace/registry` run with (`spec.storage`,
+    `spec.source` and `spec.api.cors` of it)."""
     reads: ConfigMapStorageConfig | S3StorageConfig = ConfigMapStorageConfig()
     if storage.type is StorageType.S3 and storage.s3 is not None:
         reads = s3_reader_storage(storage.s3)
@@ -49,5 +80,11 @@ def render_api_config(registry: str, namespace: str, storage: Storage) -> ApiSer
         registry=registry,
         namespace=namespace,
         storage=reads,
-        http=HttpConfig(host="0.0.0.0", port=API_PORT, limits=HttpLimits(drain_seconds=API_DRAIN_SECONDS)),
+        source=source_summary(source) if source is not None else None,
+        http=HttpConfig(
+            host="0.0.0.0",
+            port=API_PORT,
+            limits=HttpLimits(drain_seconds=API_DRAIN_SECONDS),
+            cors=cors_config(cors or Cors()),
+        ),
     )

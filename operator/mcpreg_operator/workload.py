@@ -96,7 +96,9 @@ def api_args() -> list[str]:
 def build_config_map(owner: Owner, namespace: str, spec: MCPRegistrySpec) -> dict[str, Any]:
     """The API's configuration document, rendered from the spec (mounted into the pods by the kubelet:
     the pods need no Kubernetes API access to it)."""
-    document = render_api_config(owner.name, namespace, spec.storage).document()
+    document = render_api_config(
+        owner.name, namespace, spec.storage, source=spec.source, cors=spec.api.cors
+    ).document()
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -17,6 +17,7 @@ must not be ignored), and every omitted field has the default shown by `ApiServe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -132,6 +133,44 @@ class AccessLogConfig(_ConfigModel):
     flush_interval_seconds: float = Field(default=1.0, ge=0)
 
 
+CORS_ANY_ORIGIN = "*"
+# An origin as browsers send it: scheme, host and optional port; no path, no trailing slash.
+CORS_ORIGIN_RE = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+
+
+class CorsConfig(_ConfigModel):
+    """Which web pages (origins) may read the API from a browser, e.g. an MCP client inside an IDE.
+
+    `allowed_origins`: `*` (any page; the default, right for a registry anyone may read) or a list of
+    origins such as `https://vscode.dev`; an empty list turns CORS off (browsers then refuse cross-origin
+    reads). `allow_credentials`: answer credentialed requests (cookies, Authorization) too; browsers
+    refuse that with `*`, so it requires an explicit list, and each answer names the caller's origin.
+    `max_age_seconds`: how long a browser may reuse a preflight answer.
+    """
+
+    allowed_origins: tuple[str, ...] = Field(default=(CORS_ANY_ORIGIN,), max_length=64)
+    allow_credentials: bool = False
+    max_age_seconds: int = Field(default=600, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CorsConfig:
+        for origin in self.allowed_origins:
+            if origin != CORS_ANY_ORIGIN and not re.fullmatch(CORS_ORIGIN_RE, origin):
+                raise ValueError(
+                    f"allowedOrigins: {origin!r} is not '*' or an origin such as https://example.com "
+                    "(scheme, host and optional port; no path)"
+                )
+        if CORS_ANY_ORIGIN in self.allowed_origins and len(self.allowed_origins) > 1:
+            raise ValueError("allowedOrigins: '*' already allows every origin; list it alone")
+        if self.allow_credentials and CORS_ANY_ORIGIN in self.allowed_origins:
+            raise ValueError("allowCredentials needs an explicit list of allowedOrigins: browsers refuse '*'")
+        return self
+
+    @property
+    def any_origin(self) -> bool:
+        return CORS_ANY_ORIGIN in self.allowed_origins
+
+
 class HttpConfig(_ConfigModel):
     """Where the API listens and how it answers.
 
@@ -144,10 +183,27 @@ class HttpConfig(_ConfigModel):
     cache_max_age_seconds: int = Field(default=30, ge=0)
     access_log: AccessLogConfig = AccessLogConfig()
     limits: HttpLimits = HttpLimits()
+    cors: CorsConfig = CorsConfig()
 
     @property
     def data_cache_control(self) -> str:
         return f"public, max-age={self.cache_max_age_seconds}"
+
+
+# --- source: what the catalogue is read from, for the info document ----------------------------------
+
+
+class SourceSummary(_ConfigModel):
+    """Where the operator reads the catalogue from, as `/v0.1/x/dev.mcpregistry/info` tells clients:
+    a git repository (URL without credentials, ref, path), a ConfigMap (name, key) or a file (path).
+    Never a credential: the CRD refuses URLs with credentials, and auth Secrets are not named."""
+
+    type: Literal["git", "configmap", "file"]
+    repository: str = ""
+    ref: str = ""  # the branch, tag or commit followed (git)
+    path: str = ""  # in the repository (git), or the file (file)
+    config_map: str = ""
+    key: str = ""
 
 
 # --- the document -------------------------------------------------------------------------------------
@@ -161,6 +217,7 @@ class ApiServerConfig(_ConfigModel):
     registry: str = Field(default="", max_length=253)  # the MCPRegistry served (not for file storage)
     namespace: str = Field(default="", max_length=63)  # its namespace (not for file storage)
     storage: StorageConfig
+    source: SourceSummary | None = None  # reported by the info extension; absent: not known
     http: HttpConfig = HttpConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

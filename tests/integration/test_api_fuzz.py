@@ -3,20 +3,16 @@ generated requests, valid and invalid, for every operation; every response check
 status codes, content types, headers and bodies the document does not declare, and for valid input
 refused or invalid input accepted. The number of cases it ran is printed (`pytest -s` shows it).
 
-Two things the document cannot express are supplied by the hook below (schemathesis loads this module
-as its hooks when it runs): a cursor is only valid when this server issued it, so schema-valid cases
-get cursors of ours built from the generated text; and random names are almost never in the
-catalogue, so half the schema-valid cases ask for a real server name, reaching the found path too.
+Two things the document cannot express (our cursors, real server names) are supplied by the hook
+below (schemathesis loads this module as its hooks when it runs; see `api_cases`).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import subprocess
 import sys
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +20,8 @@ from typing import Any
 import pytest
 import schemathesis
 
+from integration.api_cases import is_positive, shape_positive_case
 from integration.test_api_server import LATEST, ApiProcess, needs_shared, start_api
-from mcpreg_api.pagination import encode_cursor
 
 pytestmark = needs_shared
 
@@ -34,31 +30,10 @@ SEED = os.environ.get("MCPREG_FUZZ_SEED", "20261121")
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
-@functools.cache
-def _real_names() -> list[str]:
-    if not LATEST.is_file():
-        return []
-    from mcpreg.catalog import parse_catalog
-
-    return sorted(parse_catalog(LATEST.read_bytes()).names())
-
-
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
-    meta = getattr(case, "meta", None)
-    if meta is None or meta.generation.mode.is_negative:
-        return
-    query = case.query
-    if query and isinstance(query.get("cursor"), str):
-        query["cursor"] = encode_cursor((query["cursor"], ""))
-    params = case.path_parameters
-    if params and isinstance(params.get("serverName"), str):
-        names = _real_names()
-        pick = zlib.crc32(params["serverName"].encode("utf-8", "surrogatepass"))
-        if names and pick % 2 == 0:
-            params["serverName"] = names[pick % len(names)]
-            if "version" in params and pick % 4 == 0:
-                params["version"] = "latest"
+    if is_positive(case):
+        shape_positive_case(case)
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,13 @@ GOOD: dict[str, Obj] = {
     "nested-path": registry(with_(GIT_SPEC, source__git__path="catalogue/prod/registry.json")),
     "dots-in-name": registry(with_(GIT_SPEC, source__git__path="a..b/.hidden/c..json")),
     "path-with-space": registry(with_(GIT_SPEC, source__git__path="my catalogue.json")),
+    "cors-origins": registry(
+        with_(GIT_SPEC, api__cors__allowedOrigins=["https://vscode.dev", "http://localhost:3000"])
+    ),
+    "cors-credentials": registry(
+        with_(GIT_SPEC, api__cors={"allowedOrigins": ["https://vscode.dev"], "allowCredentials": True})
+    ),
+    "cors-off": registry(with_(GIT_SPEC, api__cors__allowedOrigins=[])),
     **{
         f"interval-{i}": registry(with_(GIT_SPEC, syncPolicy={"interval": i}))
         for i in ("30s", "5m", "1h30m", "1.5h", "0.5m", "30000ms", "8760h", "1h0m0s")
@@ -426,6 +433,19 @@ BAD: dict[str, tuple[Obj, str | None]] = {
     "filter-too-many": (registry(with_(GIT, filter={"tags": {"exclude": ["x"] * 101}})), None),
     "filter-glob-too-long": (registry(with_(GIT, filter={"names": {"exclude": ["y" * 257]}})), None),
     "display-name-too-long": (registry(with_(GIT, displayName="x" * 257)), None),
+    # api.cors
+    "cors-credentials-any-origin": (
+        registry(with_(GIT, api={"cors": {"allowCredentials": True}})),
+        "allowCredentials needs an explicit list of allowedOrigins",
+    ),
+    "cors-any-among-others": (
+        registry(with_(GIT, api={"cors": {"allowedOrigins": ["*", "https://vscode.dev"]}})),
+        "'*' already allows every origin",
+    ),
+    "cors-origin-with-path": (
+        registry(with_(GIT, api={"cors": {"allowedOrigins": ["https://vscode.dev/x"]}})),
+        None,
+    ),
     # metadata.name
     "name-leading-digit": (registry(GIT, name="1registry"), "metadata.name must be a DNS-1035 label"),
     "name-with-dot": (registry(GIT, name="team.registry"), "metadata.name must be a DNS-1035 label"),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictStr, WithJsonSchema
+from pydantic import ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
 
+from mcpreg.apiconfig import CORS_ANY_ORIGIN, CORS_ORIGIN_RE
 from mcpreg_operator.spec.base import JsonInt, ResourceModel, object_default
+from mcpreg_operator.spec.cel import CelRule, cel
 from mcpreg_operator.spec.identity import MAX_API_REPLICAS
 
 # Kubernetes resource.Quantity, exactly as controller-gen emits it for ResourceRequirements.
@@ -44,6 +46,68 @@ class ResourceRequirements(ResourceModel):
     )
 
 
+_Origin = Annotated[
+    str,
+    Field(
+        max_length=253,
+        pattern=rf"^(\*|{CORS_ORIGIN_RE})$",
+        description="'*' (any page), or an origin: scheme, host and optional port, e.g. https://vscode.dev.",
+    ),
+]
+
+
+class Cors(ResourceModel):
+    """Which web pages may read the registry API from a browser (CORS), e.g. MCP clients in an IDE."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            CelRule(
+                # has(): the API server also checks the rules against the bare default `{}`
+                rule=(
+                    "!has(self.allowCredentials) || !self.allowCredentials || "
+                    "(has(self.allowedOrigins) && !('*' in self.allowedOrigins))"
+                ),
+                message="allowCredentials needs an explicit list of allowedOrigins: browsers refuse '*'",
+                reason="FieldValueForbidden",
+                field_path=".allowCredentials",
+            ),
+            CelRule(
+                rule=(
+                    "!has(self.allowedOrigins) || !('*' in self.allowedOrigins) || "
+                    "size(self.allowedOrigins) == 1"
+                ),
+                message="allowedOrigins: '*' already allows every origin; list it alone",
+                reason="FieldValueInvalid",
+                field_path=".allowedOrigins",
+            ),
+        )
+    )
+
+    allowed_origins: list[_Origin] = Field(
+        default_factory=lambda: [CORS_ANY_ORIGIN],
+        max_length=64,
+        description=(
+            "Origins whose pages may read the API: ['*'] (the default: any page, for a registry anyone "
+            "may read), a list of origins, or [] to send no CORS headers at all."
+        ),
+        json_schema_extra={"default": [CORS_ANY_ORIGIN]},
+    )
+    allow_credentials: StrictBool = Field(
+        default=False,
+        description=(
+            "Also answer credentialed requests (cookies, Authorization). Needs an explicit allowedOrigins "
+            "list; each answer then names the caller's origin."
+        ),
+    )
+    max_age_seconds: JsonInt = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="How long a browser may reuse a preflight answer, in seconds.",
+        json_schema_extra={"format": "int32"},
+    )
+
+
 class Api(ResourceModel):
     """The registry API Deployment and Service the operator runs for this MCPRegistry."""
 
@@ -69,3 +133,4 @@ class Api(ResourceModel):
     resources: ResourceRequirements = object_default(
         ResourceRequirements, "Compute resources (requests and limits) of the API container."
     )
+    cors: Cors = object_default(Cors, "Which web pages may read the API from a browser (CORS).")

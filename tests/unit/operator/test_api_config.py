@@ -11,9 +11,13 @@ from mcpreg_operator.spec.registry import MCPRegistrySpec
 SOURCE = {"type": "configmap", "configMap": {"name": "src"}}
 
 
-def rendered(storage: dict[str, Any]) -> dict[str, Any]:
-    spec = MCPRegistrySpec.model_validate({"source": SOURCE, "storage": storage})
-    return render_api_config("company", "team-a", spec.storage).document()
+def rendered(
+    storage: dict[str, Any], api: dict[str, Any] | None = None, source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    spec = MCPRegistrySpec.model_validate({"source": source or SOURCE, "storage": storage, "api": api or {}})
+    return render_api_config(
+        "company", "team-a", spec.storage, source=spec.source, cors=spec.api.cors
+    ).document()
 
 
 HTTP = {
@@ -29,6 +33,7 @@ HTTP = {
         "shutdownTimeoutSeconds": 10.0,
         "drainSeconds": 5.0,
     },
+    "cors": {"allowedOrigins": ["*"], "allowCredentials": False, "maxAgeSeconds": 600},
 }
 
 
@@ -39,6 +44,14 @@ def test_configmap_storage() -> None:
         "registry": "company",
         "namespace": "team-a",
         "storage": {"type": "configmap"},
+        "source": {
+            "type": "configmap",
+            "repository": "",
+            "ref": "",
+            "path": "",
+            "configMap": "src",
+            "key": "registry.json",
+        },
         "http": HTTP,
         "logLevel": "INFO",
     }
@@ -85,3 +98,35 @@ def test_s3_defaults() -> None:
 def test_s3_settings_ignored_unless_the_type_is_s3() -> None:
     stale = {"type": "configmap", "s3": {"bucket": "mcp-registries"}}
     assert rendered(stale)["storage"] == {"type": "configmap"}
+
+
+def test_cors_settings_flow_from_the_spec() -> None:
+    api = {"cors": {"allowedOrigins": ["https://vscode.dev"], "allowCredentials": True, "maxAgeSeconds": 60}}
+    document = rendered({"type": "configmap"}, api)
+    assert document["http"]["cors"] == {
+        "allowedOrigins": ["https://vscode.dev"],
+        "allowCredentials": True,
+        "maxAgeSeconds": 60,
+    }
+    assert parse_config(document, "rendered").http.cors.allowed_origins == ("https://vscode.dev",)
+
+
+def test_a_git_source_is_summarised_without_its_credentials() -> None:
+    git = {
+        "repository": "https://git.example.com/acme/catalogue.git",
+        "tag": "v3",
+        "path": "mcp/registry.json",
+        "auth": {"secretRef": {"name": "git-token"}},
+    }
+    document = rendered({"type": "configmap"}, source={"type": "git", "git": git})
+    assert document["source"] == {
+        "type": "git",
+        "repository": "https://git.example.com/acme/catalogue.git",
+        "ref": "v3",
+        "path": "mcp/registry.json",
+        "configMap": "",
+        "key": "",
+    }
+    assert "git-token" not in str(document)
+    remote_head = {"type": "git", "git": {"repository": "https://git.example.com/a.git"}}
+    assert rendered({"type": "configmap"}, source=remote_head)["source"]["ref"] == "HEAD"

@@ -1,0 +1,113 @@
+"""CORS preflights per second: wrk sending `OPTIONS /v0.1/servers` preflights to a real `mcpreg serve`.
+
+The server serves the real 102-server catalogue (`mcpreg serve --file`, access log on, written to a
+file) with the default CORS settings (`*`); wrk sends a browser's preflight (Origin,
+Access-Control-Request-Method: GET, Access-Control-Request-Headers: authorization, content-type) at
+64 connections, and, for comparison, the same page as a cross-origin GET. Server pinned to CPU 0, wrk
+to CPU 1 (`taskset`, when present). Each figure is the median of --repeat runs of --duration seconds.
+
+    .venv/bin/python bench/cors_bench.py [--duration 5] [--repeat 3] [--connections 64] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from api_bench import LATEST, LOAD_CPU, ApiServer, WrkResult, cpu_seconds, get, parse_wrk, pinned
+
+ORIGIN = "https://vscode.dev"
+PREFLIGHT_SCRIPT = """\
+wrk.method = "OPTIONS"
+wrk.headers["Origin"] = "https://vscode.dev"
+wrk.headers["Access-Control-Request-Method"] = "GET"
+wrk.headers["Access-Control-Request-Headers"] = "authorization, content-type"
+"""
+PATH = "/v0.1/servers"
+
+
+def wrk(
+    name: str, url: str, args: argparse.Namespace, pid: int, script: Path | None, headers: dict[str, str]
+) -> WrkResult:
+    runs = []
+    for _ in range(args.repeat):
+        command = ["wrk", "-t", "1", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency"]
+        if script is not None:
+            command += ["-s", str(script)]
+        for key, value in headers.items():
+            command += ["-H", f"{key}: {value}"]
+        before = cpu_seconds(pid)
+        output = subprocess.run(
+            pinned(LOAD_CPU, [*command, url]),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=args.duration + 60,
+        ).stdout
+        result = parse_wrk(name, url, output)
+        if result.requests:
+            result.server_cpu_us_per_request = round((cpu_seconds(pid) - before) / result.requests * 1e6, 1)
+        runs.append(result)
+    runs.sort(key=lambda r: r.requests_per_s)
+    return runs[len(runs) // 2]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    parser.add_argument("--repeat", type=int, default=3, help="wrk runs per figure; the median is kept")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        server = ApiServer(LATEST, workdir)
+        try:
+            url = f"http://127.0.0.1:{server.port}{PATH}"
+            # A preflight that is not answered 204 with the CORS headers would make the figure meaningless.
+            status, _ = get(server.port, "/readiness")
+            if status != 200:
+                raise SystemExit(f"the server is not ready: {status}")
+            preflight = [
+                *("-X", "OPTIONS", "-H", f"Origin: {ORIGIN}"),
+                "-H",
+                "Access-Control-Request-Method: GET",
+            ]
+            check = subprocess.run(
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *preflight, url],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+            if check != "204":
+                raise SystemExit(f"the preflight was answered {check}, not 204")
+            script = workdir / "preflight.lua"
+            script.write_text(PREFLIGHT_SCRIPT)
+            pid = server.process.pid
+            results = [
+                wrk("preflight OPTIONS /v0.1/servers", url, args, pid, script, {}),
+                wrk("cross-origin GET /v0.1/servers", url, args, pid, None, {"Origin": ORIGIN}),
+            ]
+        finally:
+            server.stop()
+    document = {
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "results": [asdict(r) for r in results],
+    }
+    print(json.dumps(document, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
