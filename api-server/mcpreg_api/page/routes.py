@@ -46,6 +46,17 @@ SECURITY_HEADERS = {
 }
 ASSETS = {"catalog.css": "text/css; charset=utf-8", "catalog.js": "text/javascript; charset=utf-8"}
 ROUTE_DETAIL = f"{PREFIX}/servers/{{name}}"
+PAGE_ROUTES = frozenset(
+    {
+        "/",
+        PREFIX,
+        f"{PREFIX}/",
+        f"{PREFIX}/generation",
+        f"{PREFIX}/assets/{{file}}",
+        f"{PREFIX}/servers/{{tail}}",
+    }
+)
+"""The page's routes (`resource.canonical`): a web page, not part of the API's OpenAPI document."""
 
 
 def _load_assets() -> tuple[dict[str, Rendered], str]:
@@ -70,7 +81,9 @@ class CataloguePageRoutes:
         app.router.add_get(f"{PREFIX}/servers/{{tail:.+}}", self.detail)
 
     async def to_prefix(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPPermanentRedirect(f"{PREFIX}/")
+        return web.Response(
+            status=308, headers={"Location": f"{PREFIX}/", "Cache-Control": PAGE_CACHE_CONTROL}
+        )
 
     async def list(self, request: web.Request) -> web.StreamResponse:
         if (not_ready := self._not_ready()) is not None:
