@@ -1,7 +1,9 @@
 """Test-suite wiring: fixtures live in `tests/fixtures/` and are loaded as plugins."""
 
 import os
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """`make up` starts a cluster with the machine's one real node: its tests run first, before
     the session's own cluster (which holds that node until the session ends) is started."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("devstack") else 1)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Each phase's report on the test item (`item.rep_call`), so a fixture can act on a failure
+    (the browser tests keep a screenshot)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -18,6 +18,7 @@ from mcpreg_api.manners import manners_middleware
 from mcpreg_api.metrics import ApiMetrics
 from mcpreg_api.openapi import OpenApiRoutes, rendered_documents
 from mcpreg_api.ops import OpsRoutes
+from mcpreg_api.page.routes import CataloguePageRoutes
 from mcpreg_api.routes_v01 import RegistryRoutes
 from mcpreg_api.toolhive import ToolHiveRedirect, ToolHiveRoutes
 
@@ -62,6 +63,7 @@ def create_app(
     ExtensionRoutes(state, config, identity or RegistryIdentity()).register(app)
     OpsRoutes(state, metrics).register(app)
     OpenApiRoutes().register(app)
+    CataloguePageRoutes(state).register(app)
     answer_options(app, cors)  # after every route: each answers OPTIONS (CORS preflights)
     rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built
     app.cleanup_ctx.append(_follow_catalog)

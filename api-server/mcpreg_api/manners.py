@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -41,11 +42,14 @@ async def send(
     *,
     cache_control: str,
     content_type: str = JSON_CONTENT_TYPE,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
-    """Answer with `rendered`, honouring If-None-Match and Accept-Encoding."""
+    """Answer with `rendered`, honouring If-None-Match and Accept-Encoding; `extra_headers` go on every
+    answer, 304 included (the page's Content-Security-Policy)."""
     use_gzip = rendered.compressible and accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = rendered.etag[:-1] + GZIP_SUFFIX + '"' if use_gzip else rendered.etag
     headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    headers.update(extra_headers or {})
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and etag_matches(if_none_match, rendered.etag):
         return web.Response(status=304, headers=headers)
