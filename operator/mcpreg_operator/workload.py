@@ -260,6 +260,9 @@ def observe_deployment(deployment: Mapping[str, Any] | None) -> ApiObservation:
     ready = int(status.get("readyReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
     updated = int(status.get("updatedReplicas") or 0)
+    # status.replicas counts the pods of every ReplicaSet, old ones included: until it is back to
+    # `desired` a pod of the previous template (perhaps never ready) still sits behind the Service.
+    total = int(status["replicas"]) if status.get("replicas") is not None else desired
     generation = int((deployment.get("metadata") or {}).get("generation") or 0)
     observed = int(status.get("observedGeneration") or 0)
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
@@ -271,5 +274,9 @@ def observe_deployment(deployment: Mapping[str, Any] | None) -> ApiObservation:
     if desired == 0:
         return ApiObservation("NotStarted", 0, 0, "the API is scaled to 0 replicas")
     if observed >= generation and available >= 1 and updated >= desired and ready >= desired:
+        if total > desired:
+            left = total - desired
+            message = f"rolling out: {left} replica(s) of the previous version left"
+            return ApiObservation("Deploying", ready, desired, message)
         return ApiObservation("Ready", ready, desired, f"{ready}/{desired} replicas ready")
     return ApiObservation("Deploying", ready, desired, f"rolling out: {ready}/{desired} replicas ready")

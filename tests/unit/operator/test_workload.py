@@ -138,8 +138,16 @@ def test_endpoint_shape() -> None:
 
 
 def deployment(
-    replicas: int, ready: int, *, generation: int = 1, observed: int = 1, **extra: Any
+    replicas: int,
+    ready: int,
+    *,
+    generation: int = 1,
+    observed: int = 1,
+    total: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    if total is not None:  # status.replicas: the pods of every ReplicaSet, the old ones included
+        extra["replicas"] = total
     return {
         "metadata": {"generation": generation},
         "spec": {"replicas": replicas},
@@ -160,6 +168,9 @@ def deployment(
         (deployment(1, 0), "Deploying"),
         (deployment(2, 1), "Deploying"),
         (deployment(1, 1), "Ready"),
+        (deployment(1, 1, total=1), "Ready"),
+        # the new pod is ready but the old ReplicaSet's pod is not gone yet: the rollout is not over
+        (deployment(1, 1, total=2), "Deploying"),
         (deployment(1, 1, generation=2, observed=1), "Deploying"),
         (deployment(0, 0), "NotStarted"),
         (
