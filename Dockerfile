@@ -44,7 +44,7 @@ RUN python3 -m pip wheel --no-deps --wheel-dir /wheels . \
 # --- runtime: Debian's python3, git (the git source runs it) and the staged code; no pip, no compilers ---
 FROM ${DEBIAN_IMAGE} AS runtime
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends python3 git ca-certificates \
+    && apt-get install --yes --no-install-recommends python3 git ca-certificates gpgv openssh-client \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 65532 nonroot \
     && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin nonroot

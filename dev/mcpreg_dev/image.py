@@ -3,7 +3,8 @@
 The product image is three layers, each built and cached on its own:
 
   base     Debian 12 from Debian's packages: `mmdebstrap --variant=essential bookworm` with python3, git
-           (the operator's git source runs it) and ca-certificates; no docs, man pages or locales; the
+           (the operator's git source runs it), gpgv and ssh-keygen (they check commit signatures) and
+           ca-certificates; no docs, man pages or locales; the
            `nonroot` user (65532). The package versions are exactly those this machine's apt lists name
            (the lists are copied in, nothing is updated): `apt-get update` on the host moves the base on.
   deps     `[project].dependencies` of pyproject.toml (exact pins; pip resolves what they need), installed
@@ -74,7 +75,8 @@ DEBIAN_SUITES = ("bookworm", "bookworm-updates", "bookworm-security")
 DEBIAN_COMPONENT = "main"
 DEBIAN_ARCHITECTURE = "amd64"
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-DEBIAN_PACKAGES = ("python3", "git", "ca-certificates")
+# gpgv and ssh-keygen (openssh-client) check the signatures of synced commits (source.git.verify).
+DEBIAN_PACKAGES = ("python3", "git", "ca-certificates", "gpgv", "openssh-client")
 MMDEBSTRAP_VARIANT = "essential"  # Essential: yes and the packages above; no apt, no init
 DPKG_OPTIONS = (
     "path-exclude=/usr/share/doc/*",

@@ -13,6 +13,8 @@ class SourceErrorKind(StrEnum):
     NOT_FOUND = "SourceNotFound"
     TOO_LARGE = "SourceTooLarge"
     INVALID_REFERENCE = "InvalidSourceReference"
+    # The revision's signature is missing, bad, or by a key the registry does not trust.
+    UNVERIFIED = "SourceVerificationFailed"
 
 
 class SourceError(Exception):

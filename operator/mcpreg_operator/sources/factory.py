@@ -7,22 +7,15 @@ import asyncio
 import base64
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
 
 from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitCredentials, GitRef
+from mcpreg_operator.sources.git_signatures import SignaturePolicy, TrustedKeys
 from mcpreg_operator.spec.identity import is_object_name
 from mcpreg_operator.spec.registry import MCPRegistrySpec
-from mcpreg_operator.spec.source import ConfigMapSource, GitSource, SourceType
+from mcpreg_operator.spec.source import ConfigMapSource, GitSource, GitVerification, SourceType
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
-
-
-def _decode_secret_value(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    return base64.b64decode(value).decode("utf-8", errors="strict").strip()
 
 
 def check_object_name(kind: str, name: str, field: str) -> None:
@@ -36,30 +29,45 @@ def check_object_name(kind: str, name: str, field: str) -> None:
         )
 
 
-async def load_git_credentials(kube: KubeClient, namespace: str, secret_name: str) -> GitCredentials:
-    """username+password, or token (sent as the password, with the username if one is given)."""
-    check_object_name("Secret", secret_name, "source.git.auth.secretRef.name")
+async def read_secret(
+    kube: KubeClient, namespace: str, secret_name: str, field: str, kind: SourceErrorKind
+) -> dict[str, bytes]:
+    """The decoded values of a Secret in the registry's namespace. Failures are `SourceError`s of
+    `kind`, naming the Secret (never a value)."""
+    check_object_name("Secret", secret_name, f"{field}.name")
     try:
         secret = await kube.get(SECRETS, namespace, secret_name)
     except ForbiddenError:
         raise SourceError(
-            SourceErrorKind.AUTHENTICATION,
-            f"the operator may not read Secret {namespace}/{secret_name} (RBAC)",
+            kind, f"the operator may not read Secret {namespace}/{secret_name} (RBAC)"
         ) from None
     except KubeError as exc:
         raise SourceError(
             SourceErrorKind.UNREACHABLE, f"cannot read Secret {namespace}/{secret_name}: {exc}"
         ) from None
     if secret is None:
-        raise SourceError(
-            SourceErrorKind.AUTHENTICATION, f"credentials Secret {namespace}/{secret_name} does not exist"
-        )
-    data = secret.get("data") or {}
+        raise SourceError(kind, f"Secret {namespace}/{secret_name} ({field}) does not exist")
     try:
-        username = _decode_secret_value(data, "username")
-        password = _decode_secret_value(data, "password")
-        token = _decode_secret_value(data, "token")
-    except (ValueError, UnicodeDecodeError):
+        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
+    except ValueError:
+        raise SourceError(
+            kind, f"Secret {namespace}/{secret_name} holds a value that is not base64"
+        ) from None
+
+
+def _text(data: dict[str, bytes], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else value.decode("utf-8", errors="strict").strip()
+
+
+async def load_git_credentials(kube: KubeClient, namespace: str, secret_name: str) -> GitCredentials:
+    """username+password, or token (sent as the password, with the username if one is given)."""
+    data = await read_secret(
+        kube, namespace, secret_name, "source.git.auth.secretRef", SourceErrorKind.AUTHENTICATION
+    )
+    try:
+        username, password, token = (_text(data, key) for key in ("username", "password", "token"))
+    except UnicodeDecodeError:
         raise SourceError(
             SourceErrorKind.AUTHENTICATION,
             f"Secret {namespace}/{secret_name} holds a value that is not UTF-8 text",
@@ -71,6 +79,17 @@ async def load_git_credentials(kube: KubeClient, namespace: str, secret_name: st
     raise SourceError(
         SourceErrorKind.AUTHENTICATION,
         f"Secret {namespace}/{secret_name} must hold keys username and password, or token",
+    )
+
+
+async def load_signature_policy(
+    kube: KubeClient, namespace: str, verification: GitVerification
+) -> SignaturePolicy:
+    """The trusted keys of `source.git.verify` and what they must have signed."""
+    name = verification.secret_ref.name
+    data = await read_secret(kube, namespace, name, "source.git.verify.secretRef", SourceErrorKind.UNVERIFIED)
+    return SignaturePolicy(
+        verification.mode, TrustedKeys.from_secret_data(data, f"Secret {namespace}/{name}")
     )
 
 
@@ -103,6 +122,10 @@ class GitCatalogSource:
 
     async def fetch(self) -> SourceSnapshot:
         credentials = await self._credentials()
+        verification = self.git_spec.verify
+        policy = (
+            await load_signature_policy(self.kube, self.namespace, verification) if verification else None
+        )
         loop = asyncio.get_running_loop()
         commit, data = await loop.run_in_executor(
             self.executor,
@@ -111,6 +134,7 @@ class GitCatalogSource:
             self._ref(),
             self.git_spec.path,
             credentials,
+            policy,
         )
         return SourceSnapshot(revision=commit, data=data, description=self.describe())
 

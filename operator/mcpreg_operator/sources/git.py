@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
+from mcpreg_operator.sources.git_signatures import SignaturePolicy, split_commit, split_tag, verify
 from mcpreg_operator.spec.source import COMMIT_SHA_RE, GIT_URL_SCHEME_RE, URL_USERINFO_RE
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -382,9 +383,15 @@ class GitClient:
         raise SourceError(SourceErrorKind.NOT_FOUND, f"{ref.describe()} does not exist in {display_url(url)}")
 
     def read_file(
-        self, url: str, ref: GitRef, path: str, credentials: GitCredentials | None = None
+        self,
+        url: str,
+        ref: GitRef,
+        path: str,
+        credentials: GitCredentials | None = None,
+        policy: SignaturePolicy | None = None,
     ) -> tuple[str, bytes]:
-        """(commit, bytes of `path` at that commit), by a shallow fetch of that one commit."""
+        """(commit, bytes of `path` at that commit), by a shallow fetch of that one commit. With a
+        `policy`, the commit (or the annotated tag) must be signed by one of its keys first."""
         check_remote(url, ref)
         shown = display_url(url)
         try:
@@ -442,9 +449,35 @@ class GitClient:
                     f"git failed looking up {ref.describe()} in the fetched copy of {shown}: "
                     f"{_failure(found.returncode, found.stderr)}",
                 )
+            if policy is not None:
+                self.verify_signatures(repo, commit, policy, url=url, ref=ref)
             return commit, self.read_committed_file(repo, commit, path, url=url, ref=ref)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def verify_signatures(
+        self, repo: Path, commit: str, policy: SignaturePolicy, *, url: str, ref: GitRef
+    ) -> list[str]:
+        """Check what `policy` asks of `commit` in the fetched copy `repo` (and of the tag `ref` names,
+        fetched as refs/mcpreg/wanted); the signers found, or SourceError(UNVERIFIED)."""
+        shown = display_url(url)
+        reading = f"reading the signature of {ref.describe()} of {shown}"
+        signers = []
+        if policy.checks_tag:
+            what = f"{ref.describe()} of {shown}"
+            kind = self._local(["cat-file", "-t", "refs/mcpreg/wanted"], repo=repo, doing=reading).strip()
+            if kind != b"tag":
+                raise SourceError(
+                    SourceErrorKind.UNVERIFIED,
+                    f"{what} is a lightweight tag, which carries no signature; verify.mode "
+                    f"{policy.mode.value} needs an annotated, signed tag",
+                )
+            raw = self._local(["cat-file", "tag", "refs/mcpreg/wanted"], repo=repo, doing=reading)
+            signers.append(verify(split_tag(raw), policy.keys, what))
+        if policy.checks_commit:
+            raw = self._local(["cat-file", "commit", commit], repo=repo, doing=reading)
+            signers.append(verify(split_commit(raw), policy.keys, f"commit {commit[:12]} of {shown}"))
+        return signers
 
     def read_committed_file(self, repo: Path, commit: str, path: str, *, url: str, ref: GitRef) -> bytes:
         """The bytes of `path` in `commit` of the local repository `repo` (fetched from `url` for

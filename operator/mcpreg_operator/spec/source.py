@@ -48,6 +48,35 @@ class GitAuth(ResourceModel):
     )
 
 
+class VerifyMode(StrEnum):
+    """What carries the signature to check."""
+
+    HEAD = "HEAD"
+    TAG = "Tag"
+    TAG_AND_HEAD = "TagAndHEAD"
+
+
+class GitVerification(ResourceModel):
+    """Signature verification of what is synced: an unsigned or untrusted revision is refused."""
+
+    mode: VerifyMode = Field(
+        default=VerifyMode.HEAD,
+        description=(
+            "HEAD: the synced commit must be signed by a trusted key. Tag: the annotated tag named by "
+            "tag must be (its commit need not be). TagAndHEAD: both. Tag and TagAndHEAD need tag."
+        ),
+    )
+    secret_ref: SecretReference = Field(
+        description=(
+            "Secret in the same namespace holding the trusted keys: key 'allowed_signers' for SSH "
+            "signatures (the format of ssh-keygen's allowed signers file, as git's "
+            "gpg.ssh.allowedSignersFile), and any keys ending in '.asc' (ASCII-armored) or '.gpg' "
+            "(binary) holding OpenPGP public keys. A signature of either kind is checked against the "
+            "keys of its kind."
+        )
+    )
+
+
 _GIT_REF_PATTERN = r"^[^\x00-\x20\x7f~^:?*\[\\]+$"
 _GIT_REF_RULE = CelRule(
     rule="!self.startsWith('-') && !self.contains('..')",
@@ -77,6 +106,12 @@ class GitSource(ResourceModel):
                 rule="(has(self.branch) ? 1 : 0) + (has(self.tag) ? 1 : 0) + (has(self.commit) ? 1 : 0) <= 1",
                 message="at most one of branch, tag and commit may be set",
                 reason="FieldValueForbidden",
+            ),
+            CelRule(
+                rule="!has(self.verify) || self.verify.mode == 'HEAD' || has(self.tag)",
+                message="verify.mode Tag and TagAndHEAD need tag: only an annotated tag carries a signature",
+                reason="FieldValueRequired",
+                field_path=".verify.mode",
             ),
         )
     )
@@ -158,6 +193,14 @@ class GitSource(ResourceModel):
     auth: GitAuth | None = Field(
         default=None,
         description="Credentials for HTTPS repositories that need them. Omit for public repositories.",
+    )
+    verify: GitVerification | None = Field(
+        default=None,
+        description=(
+            "Verify the signature of every synced revision (SSH or OpenPGP) against trusted keys. "
+            "A revision that is unsigned, signed by another key or badly signed is refused with the "
+            "reason SourceVerificationFailed, and the last good catalogue stays served."
+        ),
     )
 
 
