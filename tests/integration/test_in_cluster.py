@@ -10,6 +10,7 @@ chart's operator watches only this module's registry namespace, so the two never
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
 from mcpreg_dev.binaries import ensure_helm
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer, create_bare_repo
+from mcpreg_dev.gitsigning import GpgSigner, SshSigner, sign_tip
 from mcpreg_dev.minio import MinioServer
 from mcpreg_dev.node import NODE_IP
 
@@ -295,6 +297,47 @@ except socket.gaierror as exc:
     out["outside_name"] = "refused: " + str(exc)
 print(json.dumps(out))
 """
+
+
+def test_the_operator_pod_verifies_signed_commits_with_the_images_tools(
+    ic: InCluster, tmp_path: Path
+) -> None:
+    # gpgv and ssh-keygen run inside the operator's pod (non-root, read-only root filesystem): an SSH
+    # and an OpenPGP signer are trusted, a commit by each syncs, an unsigned one is refused.
+    ssh, gpg = SshSigner.create(tmp_path / "ssh"), GpgSigner.create(tmp_path / "gpg")
+    keys = {**ssh.trusted_keys(), **gpg.trusted_keys()}
+    ic.kube.core.create_namespaced_secret(
+        ic.registry_ns,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="signers"),
+            data={key: base64.b64encode(value).decode() for key, value in keys.items()},
+        ),
+    )
+    repo = ic.repo("signed")
+    repo.commit({"registry.json": SNAPSHOT.read_bytes()})
+    source = {"repository": ic.git.url(repo), "verify": {"secretRef": {"name": "signers"}}}
+    ic.registries.create(
+        "signed", {"source": {"type": "git", "git": source}, "syncPolicy": {"interval": "1h"}}
+    )
+    refused = ic.registries.wait(
+        "signed",
+        lambda s: any(c.get("reason") == "SourceVerificationFailed" for c in s.get("conditions", [])),
+        timeout=90,
+        what="the unsigned commit refused",
+    )
+    assert "is not signed" in refused["status"]["message"]
+    for signer in (ssh, gpg):
+        signed = sign_tip(repo, signer)
+        ic.registries.trigger("signed")
+        ic.registries.wait(
+            "signed",
+            lambda s, want=signed: (
+                s.get("syncStatus", {}).get("revision") == want
+                and s.get("syncStatus", {}).get("phase") == "Complete"
+            ),
+            timeout=90,
+            what=f"the commit signed by {signer.fingerprint} synced",
+        )
 
 
 def test_client_in_another_namespace_reads_the_endpoint_by_dns(ic: InCluster, web: dict[str, Any]) -> None:
