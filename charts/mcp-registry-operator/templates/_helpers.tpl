@@ -119,6 +119,11 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [list, watch, create, patch, delete]
+# The API's optional NetworkPolicy (spec.api.networkPolicy): kept by server-side apply, watched for
+# drift, deleted when turned off.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
 # An HPA scaling the API Deployment takes over its replica count: the operator looks for one, read-only.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
