@@ -68,6 +68,15 @@ async def _api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+def _watch_api_client() -> client.ApiClient:
+    """A client of its own for the long-lived watches (after `_api_client` loaded the configuration):
+    each holds a connection for as long as it runs, one per source ConfigMap among them, so they must
+    neither count against nor wait on the pool of 100 connections the operator's requests share."""
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = None  # type: ignore[assignment]
+    return client.ApiClient(configuration)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
@@ -98,11 +107,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     looplag.start_lag_monitor()
     # Kopf watches MCPRegistries; everything else the operator only needs to hear about is watched by
     # metadata (see `metawatch`), in tasks of their own that live as long as the operator.
-    watches = metadata_watches(memo.ctx.kube, WATCH_NAMESPACES)
+    memo.watch_api = _watch_api_client()
+    watch_kube = KubeClient(memo.watch_api)
+    watches = metadata_watches(watch_kube, WATCH_NAMESPACES)
     memo.watch_tasks = [asyncio.create_task(watch.run(), name=repr(watch)) for watch in watches]
     # Source ConfigMaps, one watch each, following the MCPRegistries' specs (see `registry_changed`).
     global SOURCE_WATCHES
-    SOURCE_WATCHES = SourceWatches(memo.ctx.kube, configmap_changed, NamespaceScope(WATCH_NAMESPACES))
+    SOURCE_WATCHES = SourceWatches(watch_kube, configmap_changed, NamespaceScope(WATCH_NAMESPACES))
     SOURCE_WATCHES.follow(SOURCE_READERS.sources())
 
 
@@ -114,6 +125,9 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     if SOURCE_WATCHES is not None:
         await SOURCE_WATCHES.stop()
+    watch_api: client.ApiClient | None = memo.get("watch_api")
+    if watch_api is not None:
+        await watch_api.close()
     ctx: OperatorContext | None = memo.get("ctx")
     if ctx is not None:
         await ctx.api.close()
