@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -17,7 +18,7 @@ from kubernetes_asyncio.client import ApiClient
 
 from fixtures.kube import Kube
 from mcpreg import labels
-from mcpreg.kube import CONFIGMAPS, SERVICES, KubeClient
+from mcpreg.kube import CONFIGMAPS, SERVICES, ForbiddenError, KubeClient
 from mcpreg_operator.handlers import OWN_CONFIGMAPS_SELECTOR
 from mcpreg_operator.metawatch import EventType, MetadataWatch, NamespaceScope, ObjectMeta
 from mcpreg_operator.source_watches import SourceWatches
@@ -223,3 +224,56 @@ async def test_source_watches_follow_the_registries_specs(
     finally:
         await sources.stop()
     assert sources.tasks == {}
+
+
+async def test_a_watch_by_name_is_authorized_by_resource_names(
+    kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    """What the API server allows: a list/watch with an exact `metadata.name` field selector is
+    authorized as a request for that name, so a Role with `resourceNames` is enough for a source's
+    watch, while the same identity may not list the namespace's ConfigMaps."""
+    await asyncio.to_thread(kube.core.create_namespaced_config_map, namespace, _configmap("source"))
+    rule = {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["source"],
+        "verbs": ["list", "watch"],
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "one-name"},
+        "rules": [rule],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "one-name"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "one-name"},
+        "subjects": [{"kind": "ServiceAccount", "name": "watcher", "namespace": namespace}],
+    }
+    await asyncio.to_thread(kube.rbac.create_namespaced_role, namespace, role)
+    await asyncio.to_thread(kube.rbac.create_namespaced_role_binding, namespace, binding)
+    kubeconfig = await asyncio.to_thread(
+        kube.service_account_kubeconfig, namespace, "watcher", tmp_path / "watcher.kubeconfig"
+    )
+    api: ApiClient = await async_config.new_client_from_config(config_file=str(kubeconfig))
+    as_watcher = KubeClient(api)
+    recorder = Recorder()
+    sources = SourceWatches(as_watcher, recorder, NamespaceScope([]), watch_timeout=5)
+    try:
+        with pytest.raises(ForbiddenError):
+            await as_watcher.list(CONFIGMAPS, namespace, metadata_only=True)
+        with pytest.raises(ForbiddenError):
+            await as_watcher.list(
+                CONFIGMAPS, namespace, field_selector="metadata.name=other", metadata_only=True
+            )
+        sources.follow({(namespace, "source")})
+        await asyncio.sleep(1)
+        await asyncio.to_thread(
+            kube.core.patch_namespaced_config_map, "source", namespace, {"data": {"registry.json": "2"}}
+        )
+        await recorder.wait_for(namespace, ("MODIFIED", "source"), within=10)
+    finally:
+        await sources.stop()
+        await api.close()
