@@ -88,9 +88,13 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries/finalizers]
   verbs: [update]
-# Source ConfigMaps (read, watched for changes), the data ConfigMaps the operator owns (created,
-# replaced conditionally on their resourceVersion, deleted when a generation is superseded), and each
-# registry API's configuration ConfigMap <registry>-api-config (kept by server-side apply: patch).
+# Source ConfigMaps (read; watched one by one, by a metadata.name field selector), the data ConfigMaps
+# the operator owns (created, replaced conditionally on their resourceVersion, deleted when a
+# generation is superseded; watched by label), and each registry API's configuration ConfigMap
+# <registry>-api-config (kept by server-side apply: patch). list/watch cannot be narrowed to those
+# (names come from the MCPRegistries, and a label selector is no authorization boundary), and the API
+# pods' Roles grant list/watch of named data ConfigMaps, which the operator may grant only if it holds
+# them: docs/configmap-watches.md.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, update, patch, delete]
