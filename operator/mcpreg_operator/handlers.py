@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 CONTROLLERS: dict[tuple[str, str], RegistryController] = {}
 SOURCE_READERS = SourceReaders()
-SOURCE_WATCHES: SourceWatches | None = None  # set on start-up
 # The operator's `--namespace` patterns (empty: every namespace); set before Kopf starts.
 WATCH_NAMESPACES: list[str] = []
 STORAGE_DELETE_RETRIES = 5  # the finalizer's attempts to remove S3 objects before letting go
@@ -112,9 +111,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     watches = metadata_watches(watch_kube, WATCH_NAMESPACES)
     memo.watch_tasks = [asyncio.create_task(watch.run(), name=repr(watch)) for watch in watches]
     # Source ConfigMaps, one watch each, following the MCPRegistries' specs (see `registry_changed`).
-    global SOURCE_WATCHES
-    SOURCE_WATCHES = SourceWatches(watch_kube, configmap_changed, NamespaceScope(WATCH_NAMESPACES))
-    SOURCE_WATCHES.follow(SOURCE_READERS.sources())
+    memo.source_watches = SourceWatches(watch_kube, configmap_changed, NamespaceScope(WATCH_NAMESPACES))
+    memo.source_watches.follow(SOURCE_READERS.sources())
 
 
 @kopf.on.cleanup()
@@ -123,8 +121,9 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    if SOURCE_WATCHES is not None:
-        await SOURCE_WATCHES.stop()
+    source_watches: SourceWatches | None = memo.get("source_watches")
+    if source_watches is not None:
+        await source_watches.stop()
     watch_api: client.ApiClient | None = memo.get("watch_api")
     if watch_api is not None:
         await watch_api.close()
@@ -153,7 +152,13 @@ async def registry_loop(
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def registry_changed(
-    name: str, namespace: str | None, meta: kopf.Meta, spec: kopf.Spec, type: str | None, **_: Any
+    name: str,
+    namespace: str | None,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    type: str | None,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     """Spec, annotation (the manual trigger) or status changes: let the controller re-evaluate, unless
     the change is the controller's own status write. Async, so that it runs on the event loop: it
@@ -162,8 +167,9 @@ async def registry_changed(
         SOURCE_READERS.forget(namespace or "", name)
     else:
         SOURCE_READERS.update(namespace or "", name, spec)
-    if SOURCE_WATCHES is not None:
-        SOURCE_WATCHES.follow(SOURCE_READERS.sources())
+    source_watches: SourceWatches | None = memo.get("source_watches")
+    if source_watches is not None:
+        source_watches.follow(SOURCE_READERS.sources())
     controller = CONTROLLERS.get((namespace or "", name))
     if controller is not None and not controller.is_own_write(meta.get("resourceVersion")):
         controller.wake()
