@@ -8,12 +8,15 @@ operator and measures:
 - start → /healthz: Kopf's start-up;
 - start → the registry Ready: what a user waits for after an operator restart;
 - a change of the source ConfigMap → the new hash in status (the ConfigMap watch at work);
-- the operator's peak RSS over all of it.
+- with `--churn N`, the operator's CPU time while N of the unrelated ConfigMaps are edited (what
+  others' ConfigMaps cost an operator that should not hear of them);
+- the operator's peak RSS over all of it, and its CPU seconds from start to the end.
 
 `--code DIR` runs the operator from another checkout (its `src`, `operator`, `api-server` and `cli`
 ahead of this one's on PYTHONPATH), to compare with an earlier commit:
 
-    .venv/bin/python bench/operator_startup_bench.py [--configmaps 300] [--kib 900] [--code DIR] [--json]
+    .venv/bin/python bench/operator_startup_bench.py [--configmaps 300] [--kib 900] [--churn 0] \
+        [--code DIR] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from kubernetes import client, config  # noqa: E402
-from procstat import rss_kib  # noqa: E402
+from procstat import cpu_seconds, rss_kib  # noqa: E402
 
 from fixtures.kube import Kube  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
@@ -57,18 +61,38 @@ def wait_status(kube: Kube, ns: str, name: str, predicate: Any, timeout: float) 
 def fill(kube: Kube, namespace: str, count: int, kib: int) -> None:
     """`count` ConfigMaps of `kib` KiB of text each (different bytes in each, like real data)."""
     value_base = os.urandom(kib * 1024 * 3 // 8).hex()[: kib * 1024 - 16]
-    for index in range(count):
+
+    def create(index: int) -> None:
         body = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=f"filler-{index:04d}"),
+            metadata=client.V1ObjectMeta(name=filler_name(index)),
             data={"blob": f"{index:016d}{value_base}"},
         )
         kube.core.create_namespaced_config_map(namespace, body)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(create, range(count)))
+
+
+def filler_name(index: int) -> str:
+    return f"filler-{index:05d}"
+
+
+def churn(kube: Kube, namespace: str, count: int) -> None:
+    """Edit the first `count` filler ConfigMaps once each (a label, so their data stays)."""
+
+    def edit(index: int) -> None:
+        patch = {"metadata": {"labels": {"edited": "yes"}}}
+        kube.core.patch_namespaced_config_map(filler_name(index), namespace, patch)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(edit, range(count)))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configmaps", type=int, default=300)
     parser.add_argument("--kib", type=int, default=900)
+    parser.add_argument("--churn", type=int, default=0, help="unrelated ConfigMaps to edit once Ready")
     parser.add_argument("--code", type=Path, help="run the operator from this checkout")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -107,12 +131,14 @@ def main() -> int:
             kubeconfig=cp.admin_kubeconfig, log_path=work / "operator.log", extra_env=extra_env
         )
         peak = [0]
+        cpu = [0.0]
         done = threading.Event()
 
         def sample() -> None:
             while not done.wait(0.05):
                 if operator.process is not None:
                     peak[0] = max(peak[0], rss_kib(operator.process.pid))
+                    cpu[0] = max(cpu[0], cpu_seconds(operator.process.pid))
 
         threading.Thread(target=sample, daemon=True).start()
         started = time.monotonic()
@@ -136,10 +162,19 @@ def main() -> int:
                 timeout=300,
             )
             report["source_change_to_synced_s"] = round(time.monotonic() - changed, 2)
+            if args.churn:
+                assert operator.process is not None
+                before = cpu_seconds(operator.process.pid)
+                churned = time.monotonic()
+                churn(kube, "filler", args.churn)
+                time.sleep(5)  # let the operator take in what it was sent
+                report["churn_s"] = round(time.monotonic() - churned, 1)
+                report["churn_operator_cpu_s"] = round(cpu_seconds(operator.process.pid) - before, 2)
         finally:
             done.set()
             operator.stop()
         report["operator_peak_rss_mib"] = round(peak[0] / 1024, 1)
+        report["operator_cpu_s"] = round(cpu[0], 2)  # the last sample, just before it stopped
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()

@@ -17,10 +17,11 @@ from mcpreg.apiconfig import (
     SourceSummary,
 )
 from mcpreg_operator.spec.api import Cors
+from mcpreg_operator.spec.identity import API_PORT
 from mcpreg_operator.spec.source import Source, SourceType
 from mcpreg_operator.spec.storage import S3Storage, Storage, StorageType
 
-API_PORT = 8080
+__all__ = ["API_PORT"]  # re-exported: where the workload's other ports and paths are
 # Endpoints are removed from the Service a moment after a pod is told to stop: keep answering (not
 # ready) meanwhile, so a rollout or a scale-down drops no request.
 API_DRAIN_SECONDS = 5

@@ -21,6 +21,7 @@ from mcpreg.kube import (
     CONFIGMAPS,
     DEPLOYMENTS,
     HORIZONTAL_POD_AUTOSCALERS,
+    NETWORK_POLICIES,
     ROLE_BINDINGS,
     ROLES,
     SERVICE_ACCOUNTS,
@@ -50,11 +51,20 @@ _RESOURCES: dict[str, Resource] = {
     "Role": ROLES,
     "RoleBinding": ROLE_BINDINGS,
     "ConfigMap": CONFIGMAPS,
+    "NetworkPolicy": NETWORK_POLICIES,
     "Deployment": DEPLOYMENTS,
     "Service": SERVICES,
 }
 # Deleted in this order when the API is disabled: the pods first, their configuration and permissions last.
-_DELETE_ORDER = ("Deployment", "Service", "ConfigMap", "RoleBinding", "Role", "ServiceAccount")
+_DELETE_ORDER = (
+    "Deployment",
+    "Service",
+    "NetworkPolicy",
+    "ConfigMap",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
+)
 
 _REASONS = {
     ApiPhase.NOT_STARTED: "APINotStarted",
@@ -183,6 +193,9 @@ class ApiReconciler:
             try:
                 for manifest in manifests:
                     await self._apply(manifest)
+                if not spec.api.network_policy.enabled:
+                    # Turned off (or never on): none may stay behind, or it would keep filtering.
+                    await self.kube.delete(NETWORK_POLICIES, self.namespace, api_name(self.owner.name))
             except BaseException:
                 self._dirty = True
                 raise

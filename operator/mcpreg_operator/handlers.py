@@ -20,6 +20,7 @@ from kubernetes_asyncio import client, config
 from mcpreg.kube import (
     CONFIGMAPS,
     DEPLOYMENTS,
+    NETWORK_POLICIES,
     ROLE_BINDINGS,
     ROLES,
     SERVICE_ACCOUNTS,
@@ -28,7 +29,15 @@ from mcpreg.kube import (
     KubeError,
     NotFoundError,
 )
-from mcpreg.labels import API_COMPONENT, COMPONENT, INSTANCE, MANAGED_BY, OPERATOR, is_managed
+from mcpreg.labels import (
+    API_COMPONENT,
+    CATALOG_COMPONENT,
+    COMPONENT,
+    INSTANCE,
+    MANAGED_BY,
+    OPERATOR,
+    is_managed,
+)
 from mcpreg.storage.configmap_layout import ANNOTATION_HASH, LABEL_OBJECT
 from mcpreg.storage.errors import StorageError
 from mcpreg_operator import looplag
@@ -36,6 +45,7 @@ from mcpreg_operator.controller import OperatorContext, RegistryController, writ
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.metawatch import EventType, MetadataWatch, NamespaceScope, ObjectMeta
 from mcpreg_operator.source_readers import SourceReaders
+from mcpreg_operator.source_watches import SourceWatches
 from mcpreg_operator.sources.git import GitClient, GitFetchLimits
 from mcpreg_operator.spec.identity import GROUP, PLURAL, VERSION
 from mcpreg_operator.storage_factory import build_store, delete_storage
@@ -55,6 +65,15 @@ async def _api_client() -> client.ApiClient:
     else:
         await config.load_kube_config()
     return client.ApiClient()
+
+
+def _watch_api_client() -> client.ApiClient:
+    """A client of its own for the long-lived watches (after `_api_client` loaded the configuration):
+    each holds a connection for as long as it runs, one per source ConfigMap among them, so they must
+    neither count against nor wait on the pool of 100 connections the operator's requests share."""
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = None  # type: ignore[assignment]
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup()
@@ -87,8 +106,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     looplag.start_lag_monitor()
     # Kopf watches MCPRegistries; everything else the operator only needs to hear about is watched by
     # metadata (see `metawatch`), in tasks of their own that live as long as the operator.
-    watches = metadata_watches(memo.ctx.kube, WATCH_NAMESPACES)
+    memo.watch_api = _watch_api_client()
+    watch_kube = KubeClient(memo.watch_api)
+    watches = metadata_watches(watch_kube, WATCH_NAMESPACES)
     memo.watch_tasks = [asyncio.create_task(watch.run(), name=repr(watch)) for watch in watches]
+    # Source ConfigMaps, one watch each, following the MCPRegistries' specs (see `registry_changed`).
+    memo.source_watches = SourceWatches(watch_kube, configmap_changed, NamespaceScope(WATCH_NAMESPACES))
+    memo.source_watches.follow(SOURCE_READERS.sources())
 
 
 @kopf.on.cleanup()
@@ -97,6 +121,12 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    source_watches: SourceWatches | None = memo.get("source_watches")
+    if source_watches is not None:
+        await source_watches.stop()
+    watch_api: client.ApiClient | None = memo.get("watch_api")
+    if watch_api is not None:
+        await watch_api.close()
     ctx: OperatorContext | None = memo.get("ctx")
     if ctx is not None:
         await ctx.api.close()
@@ -121,15 +151,25 @@ async def registry_loop(
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def registry_changed(
-    name: str, namespace: str | None, meta: kopf.Meta, spec: kopf.Spec, type: str | None, **_: Any
+async def registry_changed(
+    name: str,
+    namespace: str | None,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    type: str | None,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     """Spec, annotation (the manual trigger) or status changes: let the controller re-evaluate, unless
-    the change is the controller's own status write."""
+    the change is the controller's own status write. Async, so that it runs on the event loop: it
+    starts and stops the source ConfigMaps' watches."""
     if type == "DELETED":
         SOURCE_READERS.forget(namespace or "", name)
     else:
         SOURCE_READERS.update(namespace or "", name, spec)
+    source_watches: SourceWatches | None = memo.get("source_watches")
+    if source_watches is not None:
+        source_watches.follow(SOURCE_READERS.sources())
     controller = CONTROLLERS.get((namespace or "", name))
     if controller is not None and not controller.is_own_write(meta.get("resourceVersion")):
         controller.wake()
@@ -137,7 +177,8 @@ def registry_changed(
 
 def configmap_changed(kind: EventType, obj: ObjectMeta) -> None:
     """A source ConfigMap changed (sync it promptly), one of our data ConfigMaps did (check it), or the
-    API's configuration ConfigMap did (part of the API workload: restore it)."""
+    API's configuration ConfigMap did (part of the API workload: restore it). Called by the watch of
+    the operator's own ConfigMaps and by each source ConfigMap's watch."""
     labels = obj.labels
     if is_managed(labels) and labels.get(COMPONENT) == API_COMPONENT:
         workload_changed(kind, obj)
@@ -168,14 +209,24 @@ def workload_changed(kind: EventType, obj: ObjectMeta) -> None:
 
 
 def metadata_watches(kube: KubeClient, namespaces: Sequence[str]) -> list[MetadataWatch]:
-    """Every ConfigMap (sources can be any ConfigMap), and the API workload's kinds by their labels,
-    in the namespaces the operator serves: `namespaces` as given to `mcpreg operator --namespace`
-    (none: the whole cluster). Names are watched one namespace each, which is all a namespaced install's
-    Roles allow; glob patterns need the cluster-wide watch, filtered here as Kopf filters them."""
+    """The operator's own ConfigMaps (catalogue data, API configuration) and the API workload's kinds,
+    selected by their labels on the server, in the namespaces the operator serves: `namespaces` as
+    given to `mcpreg operator --namespace` (none: the whole cluster). Names are watched one namespace
+    each, which is all a namespaced install's Roles allow; glob patterns need the cluster-wide watch,
+    filtered here as Kopf filters them. Source ConfigMaps are watched one by one (`SourceWatches`):
+    no other ConfigMap reaches the operator."""
     scope = NamespaceScope(namespaces)
     watches = []
     for namespace in scope.watched():
-        watches.append(MetadataWatch(kube, CONFIGMAPS, scope.only(configmap_changed), namespace=namespace))
+        watches.append(
+            MetadataWatch(
+                kube,
+                CONFIGMAPS,
+                scope.only(configmap_changed),
+                namespace=namespace,
+                label_selector=OWN_CONFIGMAPS_SELECTOR,
+            )
+        )
         watches.extend(
             MetadataWatch(
                 kube,
@@ -220,4 +271,6 @@ async def registry_deleted(
 # The API workload the operator owns, found by its labels on the server (the configuration ConfigMap
 # comes with the ConfigMap watch).
 _WORKLOAD_SELECTOR = f"{MANAGED_BY}={OPERATOR},{COMPONENT}={API_COMPONENT}"
-_WORKLOAD_KINDS = (DEPLOYMENTS, SERVICES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)
+# The operator's own ConfigMaps: the catalogue's head and parts, and each API's configuration.
+OWN_CONFIGMAPS_SELECTOR = f"{MANAGED_BY}={OPERATOR},{COMPONENT} in ({CATALOG_COMPONENT},{API_COMPONENT})"
+_WORKLOAD_KINDS = (DEPLOYMENTS, SERVICES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS, NETWORK_POLICIES)

@@ -1,13 +1,12 @@
 """Metadata-only watches of the kinds the operator only needs to hear about: ConfigMaps and the
 objects of the API workload.
 
-Kopf watches whole objects. For ConfigMaps that means every byte of every ConfigMap in the cluster,
-at start-up and on each change, although the operator only needs to know *which* one changed (a
-source to sync, a data ConfigMap deleted or edited, the API's configuration drifted): on a cluster
-with many large ConfigMaps the first listing took minutes and held megabytes. A `MetadataWatch`
-lists and watches one kind as `PartialObjectMetadata` (names, labels, annotations and
-resourceVersion; what client-go's metadata informers use), narrowed by a label selector on the
-server where one applies.
+Kopf watches whole objects, although the operator only needs to know *which* object changed (a
+source to sync, a data ConfigMap deleted or edited, the API's configuration drifted). A
+`MetadataWatch` lists and watches one kind as `PartialObjectMetadata` (names, labels, annotations
+and resourceVersion; what client-go's metadata informers use), narrowed on the server by a label
+selector (the operator's own objects) or a field selector (one source ConfigMap by name, see
+`source_watches`), so nothing else ever reaches the operator.
 
 It is level-triggered like an informer: it lists, then watches from the list's resourceVersion,
 resuming each watch where the last ended (bookmarks keep that position fresh). When the position has
@@ -130,6 +129,7 @@ class MetadataWatch:
         *,
         namespace: str = "",
         label_selector: str | None = None,
+        field_selector: str | None = None,
         watch_timeout: int = DEFAULT_WATCH_TIMEOUT,
         backoff: Backoff | None = None,
     ) -> None:
@@ -138,6 +138,7 @@ class MetadataWatch:
         self.handler = handler
         self.namespace = namespace  # "": every namespace
         self.label_selector = label_selector
+        self.field_selector = field_selector
         self.watch_timeout = watch_timeout
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.known: dict[tuple[str, str], ObjectMeta] = {}
@@ -145,7 +146,8 @@ class MetadataWatch:
         self.lists = 0  # listings made (the first, and one after each expired position)
 
     def __repr__(self) -> str:
-        selector = f" ({self.label_selector})" if self.label_selector else ""
+        selectors = ", ".join(s for s in (self.label_selector, self.field_selector) if s)
+        selector = f" ({selectors})" if selectors else ""
         return f"MetadataWatch({self.resource.plural} in {self.namespace or 'every namespace'}{selector})"
 
     async def run(self) -> None:
@@ -169,7 +171,11 @@ class MetadataWatch:
 
     async def _list(self) -> str:
         items, resource_version = await self.kube.list(
-            self.resource, self.namespace, label_selector=self.label_selector, metadata_only=True
+            self.resource,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            metadata_only=True,
         )
         listed = [ObjectMeta.of(item) for item in items]
         if self.listed.is_set():
@@ -188,6 +194,7 @@ class MetadataWatch:
             resource_version=resource_version,
             timeout_seconds=self.watch_timeout,
             label_selector=self.label_selector,
+            field_selector=self.field_selector,
             metadata_only=True,
         ):
             obj: JsonObject = event.get("object") or {}

@@ -1,7 +1,7 @@
 """Which MCPRegistries read which ConfigMap, so that a change of that ConfigMap syncs them promptly.
 
-Kept from the MCPRegistry events the operator receives anyway (their spec names the source); the
-ConfigMap watch (metadata only, see `metawatch`) asks it who to wake.
+Kept from the MCPRegistry events the operator receives anyway (their spec names the source). It says
+which ConfigMaps to watch (one watch each, see `source_watches`), and who to wake when one changes.
 """
 
 from __future__ import annotations
@@ -33,3 +33,7 @@ class SourceReaders:
             for (where, registry), name in self._source_of.items()
             if where == namespace and name == configmap
         )
+
+    def sources(self) -> set[tuple[str, str]]:
+        """Every (namespace, ConfigMap) some registry reads."""
+        return {(namespace, name) for (namespace, _), name in self._source_of.items()}

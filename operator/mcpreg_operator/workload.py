@@ -1,6 +1,6 @@
 """The registry API workload of one MCPRegistry: ServiceAccount, Role, RoleBinding, the ConfigMap of the
-API's configuration document, Deployment and Service, built as plain manifests (pure functions,
-unit-tested) and kept in place by server-side apply.
+API's configuration document, the optional NetworkPolicy, Deployment and Service, built as plain
+manifests (pure functions, unit-tested) and kept in place by server-side apply.
 
 Server-side apply with a field manager of our own and `force` makes reconciliation idempotent and
 restores drift in one request per object: an unchanged object is not rewritten (its resourceVersion
@@ -25,6 +25,7 @@ from mcpreg_operator.api_config import (
     render_api_config,
 )
 from mcpreg_operator.spec.identity import API_VERSION, KIND
+from mcpreg_operator.spec.network_policy import LabelSelector, NetworkPolicy, NetworkPolicyPeer
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.storage import StorageType
 from mcpreg_operator.storage_factory import api_storage_env
@@ -123,6 +124,31 @@ def build_role(owner: Owner, namespace: str, data_configmaps: Sequence[str]) -> 
         ]
         if data_configmaps
         else [],
+    }
+
+
+# No peers listed: the pods of the registry's own namespace (a podSelector alone stays in it).
+_OWN_NAMESPACE = NetworkPolicyPeer(pod_selector=LabelSelector())
+
+
+def build_network_policy(owner: Owner, namespace: str, policy: NetworkPolicy) -> dict[str, Any]:
+    """The API pods' NetworkPolicy: ingress only from the listed peers, to the listed ports. Egress is
+    left alone (the pods talk to the API server or S3)."""
+    peers = policy.allowed_from or [_OWN_NAMESPACE]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(api_name(owner.name), namespace, owner),
+        "spec": {
+            "podSelector": {"matchLabels": selector(owner.name)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [peer.model_dump(mode="json", exclude_defaults=True) for peer in peers],
+                    "ports": [{"protocol": "TCP", "port": port} for port in sorted(set(policy.ports))],
+                }
+            ],
+        },
     }
 
 
@@ -237,7 +263,13 @@ def build_manifests(
             "ports": [{"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
-    return [service_account, role, binding, config_map, deployment, service]
+    # The policy before the pods, so that they never run unprotected when it is asked for.
+    network_policy = (
+        [build_network_policy(owner, namespace, spec.api.network_policy)]
+        if spec.api.network_policy.enabled
+        else []
+    )
+    return [service_account, role, binding, config_map, *network_policy, deployment, service]
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ EXPECTED_RULES = {
     ("rbac.authorization.k8s.io", "roles"): WORKLOAD_VERBS,
     ("rbac.authorization.k8s.io", "rolebindings"): WORKLOAD_VERBS,
     ("autoscaling", "horizontalpodautoscalers"): {"list"},
+    ("networking.k8s.io", "networkpolicies"): WORKLOAD_VERBS,
 }
 # What the operator may never be able to do, in any mode.
 FORBIDDEN_EVERYWHERE = {

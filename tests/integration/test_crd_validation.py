@@ -182,6 +182,25 @@ GOOD: dict[str, Obj] = {
     ),
     # OpenAPI counts a whole float as an integer; the operator must read what the API server stored.
     "replicas-whole-float": registry(with_(GIT_SPEC, api={"replicas": 2.0})),
+    "network-policy": registry(
+        with_(
+            GIT_SPEC,
+            api__networkPolicy={
+                "enabled": True,
+                "allowedFrom": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "agents"}}},
+                    {
+                        "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+                        "podSelector": {
+                            "matchExpressions": [{"key": "app", "operator": "In", "values": ["agent"]}]
+                        },
+                    },
+                ],
+                "ports": [8080, 9090],
+            },
+        )
+    ),
+    "network-policy-own-namespace": registry(with_(GIT_SPEC, api__networkPolicy={"enabled": True})),
     "name-59": registry(GIT_SPEC, name="r" * 59),
     "name-with-digits": registry(GIT_SPEC, name="team-1-registry"),
 }
@@ -193,6 +212,10 @@ GIT = GIT_SPEC
 
 def _set_repo(url: str) -> Obj:
     return registry(with_(GIT, source__git__repository=url))
+
+
+def _pods_where(operator: str, values: list[str]) -> Obj:
+    return {"podSelector": {"matchExpressions": [{"key": "app", "operator": operator, "values": values}]}}
 
 
 # case -> (object, message both must contain, or None where an OpenAPI keyword refuses and the two
@@ -446,6 +469,55 @@ BAD: dict[str, tuple[Obj, str | None]] = {
         registry(with_(GIT, api={"cors": {"allowedOrigins": ["https://vscode.dev/x"]}})),
         None,
     ),
+    # api.networkPolicy
+    "network-policy-empty-peer": (
+        registry(with_(GIT, api={"networkPolicy": {"enabled": True, "allowedFrom": [{}]}})),
+        "a peer needs a namespaceSelector, a podSelector or both",
+    ),
+    "network-policy-in-without-values": (
+        registry(with_(GIT, api={"networkPolicy": {"allowedFrom": [_pods_where("In", [])]}})),
+        "values must be non-empty for In and NotIn",
+    ),
+    "network-policy-exists-with-values": (
+        registry(with_(GIT, api={"networkPolicy": {"allowedFrom": [_pods_where("Exists", ["x"])]}})),
+        "values must be non-empty for In and NotIn",
+    ),
+    "network-policy-bad-label-key": (
+        registry(
+            with_(
+                GIT, api={"networkPolicy": {"allowedFrom": [{"podSelector": {"matchLabels": {"a b": "c"}}}]}}
+            )
+        ),
+        "matchLabels: every key must be a label key",
+    ),
+    "network-policy-bad-namespace-label-key": (
+        registry(
+            with_(
+                GIT,
+                api={"networkPolicy": {"allowedFrom": [{"namespaceSelector": {"matchLabels": {"-x": "c"}}}]}},
+            )
+        ),
+        "matchLabels: every key must be a label key",
+    ),
+    "network-policy-namespaces-not-in-without-values": (
+        registry(
+            with_(
+                GIT,
+                api={
+                    "networkPolicy": {
+                        "allowedFrom": [
+                            {"namespaceSelector": {"matchExpressions": [{"key": "t", "operator": "NotIn"}]}}
+                        ]
+                    }
+                },
+            )
+        ),
+        "values must be non-empty for In and NotIn",
+    ),
+    "network-policy-port-zero": (
+        registry(with_(GIT, api={"networkPolicy": {"ports": [0]}})),
+        None,
+    ),
     # metadata.name
     "name-leading-digit": (registry(GIT, name="1registry"), "metadata.name must be a DNS-1035 label"),
     "name-with-dot": (registry(GIT, name="team.registry"), "metadata.name must be a DNS-1035 label"),
@@ -521,17 +593,22 @@ def _rules(schema: Obj, path: str = "") -> list[tuple[str, Obj]]:
 
 def _reaches(schema: Obj, obj: Any, path: str) -> bool:
     """Whether the API server evaluates the rules at ``path`` for ``obj``: the value is there, or
-    defaults fill it in (``.spec.storage`` defaults to ``{}``)."""
-    node, value = schema, obj
-    for name in [p for p in path.split(".") if p]:
-        node = node.get("properties", {}).get(name, {})
-        if isinstance(value, dict) and name in value:
-            value = value[name]
-        elif "default" in node:
-            value = node["default"]
-        else:
-            return False
-    return True
+    defaults fill it in (``.spec.storage`` defaults to ``{}``); ``name[]`` is any item of a list."""
+    names = [p for p in path.split(".") if p]
+    if not names:
+        return True
+    first, rest = names[0], ".".join(names[1:])
+    key, items = first.removesuffix("[]"), first.endswith("[]")
+    node = schema.get("properties", {}).get(key, {})
+    if isinstance(obj, dict) and key in obj:
+        value = obj[key]
+    elif "default" in node:
+        value = node["default"]
+    else:
+        return False
+    if not items:
+        return _reaches(node, value, rest)
+    return isinstance(value, list) and any(_reaches(node["items"], item, rest) for item in value)
 
 
 def test_every_cel_rule_has_a_refused_and_an_accepted_case() -> None:

@@ -88,9 +88,13 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [mcpregistry.dev]
   resources: [mcpregistries/finalizers]
   verbs: [update]
-# Source ConfigMaps (read, watched for changes), the data ConfigMaps the operator owns (created,
-# replaced conditionally on their resourceVersion, deleted when a generation is superseded), and each
-# registry API's configuration ConfigMap <registry>-api-config (kept by server-side apply: patch).
+# Source ConfigMaps (read; watched one by one, by a metadata.name field selector), the data ConfigMaps
+# the operator owns (created, replaced conditionally on their resourceVersion, deleted when a
+# generation is superseded; watched by label), and each registry API's configuration ConfigMap
+# <registry>-api-config (kept by server-side apply: patch). list/watch cannot be narrowed to those
+# (names come from the MCPRegistries, and a label selector is no authorization boundary), and the API
+# pods' Roles grant list/watch of named data ConfigMaps, which the operator may grant only if it holds
+# them: docs/configmap-watches.md.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, update, patch, delete]
@@ -118,6 +122,11 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
+  verbs: [list, watch, create, patch, delete]
+# The API's optional NetworkPolicy (spec.api.networkPolicy): kept by server-side apply, watched for
+# drift, deleted when turned off.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]
 # An HPA scaling the API Deployment takes over its replica count: the operator looks for one, read-only.
 - apiGroups: [autoscaling]

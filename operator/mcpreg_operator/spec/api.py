@@ -10,6 +10,7 @@ from mcpreg.apiconfig import CORS_ANY_ORIGIN, CORS_ORIGIN_RE
 from mcpreg_operator.spec.base import JsonInt, ResourceModel, object_default
 from mcpreg_operator.spec.cel import CelRule, cel
 from mcpreg_operator.spec.identity import MAX_API_REPLICAS
+from mcpreg_operator.spec.network_policy import NetworkPolicy
 
 # Kubernetes resource.Quantity, exactly as controller-gen emits it for ResourceRequirements.
 QUANTITY_PATTERN = (
@@ -134,3 +135,6 @@ class Api(ResourceModel):
         ResourceRequirements, "Compute resources (requests and limits) of the API container."
     )
     cors: Cors = object_default(Cors, "Which web pages may read the API from a browser (CORS).")
+    network_policy: NetworkPolicy = object_default(
+        NetworkPolicy, "An optional NetworkPolicy letting only chosen pods reach the API."
+    )

@@ -27,6 +27,7 @@ MIN_SYNC_INTERVAL_SECONDS = 30
 #: Longest accepted interval. Keeps the value far below Go's ``time.Duration`` overflow (~292 years).
 MAX_SYNC_INTERVAL_SECONDS = 8760 * 3600
 MAX_API_REPLICAS = 100
+API_PORT = 8080  # the registry API's port (container and Service)
 #: Bounds on filter lists: they keep CEL cost estimates finite and catch runaway generated manifests.
 MAX_FILTER_PATTERNS = 100
 MAX_FILTER_PATTERN_LENGTH = 256

@@ -76,6 +76,7 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 HORIZONTAL_POD_AUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
+NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 
 
 async def decode_json(body: bytes) -> Any:

@@ -3,8 +3,13 @@ source ConfigMap."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from mcpreg.kube import CONFIGMAPS, KubeClient
+from mcpreg_operator.handlers import metadata_watches
 from mcpreg_operator.metawatch import NamespaceScope, ObjectMeta, differences
 from mcpreg_operator.source_readers import SourceReaders
+from mcpreg_operator.source_watches import name_selector
 
 
 def _meta(name: str, version: str, namespace: str = "ns") -> ObjectMeta:
@@ -74,3 +79,30 @@ def test_globs_watch_the_cluster_and_filter_as_kopf_does() -> None:
     scoped("ADDED", _meta("in", "1", namespace="team-x"))
     scoped("ADDED", _meta("out", "1", namespace="team-pr-2"))
     assert seen == ["in"]
+
+
+def test_source_readers_say_which_configmaps_to_watch() -> None:
+    readers = SourceReaders()
+    source = {"source": {"type": "configmap", "configMap": {"name": "catalogue"}}}
+    readers.update("ns", "a", source)
+    readers.update("ns", "b", source)
+    readers.update("other", "c", source)
+    assert readers.sources() == {("ns", "catalogue"), ("other", "catalogue")}
+    readers.forget("other", "c")
+    assert readers.sources() == {("ns", "catalogue")}
+
+
+def test_the_operator_watches_configmaps_only_by_its_own_labels() -> None:
+    """No unselected ConfigMap watch: the only ConfigMaps the server sends are the operator's own (and,
+    through `SourceWatches`, each source by name)."""
+    kube = cast(KubeClient, object())  # never called: the watches are only built here
+    watches = metadata_watches(kube, ["team-a", "team-b"])
+    configmap_watches = [w for w in watches if w.resource == CONFIGMAPS]
+    assert [w.namespace for w in configmap_watches] == ["team-a", "team-b"]
+    for watch in watches:
+        assert watch.label_selector, f"{watch!r} is not narrowed on the server"
+    assert {w.label_selector for w in configmap_watches} == {
+        "app.kubernetes.io/managed-by=mcp-registry-operator,"
+        "app.kubernetes.io/component in (catalog-data,registry-api)"
+    }
+    assert name_selector("catalogue") == "metadata.name=catalogue"
