@@ -9,14 +9,18 @@ from mcpreg.apiconfig import (
     API_VERSION,
     KIND,
     ApiServerConfig,
+    AuthConfig,
     ConfigMapStorageConfig,
     CorsConfig,
     HttpConfig,
     HttpLimits,
+    KubernetesAuthConfig,
     S3StorageConfig,
     SourceSummary,
+    default_audience,
 )
 from mcpreg_operator.spec.api import Cors
+from mcpreg_operator.spec.api_auth import ApiAuth, AuthMode
 from mcpreg_operator.spec.source import Source, SourceType
 from mcpreg_operator.spec.storage import S3Storage, Storage, StorageType
 
@@ -51,6 +55,19 @@ def cors_config(cors: Cors) -> CorsConfig:
     )
 
 
+def auth_config(auth: ApiAuth, registry: str, namespace: str) -> AuthConfig:
+    """`spec.api.auth` as the API server takes it, the default audience resolved."""
+    if auth.mode is AuthMode.KUBERNETES:
+        return AuthConfig(
+            mode="kubernetes",
+            kubernetes=KubernetesAuthConfig(
+                audience=auth.kubernetes.audience or default_audience(namespace, registry),
+                cache_ttl_seconds=auth.kubernetes.cache_ttl_seconds,
+            ),
+        )
+    return AuthConfig()
+
+
 def source_summary(source: Source) -> SourceSummary | None:
     """What the info extension says of `spec.source`: addressing only, never the auth Secret."""
     if source.type is SourceType.GIT and source.git is not None:
@@ -67,10 +84,16 @@ def source_summary(source: Source) -> SourceSummary | None:
 
 
 def render_api_config(
-    registry: str, namespace: str, storage: Storage, *, source: Source | None = None, cors: Cors | None = None
+    registry: str,
+    namespace: str,
+    storage: Storage,
+    *,
+    source: Source | None = None,
+    cors: Cors | None = None,
+    auth: ApiAuth | None = None,
 ) -> ApiServerConfig:
     """The document the API pods of MCPRegistry `namespace/registry` run with (`spec.storage`,
-    `spec.source` and `spec.api.cors` of it)."""
+    `spec.source`, `spec.api.cors` and `spec.api.auth` of it)."""
     reads: ConfigMapStorageConfig | S3StorageConfig = ConfigMapStorageConfig()
     if storage.type is StorageType.S3 and storage.s3 is not None:
         reads = s3_reader_storage(storage.s3)
@@ -87,4 +110,5 @@ def render_api_config(
             limits=HttpLimits(drain_seconds=API_DRAIN_SECONDS),
             cors=cors_config(cors or Cors()),
         ),
+        auth=auth_config(auth or ApiAuth(), registry, namespace),
     )

@@ -97,7 +97,7 @@ def build_config_map(owner: Owner, namespace: str, spec: MCPRegistrySpec) -> dic
     """The API's configuration document, rendered from the spec (mounted into the pods by the kubelet:
     the pods need no Kubernetes API access to it)."""
     document = render_api_config(
-        owner.name, namespace, spec.storage, source=spec.source, cors=spec.api.cors
+        owner.name, namespace, spec.storage, source=spec.source, cors=spec.api.cors, auth=spec.api.auth
     ).document()
     return {
         "apiVersion": "v1",

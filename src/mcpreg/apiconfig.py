@@ -190,6 +190,48 @@ class HttpConfig(_ConfigModel):
         return f"public, max-age={self.cache_max_age_seconds}"
 
 
+# --- auth: who may read -----------------------------------------------------------------------------
+
+# What a RoleBinding grants to let a caller read a registry's catalogue (docs/api-auth.md): verb `get`
+# on the subresource `mcpregistries/catalog`, with resourceName the registry, in its namespace.
+CATALOG_GROUP = "mcpregistry.dev"
+CATALOG_RESOURCE = "mcpregistries"
+CATALOG_SUBRESOURCE = "catalog"
+CATALOG_VERB = "get"
+
+
+def default_audience(namespace: str, registry: str) -> str:
+    """The audience tokens must be issued for unless the spec names one: one per registry, so a token
+    for one registry (or for the Kubernetes API itself) opens no other."""
+    return f"{CATALOG_GROUP}/{namespace}/{registry}"
+
+
+class KubernetesAuthConfig(_ConfigModel):
+    """Bearer tokens reviewed by the Kubernetes API server (TokenReview for `audience`), their subject
+    authorized by RBAC (a LocalSubjectAccessReview of `get` on `mcpregistries/catalog` named after the
+    registry, in its namespace). Decisions are cached for `cache_ttl_seconds`, at most
+    `cache_max_entries` tokens; a review taking longer than `review_timeout_seconds` answers 503."""
+
+    audience: str = Field(min_length=1, max_length=253)
+    cache_ttl_seconds: float = Field(default=10.0, gt=0, le=300)
+    cache_max_entries: int = Field(default=10000, ge=1)
+    review_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class AuthConfig(_ConfigModel):
+    """Who may read: `anonymous` (anyone; the default) or `kubernetes` (settings in `kubernetes`).
+    /health and /readiness always answer without credentials."""
+
+    mode: Literal["anonymous", "kubernetes"] = "anonymous"
+    kubernetes: KubernetesAuthConfig | None = None
+
+    @model_validator(mode="after")
+    def _settings_of_mode(self) -> AuthConfig:
+        if self.mode == "kubernetes" and self.kubernetes is None:
+            raise ValueError("mode kubernetes needs its settings in auth.kubernetes (the audience)")
+        return self
+
+
 # --- source: what the catalogue is read from, for the info document ----------------------------------
 
 
@@ -219,12 +261,17 @@ class ApiServerConfig(_ConfigModel):
     storage: StorageConfig
     source: SourceSummary | None = None  # reported by the info extension; absent: not known
     http: HttpConfig = HttpConfig()
+    auth: AuthConfig = AuthConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _names_what_it_serves(self) -> ApiServerConfig:
         if self.storage.type != "file" and not (self.registry and self.namespace):
             raise ValueError(f"registry and namespace are required with {self.storage.type} storage")
+        if self.auth.mode == "kubernetes" and not (self.registry and self.namespace):
+            raise ValueError(
+                "registry and namespace are required with auth mode kubernetes (RBAC names them)"
+            )
         return self
 
     def document(self) -> dict[str, Any]:
