@@ -76,6 +76,10 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 HORIZONTAL_POD_AUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
+# Reviews (created, never stored): TokenReview is cluster-scoped (created with namespace ""), the local
+# SubjectAccessReview asks about one namespace.
+TOKEN_REVIEWS = Resource("authentication.k8s.io", "v1", "tokenreviews")
+LOCAL_SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "localsubjectaccessreviews")
 
 
 async def decode_json(body: bytes) -> Any:
