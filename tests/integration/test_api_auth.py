@@ -1,0 +1,241 @@
+"""Auth mode kubernetes against the real kube-apiserver: `mcpreg serve` as a process, reviewing callers
+with exactly the permissions the operator gives the API's ServiceAccount (its Role and the token-review
+ClusterRoleBinding, built by `mcpreg_operator.workload`), and callers holding real ServiceAccount tokens
+from the TokenRequest API.
+
+Invalid tokens: the apiserver's shortest TokenRequest lifetime is 10 minutes, so an expired token is
+not waited for; a token signed for another audience, a malformed token and the token of a deleted
+ServiceAccount stand for the tokens the apiserver no longer accepts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from fixtures.kube import Kube
+from integration.test_api_server import LATEST, ApiProcess, needs_shared, start_api
+from mcpreg.apiconfig import (
+    API_VERSION,
+    CATALOG_GROUP,
+    CATALOG_RESOURCE,
+    CATALOG_SUBRESOURCE,
+    CATALOG_VERB,
+    KIND,
+    default_audience,
+)
+from mcpreg_operator.workload import (
+    TOKEN_REVIEW_CLUSTER_ROLE_ENV,
+    Owner,
+    api_name,
+    build_role,
+    build_token_review_binding,
+)
+
+pytestmark = [pytest.mark.integration, needs_shared]
+
+REGISTRY = "company"
+CACHE_TTL = 1.0
+
+
+@dataclass
+class Guarded:
+    api: ApiProcess
+    namespace: str
+    audience: str
+
+    def read(self, token: str | None, path: str = "/v0.1/servers?limit=5") -> tuple[int, dict[str, str], Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        status, response_headers, body = self.api.get(path, headers)
+        return status, response_headers, json.loads(body) if body else None
+
+
+def token(kube: Kube, namespace: str, account: str, audiences: list[str]) -> str:
+    try:
+        kube.core.create_namespaced_service_account(
+            namespace, client.V1ServiceAccount(metadata={"name": account})
+        )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=audiences, expiration_seconds=600)
+    )
+    issued: str = kube.core.create_namespaced_service_account_token(account, namespace, request).status.token
+    return issued
+
+
+def grant_reading(kube: Kube, namespace: str, account: str, registry: str = REGISTRY) -> None:
+    """What docs/api-auth.md tells users to write: get on mcpregistries/catalog, by the registry's name."""
+    name = f"read-{registry}-{account}"
+    kube.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace},
+                "rules": [
+                    {
+                        "apiGroups": [CATALOG_GROUP],
+                        "resources": [f"{CATALOG_RESOURCE}/{CATALOG_SUBRESOURCE}"],
+                        "resourceNames": [registry],
+                        "verbs": [CATALOG_VERB],
+                    }
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+            },
+        ]
+    )
+
+
+@pytest.fixture
+def guarded(kube: Kube, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Guarded]:
+    # The chart's ClusterRole (templates/rbac.yaml), under a name of this test's own.
+    cluster_role = f"{namespace}-api-token-review"
+    monkeypatch.setenv(TOKEN_REVIEW_CLUSTER_ROLE_ENV, cluster_role)
+    owner = Owner(REGISTRY, "00000000-0000-0000-0000-000000000000")
+    role = build_role(owner, namespace, [], access_reviews=True)
+    binding = build_token_review_binding(owner, namespace)
+    for manifest in (role, binding):
+        manifest["metadata"].pop("ownerReferences", None)  # no real owner here: nothing to collect
+    api_account = api_name(REGISTRY)
+    kube.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": cluster_role},
+                "rules": [
+                    {
+                        "apiGroups": ["authentication.k8s.io"],
+                        "resources": ["tokenreviews"],
+                        "verbs": ["create"],
+                    }
+                ],
+            },
+            binding,
+            role,
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": api_account, "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": api_account},
+                "subjects": [{"kind": "ServiceAccount", "name": api_account, "namespace": namespace}],
+            },
+        ],
+        namespace=namespace,
+    )
+    kubeconfig = kube.service_account_kubeconfig(namespace, api_account, tmp_path / "api.kubeconfig")
+    audience = default_audience(namespace, REGISTRY)
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "registry": REGISTRY,
+                "namespace": namespace,
+                "storage": {"type": "file", "path": str(LATEST)},
+                "auth": {
+                    "mode": "kubernetes",
+                    "kubernetes": {"audience": audience, "cacheTtlSeconds": CACHE_TTL},
+                },
+            }
+        )
+    )
+    api = start_api(tmp_path, "--config", str(config), "--kubeconfig", str(kubeconfig))
+    try:
+        yield Guarded(api, namespace, audience)
+    finally:
+        api.stop()
+        kube.rbac.delete_cluster_role_binding(binding["metadata"]["name"])
+        kube.rbac.delete_cluster_role(cluster_role)
+
+
+def test_a_bound_token_with_the_registrys_audience_reads(kube: Kube, guarded: Guarded) -> None:
+    grant_reading(kube, guarded.namespace, "agent")
+    agent = token(kube, guarded.namespace, "agent", [guarded.audience])
+    status, _, body = guarded.read(agent)
+    assert status == 200, body
+    assert len(body["servers"]) == 5
+    assert guarded.read(agent, "/api/v1/registry")[0] == 200
+    subject = f"system:serviceaccount:{guarded.namespace}:agent"
+    logged = [
+        line for line in guarded.api.access_log() if line["path"] in ("/v0.1/servers", "/api/v1/registry")
+    ]
+    assert [(line["status"], line.get("subject")) for line in logged] == [(200, subject), (200, subject)]
+
+
+def test_a_caller_without_the_rolebinding_is_refused_403(kube: Kube, guarded: Guarded) -> None:
+    grant_reading(kube, guarded.namespace, "other-reader", registry="another-registry")
+    for account in ("stranger", "other-reader"):
+        status, headers, body = guarded.read(token(kube, guarded.namespace, account, [guarded.audience]))
+        assert status == 403, body
+        assert headers["Content-Type"] == "application/problem+json"
+        assert body["detail"] == (
+            f"system:serviceaccount:{guarded.namespace}:{account} may not read this registry: "
+            "it needs verb get on mcpregistries/catalog (mcpregistry.dev) "
+            f"with resourceName {REGISTRY} in namespace {guarded.namespace}"
+        )
+    assert (
+        guarded.api.access_log()[-1]["subject"] == f"system:serviceaccount:{guarded.namespace}:other-reader"
+    )
+
+
+def test_removing_the_rolebinding_revokes_within_the_cache_ttl(kube: Kube, guarded: Guarded) -> None:
+    grant_reading(kube, guarded.namespace, "agent")
+    agent = token(kube, guarded.namespace, "agent", [guarded.audience])
+    assert guarded.read(agent)[0] == 200
+    kube.rbac.delete_namespaced_role_binding(f"read-{REGISTRY}-agent", guarded.namespace)
+    time.sleep(CACHE_TTL + 0.2)
+    deadline = time.monotonic() + 10  # RBAC's informer in the apiserver sees the deletion a moment later
+    while (status := guarded.read(agent)[0]) == 200 and time.monotonic() < deadline:
+        time.sleep(CACHE_TTL + 0.2)
+    assert status == 403
+
+
+def test_tokens_the_apiserver_does_not_accept_for_this_registry_are_401s(
+    kube: Kube, guarded: Guarded
+) -> None:
+    grant_reading(kube, guarded.namespace, "agent")
+    grant_reading(kube, guarded.namespace, "gone")
+    gone = token(kube, guarded.namespace, "gone", [guarded.audience])
+    kube.core.delete_namespaced_service_account("gone", guarded.namespace)
+    refused = {
+        # the apiserver's default audience (the token a pod gets to talk to Kubernetes itself)
+        "kubernetes audience": token(kube, guarded.namespace, "agent", []),
+        "another registry's audience": token(
+            kube, guarded.namespace, "agent", [default_audience(guarded.namespace, "another-registry")]
+        ),
+        "malformed": "not-a-jwt",
+        "tampered": token(kube, guarded.namespace, "agent", [guarded.audience])[:-4] + "AAAA",
+        "deleted ServiceAccount": gone,
+    }
+    for what, bad in refused.items():
+        status, headers, body = guarded.read(bad)
+        assert status == 401, (what, body)
+        assert headers["WWW-Authenticate"].startswith(
+            f'Bearer realm="{guarded.audience}", error="invalid_token"'
+        )
+        assert body["status"] == 401
+    status, headers, _ = guarded.read(None)
+    assert (status, headers["WWW-Authenticate"]) == (401, f'Bearer realm="{guarded.audience}"')
+    assert all("subject" not in line for line in guarded.api.access_log() if line["status"] == 401)
+
+
+def test_health_readiness_and_metrics_need_no_token(guarded: Guarded) -> None:
+    for path in ("/health", "/readiness", "/metrics"):
+        assert guarded.api.get(path)[0] == 200, path
