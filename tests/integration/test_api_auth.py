@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from fixtures.kube import Kube
 from integration.test_api_server import LATEST, ApiProcess, needs_shared, start_api
@@ -58,18 +56,7 @@ class Guarded:
 
 
 def token(kube: Kube, namespace: str, account: str, audiences: list[str]) -> str:
-    try:
-        kube.core.create_namespaced_service_account(
-            namespace, client.V1ServiceAccount(metadata={"name": account})
-        )
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=audiences, expiration_seconds=600)
-    )
-    issued: str = kube.core.create_namespaced_service_account_token(account, namespace, request).status.token
-    return issued
+    return kube.service_account_token(namespace, account, audiences=audiences, expiration_seconds=600)
 
 
 def grant_reading(kube: Kube, namespace: str, account: str, registry: str = REGISTRY) -> None:
