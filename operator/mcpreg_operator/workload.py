@@ -294,7 +294,10 @@ def build_manifests(
             "ports": [{"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
-    return [service_account, role, binding, config_map, deployment, service]
+    objects = [service_account, role, binding, config_map, deployment, service]
+    if reviews_tokens(spec):
+        objects.insert(3, build_token_review_binding(owner, namespace))
+    return objects
 
 
 @dataclass(frozen=True)

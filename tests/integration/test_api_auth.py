@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
-from fixtures.kube import Kube
+from fixtures.kube import Kube, wait_until
+from fixtures.operator import Registries
 from integration.test_api_server import LATEST, ApiProcess, needs_shared, start_api
+from integration.test_operator_api import api_document, api_ready, make_registry
 from mcpreg.apiconfig import (
     API_VERSION,
     CATALOG_GROUP,
@@ -29,12 +32,15 @@ from mcpreg.apiconfig import (
     KIND,
     default_audience,
 )
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 from mcpreg_operator.workload import (
     TOKEN_REVIEW_CLUSTER_ROLE_ENV,
     Owner,
     api_name,
     build_role,
     build_token_review_binding,
+    token_review_binding_name,
+    token_review_cluster_role,
 )
 
 pytestmark = [pytest.mark.integration, needs_shared]
@@ -57,6 +63,18 @@ class Guarded:
 
 def token(kube: Kube, namespace: str, account: str, audiences: list[str]) -> str:
     return kube.service_account_token(namespace, account, audiences=audiences, expiration_seconds=600)
+
+
+def logged(guarded: Guarded, count: int) -> list[tuple[int, str | None]]:
+    """(status, subject) of every read but the probes in the access log, once there are `count`
+    (aiohttp writes a line once the response is out: a moment after the client has it)."""
+
+    def lines() -> list[tuple[int, str | None]] | None:
+        reads = [line for line in guarded.api.access_log() if line["path"] not in ("/health", "/readiness")]
+        return [(line["status"], line.get("subject")) for line in reads] if len(reads) >= count else None
+
+    found: list[tuple[int, str | None]] = wait_until(lines, timeout=10, what=f"{count} access-log lines")
+    return found
 
 
 def grant_reading(kube: Kube, namespace: str, account: str, registry: str = REGISTRY) -> None:
@@ -160,10 +178,7 @@ def test_a_bound_token_with_the_registrys_audience_reads(kube: Kube, guarded: Gu
     assert len(body["servers"]) == 5
     assert guarded.read(agent, "/api/v1/registry")[0] == 200
     subject = f"system:serviceaccount:{guarded.namespace}:agent"
-    logged = [
-        line for line in guarded.api.access_log() if line["path"] in ("/v0.1/servers", "/api/v1/registry")
-    ]
-    assert [(line["status"], line.get("subject")) for line in logged] == [(200, subject), (200, subject)]
+    assert logged(guarded, 2) == [(200, subject), (200, subject)]
 
 
 def test_a_caller_without_the_rolebinding_is_refused_403(kube: Kube, guarded: Guarded) -> None:
@@ -177,9 +192,11 @@ def test_a_caller_without_the_rolebinding_is_refused_403(kube: Kube, guarded: Gu
             "it needs verb get on mcpregistries/catalog (mcpregistry.dev) "
             f"with resourceName {REGISTRY} in namespace {guarded.namespace}"
         )
-    assert (
-        guarded.api.access_log()[-1]["subject"] == f"system:serviceaccount:{guarded.namespace}:other-reader"
-    )
+    ns = guarded.namespace
+    assert logged(guarded, 2) == [
+        (403, f"system:serviceaccount:{ns}:stranger"),
+        (403, f"system:serviceaccount:{ns}:other-reader"),
+    ]
 
 
 def test_removing_the_rolebinding_revokes_within_the_cache_ttl(kube: Kube, guarded: Guarded) -> None:
@@ -220,9 +237,84 @@ def test_tokens_the_apiserver_does_not_accept_for_this_registry_are_401s(
         assert body["status"] == 401
     status, headers, _ = guarded.read(None)
     assert (status, headers["WWW-Authenticate"]) == (401, f'Bearer realm="{guarded.audience}"')
-    assert all("subject" not in line for line in guarded.api.access_log() if line["status"] == 401)
+    assert logged(guarded, len(refused) + 1) == [(401, None)] * (len(refused) + 1)
 
 
 def test_health_readiness_and_metrics_need_no_token(guarded: Guarded) -> None:
     for path in ("/health", "/readiness", "/metrics"):
         assert guarded.api.get(path)[0] == 200, path
+
+
+# --- through the operator -------------------------------------------------------------------------
+
+
+def binding_of(kube: Kube, namespace: str, registry: str) -> Any:
+    try:
+        return kube.rbac.read_cluster_role_binding(token_review_binding_name(registry, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def test_the_operator_gives_the_api_exactly_the_review_rights_and_takes_them_back(
+    registries: Registries,
+    kube: Kube,
+    namespace: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    tmp_path: Path,
+) -> None:
+    # The chart's ClusterRole, under the name the operator falls back to without the chart's setting.
+    kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": token_review_cluster_role()},
+            "rules": [
+                {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}
+            ],
+        }
+    )
+    make_registry(registries, bare_repo, git_daemon, "guarded", auth={"mode": "kubernetes"})
+    registries.wait("guarded", api_ready, timeout=90, what="API Ready")
+    document = api_document(kube, namespace, "guarded")
+    audience = default_audience(namespace, "guarded")
+    assert document["auth"]["mode"] == "kubernetes" and document["auth"]["kubernetes"]["audience"] == audience
+    pod = kube.apps.read_namespaced_deployment("guarded-api", namespace).spec.template.spec
+    assert pod.automount_service_account_token is True
+    rules = kube.rbac.read_namespaced_role("guarded-api", namespace).rules
+    assert [(r.api_groups, r.resources, r.verbs) for r in rules][1:] == [
+        (["authorization.k8s.io"], ["localsubjectaccessreviews"], ["create"])
+    ]
+    binding = wait_until(
+        lambda: binding_of(kube, namespace, "guarded"), timeout=30, what="the token-review binding"
+    )
+    assert binding.role_ref.name == token_review_cluster_role()
+    assert [(s.kind, s.name, s.namespace) for s in binding.subjects] == [
+        ("ServiceAccount", "guarded-api", namespace)
+    ]
+
+    # The API as its pod runs it: the operator's document, the pod's own ServiceAccount token.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(document))
+    kubeconfig = kube.service_account_kubeconfig(namespace, "guarded-api", tmp_path / "api.kubeconfig")
+    api = start_api(tmp_path, "--config", str(config), "--kubeconfig", str(kubeconfig))
+    try:
+        grant_reading(kube, namespace, "agent", registry="guarded")
+        reader = Guarded(api, namespace, audience)
+        assert reader.read(token(kube, namespace, "agent", [audience]))[0] == 200
+        assert reader.read(token(kube, namespace, "stranger", [audience]))[0] == 403
+        assert reader.read(token(kube, namespace, "agent", []))[0] == 401
+    finally:
+        api.stop()
+
+    registries.patch("guarded", {"spec": {"api": {"auth": {"mode": "anonymous"}}}})
+    wait_until(lambda: binding_of(kube, namespace, "guarded") is None, timeout=30, what="binding removed")
+    assert len(kube.rbac.read_namespaced_role("guarded-api", namespace).rules) == 1
+    registries.patch("guarded", {"spec": {"api": {"auth": {"mode": "kubernetes"}}}})
+    wait_until(lambda: binding_of(kube, namespace, "guarded"), timeout=30, what="binding restored")
+    registries.delete("guarded")
+    wait_until(
+        lambda: binding_of(kube, namespace, "guarded") is None, timeout=60, what="binding removed on delete"
+    )

@@ -2,6 +2,7 @@
 `kubernetes_asyncio`'s ApiClient (`client`), and the one error type they raise (`errors`)."""
 
 from mcpreg.kube.client import (
+    CLUSTER_ROLE_BINDINGS,
     CONFIGMAPS,
     DEPLOYMENTS,
     HORIZONTAL_POD_AUTOSCALERS,
@@ -32,6 +33,7 @@ from mcpreg.kube.errors import (
 )
 
 __all__ = [
+    "CLUSTER_ROLE_BINDINGS",
     "CONFIGMAPS",
     "DEPLOYMENTS",
     "HORIZONTAL_POD_AUTOSCALERS",
