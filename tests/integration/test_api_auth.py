@@ -170,7 +170,7 @@ def guarded(kube: Kube, namespace: str, tmp_path: Path, monkeypatch: pytest.Monk
         kube.rbac.delete_cluster_role(cluster_role)
 
 
-def test_a_bound_token_with_the_registrys_audience_reads(kube: Kube, guarded: Guarded) -> None:
+def test_a_bound_token_with_the_registrys_audience_reads(kube: Kube, guarded: Guarded, crd: str) -> None:
     grant_reading(kube, guarded.namespace, "agent")
     agent = token(kube, guarded.namespace, "agent", [guarded.audience])
     status, _, body = guarded.read(agent)
@@ -179,6 +179,14 @@ def test_a_bound_token_with_the_registrys_audience_reads(kube: Kube, guarded: Gu
     assert guarded.read(agent, "/api/v1/registry")[0] == 200
     subject = f"system:serviceaccount:{guarded.namespace}:agent"
     assert logged(guarded, 2) == [(200, subject), (200, subject)]
+    # The check docs/api-auth.md suggests asks what the API asks (kubectl needs the CRD to map the name).
+    for account, answer in (("agent", "yes"), ("stranger", "no")):
+        can_i = kube.kubectl(
+            *("auth", "can-i", "get", f"mcpregistries.mcpregistry.dev/{REGISTRY}", "--subresource=catalog"),
+            *("-n", guarded.namespace, f"--as=system:serviceaccount:{guarded.namespace}:{account}"),
+            check=False,
+        )
+        assert can_i.stdout.strip() == answer, (can_i.stdout, can_i.stderr)
 
 
 def test_a_caller_without_the_rolebinding_is_refused_403(kube: Kube, guarded: Guarded) -> None:

@@ -133,6 +133,16 @@ GOOD: dict[str, Obj] = {
         with_(GIT_SPEC, api__cors={"allowedOrigins": ["https://vscode.dev"], "allowCredentials": True})
     ),
     "cors-off": registry(with_(GIT_SPEC, api__cors__allowedOrigins=[])),
+    "auth-kubernetes": registry(with_(GIT_SPEC, api__auth={"mode": "kubernetes"})),
+    "auth-kubernetes-audience": registry(
+        with_(
+            GIT_SPEC,
+            api__auth={
+                "mode": "kubernetes",
+                "kubernetes": {"audience": "https://r.example", "cacheTtlSeconds": 300},
+            },
+        )
+    ),
     **{
         f"interval-{i}": registry(with_(GIT_SPEC, syncPolicy={"interval": i}))
         for i in ("30s", "5m", "1h30m", "1.5h", "0.5m", "30000ms", "8760h", "1h0m0s")
@@ -446,6 +456,11 @@ BAD: dict[str, tuple[Obj, str | None]] = {
         registry(with_(GIT, api={"cors": {"allowedOrigins": ["https://vscode.dev/x"]}})),
         None,
     ),
+    # api.auth
+    "auth-oidc-not-yet": (registry(with_(GIT, api={"auth": {"mode": "oidc"}})), None),
+    "auth-ttl-too-long": (registry(with_(GIT, api={"auth": {"kubernetes": {"cacheTtlSeconds": 301}}})), None),
+    "auth-ttl-zero": (registry(with_(GIT, api={"auth": {"kubernetes": {"cacheTtlSeconds": 0}}})), None),
+    "auth-audience-space": (registry(with_(GIT, api={"auth": {"kubernetes": {"audience": "a b"}}})), None),
     # metadata.name
     "name-leading-digit": (registry(GIT, name="1registry"), "metadata.name must be a DNS-1035 label"),
     "name-with-dot": (registry(GIT, name="team.registry"), "metadata.name must be a DNS-1035 label"),
