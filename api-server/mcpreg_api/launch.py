@@ -18,7 +18,7 @@ from aiohttp import web
 from mcpreg.apiconfig import ApiServerConfig, SourceSummary
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg_api.app import create_app
-from mcpreg_api.auth.middleware import Authenticator
+from mcpreg_api.auth.middleware import Authenticator, ProtectedResource
 from mcpreg_api.extensions import RegistryIdentity
 from mcpreg_api.metrics import ApiMetrics
 from mcpreg_api.server import configure_logging
@@ -95,8 +95,19 @@ async def open_authenticator(
     config: ApiServerConfig, *, kubeconfig: str | None = None
 ) -> AsyncIterator[Callable[[ApiMetrics], Authenticator] | None]:
     """What decides who may read, as `config.auth` says (None: anyone may), open for the context."""
-    settings = config.auth.kubernetes
-    if config.auth.mode != "kubernetes" or settings is None:
+    auth = config.auth
+    if auth.mode == "oidc" and auth.oidc is not None:
+        from mcpreg_api.auth.oidc import OidcAuthenticator
+
+        oidc = auth.oidc
+
+        def build_oidc(metrics: ApiMetrics) -> Authenticator:
+            return OidcAuthenticator(oidc, metrics=metrics)
+
+        yield build_oidc
+        return
+    settings = auth.kubernetes
+    if auth.mode != "kubernetes" or settings is None:
         yield None
         return
     from mcpreg.kube import KubeClient
@@ -113,9 +124,12 @@ async def open_authenticator(
         yield build
 
 
-def realm(config: ApiServerConfig) -> str:
-    """What 401 challenges name: the audience tokens must be issued for."""
-    return config.auth.kubernetes.audience if config.auth.kubernetes is not None else ""
+def protected_resource(config: ApiServerConfig) -> ProtectedResource | None:
+    """This API as an OAuth protected resource (RFC 9728), in auth mode oidc."""
+    oidc = config.auth.oidc
+    if config.auth.mode != "oidc" or oidc is None:
+        return None
+    return ProtectedResource(resource=oidc.resource or oidc.audience, authorization_servers=(oidc.issuer,))
 
 
 def registry_identity(config: ApiServerConfig) -> RegistryIdentity:
@@ -142,7 +156,8 @@ def run_config(config: ApiServerConfig, *, kubeconfig: str | None = None) -> Non
                 toolhive_redirect=opened.toolhive_redirect,
                 identity=registry_identity(config),
                 authenticator=authenticator,
-                realm=realm(config),
+                realm=config.auth.realm,
+                protected_resource=protected_resource(config),
             )
 
     run_server(make_app, host=config.http.host, port=config.http.port)

@@ -33,9 +33,18 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def challenge(realm: str, error: str | None = None, description: str | None = None) -> str:
-    """A `WWW-Authenticate: Bearer` value (RFC 6750 §3): no error code when no credentials were sent."""
+def challenge(
+    realm: str,
+    error: str | None = None,
+    description: str | None = None,
+    *,
+    resource_metadata: str | None = None,
+) -> str:
+    """A `WWW-Authenticate: Bearer` value (RFC 6750 §3): no error code when no credentials were sent;
+    `resource_metadata` is the URL of the RFC 9728 metadata (§5.1)."""
     parts = [f"realm={_quoted(realm)}"]
+    if resource_metadata:
+        parts.append(f"resource_metadata={_quoted(resource_metadata)}")
     if error:
         parts.append(f"error={_quoted(error)}")
     if description:

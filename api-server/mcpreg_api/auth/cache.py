@@ -40,15 +40,23 @@ class TtlCache(Generic[V]):
         self._entries.move_to_end(key)
         return value
 
-    def put(self, key: bytes, value: V) -> None:
-        self._entries[key] = (self.clock() + self.ttl, value)
+    def put(self, key: bytes, value: V, ttl: float | None = None) -> None:
+        """Keep `value` for `ttl` seconds (at most the cache's own TTL)."""
+        lifetime = self.ttl if ttl is None else min(ttl, self.ttl)
+        self._entries[key] = (self.clock() + lifetime, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    async def get_or_compute(self, key: bytes, compute: Callable[[], Awaitable[V]]) -> V:
-        """The cached value, or `compute()`'s (cached), computed once for concurrent callers. A failure
-        is not cached: every waiter sees it, and the next request tries again."""
+    async def get_or_compute(
+        self,
+        key: bytes,
+        compute: Callable[[], Awaitable[V]],
+        ttl_of: Callable[[V], float | None] | None = None,
+    ) -> V:
+        """The cached value, or `compute()`'s (cached, for `ttl_of(value)` seconds when that says less
+        than the TTL), computed once for concurrent callers. A failure is not cached: every waiter sees
+        it, and the next request tries again."""
         value = self.get(key)
         if value is not None:
             return value
@@ -64,7 +72,7 @@ class TtlCache(Generic[V]):
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
             raise
         else:
-            self.put(key, value)
+            self.put(key, value, ttl_of(value) if ttl_of is not None else None)
             future.set_result(value)
             return value
         finally:

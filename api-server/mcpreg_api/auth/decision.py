@@ -32,6 +32,7 @@ class Decision:
     outcome: Outcome
     caller: Caller | None = None  # known unless unauthenticated
     reason: str = ""  # for the caller: why not (never the API server's internals)
+    expires_at: float | None = None  # Unix time after which the decision must not be reused (the token's exp)
 
     @property
     def subject(self) -> str | None:

@@ -53,7 +53,7 @@ def test_configmap_storage() -> None:
             "key": "registry.json",
         },
         "http": HTTP,
-        "auth": {"mode": "anonymous", "kubernetes": None},
+        "auth": {"mode": "anonymous", "kubernetes": None, "oidc": None},
         "logLevel": "INFO",
     }
 
@@ -122,6 +122,7 @@ def test_kubernetes_auth_names_a_registry_specific_audience_by_default() -> None
             "cacheMaxEntries": 10000,
             "reviewTimeoutSeconds": 5.0,
         },
+        "oidc": None,
     }
     assert parse_config(document, "rendered").auth.mode == "kubernetes"
 
@@ -139,7 +140,11 @@ def test_kubernetes_auth_settings_flow_from_the_spec() -> None:
 
 def test_kubernetes_settings_are_left_out_while_anonymous() -> None:
     api = {"auth": {"mode": "anonymous", "kubernetes": {"audience": "https://registry.example"}}}
-    assert rendered({"type": "configmap"}, api)["auth"] == {"mode": "anonymous", "kubernetes": None}
+    assert rendered({"type": "configmap"}, api)["auth"] == {
+        "mode": "anonymous",
+        "kubernetes": None,
+        "oidc": None,
+    }
 
 
 def test_a_git_source_is_summarised_without_its_credentials() -> None:
