@@ -326,3 +326,99 @@ def test_the_operator_gives_the_api_exactly_the_review_rights_and_takes_them_bac
     wait_until(
         lambda: binding_of(kube, namespace, "guarded") is None, timeout=60, what="binding removed on delete"
     )
+
+
+# --- oidc: the kube-apiserver as the issuer ------------------------------------------------------
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"  # the control plane's flag
+
+
+@pytest.fixture
+def issuer_discovery_open(kube: Kube, namespace: str) -> Iterator[None]:
+    """Anyone may read the apiserver's issuer discovery (the documented opt-in: bind the
+    system:service-account-issuer-discovery ClusterRole to system:unauthenticated)."""
+    name = f"{namespace}-issuer-discovery"
+    kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:service-account-issuer-discovery",
+            },
+            "subjects": [
+                {"kind": "Group", "name": "system:unauthenticated", "apiGroup": "rbac.authorization.k8s.io"}
+            ],
+        }
+    )
+    try:
+        yield
+    finally:
+        kube.rbac.delete_cluster_role_binding(name)
+
+
+@pytest.mark.usefixtures("issuer_discovery_open")
+def test_oidc_against_the_apiservers_service_account_issuer(
+    kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    audience = f"https://registry.test/{namespace}/{REGISTRY}"
+    agent = f"system:serviceaccount:{namespace}:agent"
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "storage": {"type": "file", "path": str(LATEST)},
+                "auth": {
+                    "mode": "oidc",
+                    "oidc": {
+                        "issuer": SERVICE_ACCOUNT_ISSUER,
+                        "audience": audience,
+                        # The issuer's name resolves only inside a cluster: its discovery at the apiserver.
+                        "discoveryUrl": f"{kube.control_plane.server}/.well-known/openid-configuration",
+                        "caBundle": kube.control_plane.ca_cert.read_text(),
+                        "requiredClaims": {"sub": agent},
+                    },
+                },
+            }
+        )
+    )
+    api = start_api(tmp_path, "--config", str(config))
+    try:
+        guarded = Guarded(api, namespace, audience)
+        status, _, metadata = guarded.read(None, "/.well-known/oauth-protected-resource")
+        assert (status, metadata["authorization_servers"], metadata["resource"]) == (
+            200,
+            [SERVICE_ACCOUNT_ISSUER],
+            audience,
+        )
+        status, headers, _ = guarded.read(None)
+        assert status == 401
+        assert (
+            f'resource_metadata="{api.base}/.well-known/oauth-protected-resource"'
+            in headers["WWW-Authenticate"]
+        )
+        status, _, body = guarded.read(token(kube, namespace, "agent", [audience]))
+        assert status == 200, body
+        status, _, body = guarded.read(token(kube, namespace, "stranger", [audience]))
+        assert (status, body["detail"]) == (
+            403,
+            f"system:serviceaccount:{namespace}:stranger may not read this registry: "
+            f"claim sub must be {agent!r}",
+        )
+        for bad in (
+            token(kube, namespace, "agent", []),
+            token(kube, namespace, "agent", [audience])[:-4] + "AAAA",
+        ):
+            status, headers, body = guarded.read(bad)
+            assert status == 401, body
+            assert 'error="invalid_token"' in headers["WWW-Authenticate"]
+        assert logged(guarded, 6)[2:4] == [
+            (200, agent),
+            (403, f"system:serviceaccount:{namespace}:stranger"),
+        ]
+    finally:
+        api.stop()
