@@ -15,6 +15,7 @@ from mcpreg.apiconfig import (
     HttpConfig,
     HttpLimits,
     KubernetesAuthConfig,
+    OidcAuthConfig,
     S3StorageConfig,
     SourceSummary,
     default_audience,
@@ -63,6 +64,21 @@ def auth_config(auth: ApiAuth, registry: str, namespace: str) -> AuthConfig:
             kubernetes=KubernetesAuthConfig(
                 audience=auth.kubernetes.audience or default_audience(namespace, registry),
                 cache_ttl_seconds=auth.kubernetes.cache_ttl_seconds,
+            ),
+        )
+    if auth.mode is AuthMode.OIDC and auth.oidc is not None:
+        oidc = auth.oidc
+        return AuthConfig(
+            mode="oidc",
+            oidc=OidcAuthConfig(
+                issuer=oidc.issuer,
+                audience=oidc.audience,
+                discovery_url=oidc.discovery_url,
+                ca_bundle=oidc.ca_bundle,
+                username_claim=oidc.username_claim,
+                required_claims=dict(oidc.required_claims),
+                cache_ttl_seconds=oidc.cache_ttl_seconds,
+                resource=oidc.resource,
             ),
         )
     return AuthConfig()

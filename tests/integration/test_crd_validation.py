@@ -134,6 +134,19 @@ GOOD: dict[str, Obj] = {
     ),
     "cors-off": registry(with_(GIT_SPEC, api__cors__allowedOrigins=[])),
     "auth-kubernetes": registry(with_(GIT_SPEC, api__auth={"mode": "kubernetes"})),
+    "auth-oidc": registry(
+        with_(
+            GIT_SPEC,
+            api__auth={
+                "mode": "oidc",
+                "oidc": {
+                    "issuer": "https://accounts.example.com",
+                    "audience": "registry",
+                    "requiredClaims": {"team": "platform"},
+                },
+            },
+        )
+    ),
     "auth-kubernetes-audience": registry(
         with_(
             GIT_SPEC,
@@ -457,7 +470,23 @@ BAD: dict[str, tuple[Obj, str | None]] = {
         None,
     ),
     # api.auth
-    "auth-oidc-not-yet": (registry(with_(GIT, api={"auth": {"mode": "oidc"}})), None),
+    "auth-oidc-without-settings": (
+        registry(with_(GIT, api={"auth": {"mode": "oidc"}})),
+        "mode oidc needs oidc.issuer and oidc.audience",
+    ),
+    "auth-oidc-http-issuer": (
+        registry(
+            with_(
+                GIT, api={"auth": {"mode": "oidc", "oidc": {"issuer": "http://i.example", "audience": "a"}}}
+            )
+        ),
+        None,
+    ),
+    "auth-oidc-without-audience": (
+        registry(with_(GIT, api={"auth": {"mode": "oidc", "oidc": {"issuer": "https://i.example"}}})),
+        None,
+    ),
+    "auth-mode-unknown": (registry(with_(GIT, api={"auth": {"mode": "basic"}})), None),
     "auth-ttl-too-long": (registry(with_(GIT, api={"auth": {"kubernetes": {"cacheTtlSeconds": 301}}})), None),
     "auth-ttl-zero": (registry(with_(GIT, api={"auth": {"kubernetes": {"cacheTtlSeconds": 0}}})), None),
     "auth-audience-space": (registry(with_(GIT, api={"auth": {"kubernetes": {"audience": "a b"}}})), None),

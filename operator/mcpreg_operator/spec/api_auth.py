@@ -6,10 +6,12 @@ registry, in its namespace). See docs/api-auth.md."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, StrictStr
 
 from mcpreg_operator.spec.base import JsonInt, ResourceModel, object_default
+from mcpreg_operator.spec.cel import CelRule, cel
 
 
 class AuthMode(StrEnum):
@@ -17,6 +19,7 @@ class AuthMode(StrEnum):
 
     ANONYMOUS = "anonymous"
     KUBERNETES = "kubernetes"
+    OIDC = "oidc"
 
 
 class KubernetesAuth(ResourceModel):
@@ -43,17 +46,90 @@ class KubernetesAuth(ResourceModel):
     )
 
 
+_NoSpace = r"^[^\x00-\x20\x7f]*$"
+
+
+class OidcAuth(ResourceModel):
+    """JWTs of an OpenID Connect issuer, verified by the API pods with the issuer's published keys."""
+
+    issuer: StrictStr = Field(
+        max_length=2048,
+        pattern=r"^https://[^\x00-\x20\x7f]+$",
+        description="The issuer URL: tokens' iss claim, and where its discovery document is found.",
+    )
+    audience: StrictStr = Field(
+        min_length=1,
+        max_length=253,
+        pattern=_NoSpace,
+        description="What the tokens' aud claim must contain: this registry's identifier at the issuer.",
+    )
+    discovery_url: StrictStr = Field(
+        default="",
+        max_length=2048,
+        pattern=r"^(https?://[^\x00-\x20\x7f]+)?$",
+        description=(
+            "Where to read the discovery document, when not at <issuer>/.well-known/openid-configuration "
+            "(an issuer whose name resolves elsewhere). Its issuer must still be the issuer above."
+        ),
+    )
+    ca_bundle: StrictStr = Field(
+        default="",
+        max_length=65536,
+        description="PEM certificates to trust for discovery and keys. Empty: the image's system roots.",
+    )
+    username_claim: StrictStr = Field(
+        default="sub",
+        min_length=1,
+        max_length=253,
+        pattern=_NoSpace,
+        description="The claim naming the caller (in the access log and 403 answers).",
+    )
+    required_claims: dict[
+        StrictStr, Annotated[StrictStr, Field(max_length=1024, description="The value the claim must have.")]
+    ] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Claims a token must carry with exactly these values (else 403), e.g. {team: platform}.",
+    )
+    cache_ttl_seconds: JsonInt = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long a verified token's decision is reused (never past its exp), in seconds.",
+        json_schema_extra={"format": "int32"},
+    )
+    resource: StrictStr = Field(
+        default="",
+        max_length=2048,
+        pattern=_NoSpace,
+        description="This API's identifier in its RFC 9728 metadata. Empty: the audience.",
+    )
+
+
 class ApiAuth(ResourceModel):
-    """Who may read the registry API. /health and /readiness always answer without credentials."""
+    """Who may read the registry API. /health, /readiness and /metrics always answer without credentials."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            CelRule(
+                rule="!has(self.mode) || self.mode != 'oidc' || has(self.oidc)",
+                message="mode oidc needs oidc.issuer and oidc.audience",
+                reason="FieldValueRequired",
+                field_path=".oidc",
+            )
+        )
+    )
 
     mode: AuthMode = Field(
         default=AuthMode.ANONYMOUS,
         description=(
             "anonymous: anyone reaching the Service reads (the default); kubernetes: a bearer token the "
             "Kubernetes API server accepts for the audience below, whose subject RBAC allows verb get on "
-            "mcpregistries/catalog with this registry's name, in its namespace."
+            "mcpregistries/catalog with this registry's name, in its namespace; oidc: a JWT of the issuer "
+            "below (signature, audience, expiry, required claims)."
         ),
     )
     kubernetes: KubernetesAuth = object_default(
         KubernetesAuth, "Settings of mode kubernetes (ignored in the other modes)."
     )
+    oidc: OidcAuth | None = Field(default=None, description="Settings of mode oidc; required with it.")

@@ -147,6 +147,20 @@ def test_kubernetes_settings_are_left_out_while_anonymous() -> None:
     }
 
 
+def test_oidc_settings_flow_from_the_spec() -> None:
+    oidc = {"issuer": "https://id.example", "audience": "registry", "requiredClaims": {"team": "a"}}
+    document = rendered({"type": "configmap"}, {"auth": {"mode": "oidc", "oidc": oidc}})
+    config = parse_config(document, "rendered").auth
+    assert config.mode == "oidc" and config.oidc is not None
+    assert (config.oidc.issuer, config.oidc.audience, config.oidc.required_claims) == (
+        "https://id.example",
+        "registry",
+        {"team": "a"},
+    )
+    assert config.oidc.discovery == "https://id.example/.well-known/openid-configuration"
+    assert config.realm == "registry"
+
+
 def test_a_git_source_is_summarised_without_its_credentials() -> None:
     git = {
         "repository": "https://git.example.com/acme/catalogue.git",
