@@ -15,7 +15,7 @@ class MalformedCredentials(ValueError):
 
 def bearer_token(authorization: str | None) -> str | None:
     """The token of `Authorization: Bearer <token>`; None when there is no header at all.
-    Raises MalformedCredentials for any other scheme or a token of characters RFC 6750 does not allow."""
+    Raises MalformedCredentials for any other scheme, no token or an oversized one."""
     if authorization is None:
         return None
     scheme, _, token = authorization.strip().partition(" ")
@@ -24,9 +24,15 @@ def bearer_token(authorization: str | None) -> str | None:
     token = token.strip()
     if not token:
         raise MalformedCredentials("the Authorization header carries no token")
-    if len(token) > MAX_TOKEN_BYTES or not _B64TOKEN.fullmatch(token):
+    if len(token) > MAX_TOKEN_BYTES:
         raise MalformedCredentials("the bearer token is malformed")
     return token
+
+
+def well_formed(token: str) -> bool:
+    """Whether `token` is made of what RFC 6750 allows. Checked before a token is first reviewed (a
+    cached decision was made for a token that passed), so not on every request."""
+    return _B64TOKEN.fullmatch(token) is not None
 
 
 def _quoted(value: str) -> str:

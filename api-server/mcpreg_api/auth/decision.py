@@ -39,6 +39,9 @@ class Decision:
         return self.caller.username if self.caller is not None else None
 
 
+MALFORMED = Decision("unauthenticated", reason="the bearer token is malformed")
+
+
 def from_token_review(status: Any, audience: str) -> Caller | Decision:
     """The caller a TokenReview's status names, or the 401 decision it amounts to."""
     if not isinstance(status, dict):

@@ -19,8 +19,16 @@ from mcpreg.apiconfig import (
     KubernetesAuthConfig,
 )
 from mcpreg.kube import LOCAL_SUBJECT_ACCESS_REVIEWS, TOKEN_REVIEWS, KubeClient, KubeError
+from mcpreg_api.auth.bearer import well_formed
 from mcpreg_api.auth.cache import TtlCache, token_key
-from mcpreg_api.auth.decision import Caller, Decision, ReviewFailed, from_access_review, from_token_review
+from mcpreg_api.auth.decision import (
+    MALFORMED,
+    Caller,
+    Decision,
+    ReviewFailed,
+    from_access_review,
+    from_token_review,
+)
 from mcpreg_api.metrics import ApiMetrics
 
 
@@ -63,6 +71,8 @@ class KubernetesAuthenticator:
         return answer.get("status")
 
     async def _review(self, token: str) -> Decision:
+        if not well_formed(token):
+            return MALFORMED
         token_status = await self._create(
             "token",
             TOKEN_REVIEWS,

@@ -21,8 +21,9 @@ import aiohttp
 import jwt
 
 from mcpreg.apiconfig import OidcAuthConfig
+from mcpreg_api.auth.bearer import well_formed
 from mcpreg_api.auth.cache import TtlCache, token_key
-from mcpreg_api.auth.decision import Caller, Decision, ReviewFailed
+from mcpreg_api.auth.decision import MALFORMED, Caller, Decision, ReviewFailed
 from mcpreg_api.metrics import ApiMetrics
 
 # Only public-key signatures: an HMAC ("HS256") token would be checked with a public key as its secret.
@@ -117,6 +118,8 @@ class OidcAuthenticator:
     # --- a token ----------------------------------------------------------------------------------
 
     async def _verify(self, token: str) -> Decision:
+        if not well_formed(token):
+            return MALFORMED
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

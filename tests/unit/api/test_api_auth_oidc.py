@@ -117,6 +117,7 @@ async def test_forged_and_malformed_tokens_are_401s(issuer: Issuer) -> None:
         (forged, "the token is invalid"),
         (hmac, "the token is not signed with a public-key algorithm"),
         ("not-a-jwt", "the token is not a JWT"),
+        ('a"b', "the bearer token is malformed"),
     ):
         decision = await auth.decide(token)
         assert (decision.outcome, decision.reason) == ("unauthenticated", reason)
