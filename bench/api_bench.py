@@ -225,8 +225,26 @@ def walk(port: int, limit: int) -> dict[str, float]:
     }
 
 
+def wrk_arguments(description: str | None) -> argparse.Namespace:
+    """The command line of a one-figure-per-request-kind wrk benchmark (cors_bench, auth_bench)."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    parser.add_argument("--repeat", type=int, default=3, help="wrk runs per figure; the median is kept")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    return parser.parse_args()
+
+
 class ApiServer:
-    def __init__(self, catalogue: Path, workdir: Path) -> None:
+    """`mcpreg serve --file CATALOGUE` pinned to SERVER_CPU; with `config`, `--config CONFIG` instead
+    (a document naming the catalogue), followed by `extra` arguments."""
+
+    def __init__(
+        self, catalogue: Path, workdir: Path, *, config: Path | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
+        source = ("--config", str(config)) if config is not None else ("--file", str(catalogue))
         self.port = free_port()
         self.access_log = workdir / f"access-{self.port}.log"
         self.stderr = workdir / f"server-{self.port}.err"
@@ -237,12 +255,12 @@ class ApiServer:
                     [
                         str(MCPREG),
                         "serve",
-                        "--file",
-                        str(catalogue),
+                        *source,
                         "--port",
                         str(self.port),
                         "--poll-interval",
                         "0.1",
+                        *extra,
                     ],
                 ),
                 stdout=out,

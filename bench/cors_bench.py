@@ -19,7 +19,17 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from api_bench import LATEST, LOAD_CPU, ApiServer, WrkResult, cpu_seconds, get, parse_wrk, pinned
+from api_bench import (
+    LATEST,
+    LOAD_CPU,
+    ApiServer,
+    WrkResult,
+    cpu_seconds,
+    get,
+    parse_wrk,
+    pinned,
+    wrk_arguments,
+)
 
 ORIGIN = "https://vscode.dev"
 PREFLIGHT_SCRIPT = """\
@@ -58,14 +68,7 @@ def wrk(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
-    parser.add_argument("--repeat", type=int, default=3, help="wrk runs per figure; the median is kept")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    args = parser.parse_args()
+    args = wrk_arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         server = ApiServer(LATEST, workdir)

@@ -3,7 +3,8 @@
 Fields: `time` (RFC 3339 UTC, millisecond precision, when the response was sent), `remote` (the peer
 address, or the first X-Forwarded-For hop when `trust_forwarded` is on), `method`, `path` (as sent,
 still percent-encoded), `query`, `status`, `bytes` (body bytes sent), `latency_ms`, `user_agent`, and
-`request_id` (the X-Request-ID header, when given).
+`request_id` (the X-Request-ID header, when given), and `subject` (who the caller is, e.g.
+`system:serviceaccount:team-a:agent`, when an auth mode identified one; absent for anonymous reads).
 
 Lines go to an `AccessLogSink`, which buffers them and writes at most every `flush_interval` seconds
 (or sooner, when 64 KiB are waiting), like nginx's `access_log ... buffer= flush=`: one write per burst
@@ -19,6 +20,7 @@ import sys
 import time
 from typing import IO, Any
 
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
@@ -26,6 +28,9 @@ from aiohttp.web_response import StreamResponse
 DEFAULT_FLUSH_INTERVAL = 1.0
 FLUSH_BYTES = 64 * 1024
 _MAX_FIELD = 512
+
+SUBJECT_KEY = web.RequestKey("mcpreg_subject", str)
+"""Set by the auth middleware to the caller's username, for the `subject` field."""
 
 
 class AccessLogSink:
@@ -98,6 +103,9 @@ class JsonAccessLogger(AbstractAccessLogger):
         request_id = headers.get("X-Request-ID")
         if request_id:
             record["request_id"] = _clip(request_id)
+        subject = request.get(SUBJECT_KEY)
+        if subject is not None:
+            record["subject"] = _clip(subject)
         sink: AccessLogSink = self.logger  # type: ignore[assignment]
         sink.write(json.dumps(record, separators=(",", ":")))
 

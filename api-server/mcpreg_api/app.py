@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from mcpreg.storage.interfaces import CatalogReader
+from mcpreg_api.auth.middleware import Authenticator, ProtectedResource, auth_middleware
 from mcpreg_api.builder import SnapshotBuilder, build_off_loop
 from mcpreg_api.config import HttpConfig
 from mcpreg_api.cors import CorsPolicy, answer_options
@@ -35,12 +36,18 @@ def create_app(
     build: SnapshotBuilder = build_off_loop,
     toolhive_redirect: ToolHiveRedirect | None = None,
     identity: RegistryIdentity | None = None,
+    authenticator: Callable[[ApiMetrics], Authenticator] | None = None,
+    realm: str = "",
+    protected_resource: ProtectedResource | None = None,
 ) -> web.Application:
     """The registry API serving what `reader` yields.
 
     `toolhive_redirect` (optional) makes `GET /api/v1/registry` answer 302 to the URL it returns
     (a presigned S3 download of the same generation) instead of sending the document. `identity`
     (which registry this is, where its catalogue comes from) is what the info extension reports.
+    `authenticator` (optional; built with the app's metrics) decides who may read; without it anyone
+    may. `realm` is what its 401 challenges name; `protected_resource` (auth mode oidc) is served as
+    RFC 9728 metadata and named in them.
 
     The app listens at once; `/readiness` turns 200 when the first catalogue has loaded. Data
     endpoints answer 503 until then.
@@ -50,8 +57,12 @@ def create_app(
     metrics = ApiMetrics()
     loader = CatalogLoader(reader, state, metrics, build)
     cors = CorsPolicy(config.cors)
+    middlewares = [manners_middleware(metrics)]
+    if authenticator is not None:
+        # Inside manners: refusals are counted in the metrics and rendered as JSON problems like the rest.
+        middlewares.append(auth_middleware(authenticator(metrics), realm, protected_resource))
     app = web.Application(
-        middlewares=[manners_middleware(metrics)],
+        middlewares=middlewares,
         client_max_size=64 * 1024,  # a read-only API has no use for request bodies
     )
     app[STATE] = state
@@ -64,6 +75,8 @@ def create_app(
     OpsRoutes(state, metrics).register(app)
     OpenApiRoutes().register(app)
     CataloguePageRoutes(state).register(app)
+    if protected_resource is not None:
+        protected_resource.register(app)
     answer_options(app, cors)  # after every route: each answers OPTIONS (CORS preflights)
     rendered_documents()  # fail at start-up, not on the first request, if the document cannot be built
     app.cleanup_ctx.append(_follow_catalog)

@@ -63,6 +63,13 @@ class ApiMetrics:
         self.ready = Gauge(
             "mcpreg_api_ready", "1 when a catalogue is loaded and served, else 0.", registry=self.registry
         )
+        self.auth_reviews = Counter(
+            "mcpreg_api_auth_reviews",
+            "Reviews sent to the Kubernetes API server (auth mode kubernetes), by kind (token, access) "
+            "and result (the outcome, or failed).",
+            ("kind", "result"),
+            registry=self.registry,
+        )
 
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}

@@ -9,14 +9,19 @@ from mcpreg.apiconfig import (
     API_VERSION,
     KIND,
     ApiServerConfig,
+    AuthConfig,
     ConfigMapStorageConfig,
     CorsConfig,
     HttpConfig,
     HttpLimits,
+    KubernetesAuthConfig,
+    OidcAuthConfig,
     S3StorageConfig,
     SourceSummary,
+    default_audience,
 )
 from mcpreg_operator.spec.api import Cors
+from mcpreg_operator.spec.api_auth import ApiAuth, AuthMode
 from mcpreg_operator.spec.identity import API_PORT
 from mcpreg_operator.spec.source import Source, SourceType
 from mcpreg_operator.spec.storage import S3Storage, Storage, StorageType
@@ -52,6 +57,34 @@ def cors_config(cors: Cors) -> CorsConfig:
     )
 
 
+def auth_config(auth: ApiAuth, registry: str, namespace: str) -> AuthConfig:
+    """`spec.api.auth` as the API server takes it, the default audience resolved."""
+    if auth.mode is AuthMode.KUBERNETES:
+        return AuthConfig(
+            mode="kubernetes",
+            kubernetes=KubernetesAuthConfig(
+                audience=auth.kubernetes.audience or default_audience(namespace, registry),
+                cache_ttl_seconds=auth.kubernetes.cache_ttl_seconds,
+            ),
+        )
+    if auth.mode is AuthMode.OIDC and auth.oidc is not None:
+        oidc = auth.oidc
+        return AuthConfig(
+            mode="oidc",
+            oidc=OidcAuthConfig(
+                issuer=oidc.issuer,
+                audience=oidc.audience,
+                discovery_url=oidc.discovery_url,
+                ca_bundle=oidc.ca_bundle,
+                username_claim=oidc.username_claim,
+                required_claims=dict(oidc.required_claims),
+                cache_ttl_seconds=oidc.cache_ttl_seconds,
+                resource=oidc.resource,
+            ),
+        )
+    return AuthConfig()
+
+
 def source_summary(source: Source) -> SourceSummary | None:
     """What the info extension says of `spec.source`: addressing only, never the auth Secret."""
     if source.type is SourceType.GIT and source.git is not None:
@@ -68,10 +101,16 @@ def source_summary(source: Source) -> SourceSummary | None:
 
 
 def render_api_config(
-    registry: str, namespace: str, storage: Storage, *, source: Source | None = None, cors: Cors | None = None
+    registry: str,
+    namespace: str,
+    storage: Storage,
+    *,
+    source: Source | None = None,
+    cors: Cors | None = None,
+    auth: ApiAuth | None = None,
 ) -> ApiServerConfig:
     """The document the API pods of MCPRegistry `namespace/registry` run with (`spec.storage`,
-    `spec.source` and `spec.api.cors` of it)."""
+    `spec.source`, `spec.api.cors` and `spec.api.auth` of it)."""
     reads: ConfigMapStorageConfig | S3StorageConfig = ConfigMapStorageConfig()
     if storage.type is StorageType.S3 and storage.s3 is not None:
         reads = s3_reader_storage(storage.s3)
@@ -88,4 +127,5 @@ def render_api_config(
             limits=HttpLimits(drain_seconds=API_DRAIN_SECONDS),
             cors=cors_config(cors or Cors()),
         ),
+        auth=auth_config(auth or ApiAuth(), registry, namespace),
     )

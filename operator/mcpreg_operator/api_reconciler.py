@@ -18,6 +18,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from mcpreg.kube import (
+    CLUSTER_ROLE_BINDINGS,
     CONFIGMAPS,
     DEPLOYMENTS,
     HORIZONTAL_POD_AUTOSCALERS,
@@ -28,6 +29,7 @@ from mcpreg.kube import (
     SERVICES,
     ForbiddenError,
     KubeClient,
+    NotFoundError,
     Resource,
 )
 from mcpreg_operator.spec.registry import MCPRegistrySpec
@@ -42,6 +44,8 @@ from mcpreg_operator.workload import (
     build_role,
     endpoint,
     observe_deployment,
+    reviews_tokens,
+    token_review_binding_name,
 )
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ _RESOURCES: dict[str, Resource] = {
     "ServiceAccount": SERVICE_ACCOUNTS,
     "Role": ROLES,
     "RoleBinding": ROLE_BINDINGS,
+    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
     "ConfigMap": CONFIGMAPS,
     "NetworkPolicy": NETWORK_POLICIES,
     "Deployment": DEPLOYMENTS,
@@ -104,6 +109,16 @@ def apply_api_report(status: MCPRegistryStatus, report: ApiReport, *, generation
     else:
         condition = (ConditionStatus.FALSE, _REASONS[report.phase], report.message)
     status.set_condition(ConditionType.API_READY, *condition, observed_generation=generation, at=now)
+
+
+async def delete_token_review_binding(kube: KubeClient, namespace: str, registry: str) -> bool:
+    """Remove the registry's token-review ClusterRoleBinding (auth mode kubernetes), which no
+    ownerReference can collect. False when there was none, or when the operator may not manage such
+    bindings (a chart without them: it cannot have made one either)."""
+    try:
+        return await kube.delete(CLUSTER_ROLE_BINDINGS, "", token_review_binding_name(registry, namespace))
+    except (NotFoundError, ForbiddenError):
+        return False
 
 
 @dataclass
@@ -163,7 +178,7 @@ class ApiReconciler:
         for kind in _DELETE_ORDER:
             name = api_config_name(self.owner.name) if kind == "ConfigMap" else api_name(self.owner.name)
             deleted = await self.kube.delete(_RESOURCES[kind], self.namespace, name) or deleted
-        return deleted
+        return await delete_token_review_binding(self.kube, self.namespace, self.owner.name) or deleted
 
     # --- one pass -----------------------------------------------------------------------------
 
@@ -196,6 +211,8 @@ class ApiReconciler:
                 if not spec.api.network_policy.enabled:
                     # Turned off (or never on): none may stay behind, or it would keep filtering.
                     await self.kube.delete(NETWORK_POLICIES, self.namespace, api_name(self.owner.name))
+                if not reviews_tokens(spec):  # the mode changed (or never was kubernetes)
+                    await delete_token_review_binding(self.kube, self.namespace, self.owner.name)
             except BaseException:
                 self._dirty = True
                 raise

@@ -41,6 +41,7 @@ from mcpreg.labels import (
 from mcpreg.storage.configmap_layout import ANNOTATION_HASH, LABEL_OBJECT
 from mcpreg.storage.errors import StorageError
 from mcpreg_operator import looplag
+from mcpreg_operator.api_reconciler import delete_token_review_binding
 from mcpreg_operator.controller import OperatorContext, RegistryController, write_terminating
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.metawatch import EventType, MetadataWatch, NamespaceScope, ObjectMeta
@@ -253,6 +254,11 @@ async def registry_deleted(
         pass
     except KubeError as exc:
         log.warning("%s/%s: cannot mark Terminating: %s", namespace, name, exc)
+    # The token-review ClusterRoleBinding (auth mode kubernetes): cluster-scoped, so not collected.
+    try:
+        await delete_token_review_binding(ctx.kube, namespace or "", name)
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"cannot remove the API's token-review binding: {exc}", delay=5) from None
     # S3 objects: found from the spec, or from status.storageRef when the spec is invalid. Retried
     # while the service fails; after a few attempts the registry is let go (so a namespace can always
     # be deleted), with a Warning Event saying what was left behind.

@@ -24,6 +24,7 @@ from mcpreg_operator.api_config import (
     API_PORT,
     render_api_config,
 )
+from mcpreg_operator.spec.api_auth import AuthMode
 from mcpreg_operator.spec.identity import API_VERSION, KIND
 from mcpreg_operator.spec.network_policy import LabelSelector, NetworkPolicy, NetworkPolicyPeer
 from mcpreg_operator.spec.registry import MCPRegistrySpec
@@ -31,6 +32,8 @@ from mcpreg_operator.spec.storage import StorageType
 from mcpreg_operator.storage_factory import api_storage_env
 
 FIELD_MANAGER = OPERATOR
+# On cluster-scoped objects of a registry (which cannot carry an ownerReference to it): its namespace.
+REGISTRY_NAMESPACE_LABEL = "mcpregistry.dev/registry-namespace"
 CONFIG_HASH_ANNOTATION = "mcpregistry.dev/config-hash"
 # Set on the Deployment by whoever scales it (an HPA, a person): the operator then leaves replicas alone.
 EXTERNAL_REPLICAS_ANNOTATION = "mcpregistry.dev/replicas-managed-externally"
@@ -98,7 +101,7 @@ def build_config_map(owner: Owner, namespace: str, spec: MCPRegistrySpec) -> dic
     """The API's configuration document, rendered from the spec (mounted into the pods by the kubelet:
     the pods need no Kubernetes API access to it)."""
     document = render_api_config(
-        owner.name, namespace, spec.storage, source=spec.source, cors=spec.api.cors
+        owner.name, namespace, spec.storage, source=spec.source, cors=spec.api.cors, auth=spec.api.auth
     ).document()
     return {
         "apiVersion": "v1",
@@ -108,22 +111,75 @@ def build_config_map(owner: Owner, namespace: str, spec: MCPRegistrySpec) -> dic
     }
 
 
-def build_role(owner: Owner, namespace: str, data_configmaps: Sequence[str]) -> dict[str, Any]:
-    """The API pods' Role: only the registry's own data ConfigMaps, by name, so they read nothing else."""
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": _metadata(api_name(owner.name), namespace, owner),
-        "rules": [
+# Auth mode kubernetes: the API pods ask whether a caller may read with a LocalSubjectAccessReview,
+# namespaced, so their own Role grants it (in this namespace only). TokenReview has no namespaced form:
+# the chart's ClusterRole grants only that, bound to each such registry's ServiceAccount by a
+# ClusterRoleBinding the operator keeps (`build_token_review_binding`).
+ACCESS_REVIEW_RULE: dict[str, Any] = {
+    "apiGroups": ["authorization.k8s.io"],
+    "resources": ["localsubjectaccessreviews"],
+    "verbs": ["create"],
+}
+TOKEN_REVIEW_CLUSTER_ROLE_ENV = "MCPREG_API_TOKEN_REVIEW_CLUSTER_ROLE"  # noqa: S105 (a name)
+FALLBACK_TOKEN_REVIEW_CLUSTER_ROLE = "mcp-registry-operator-api-token-review"  # noqa: S105
+
+
+def token_review_cluster_role() -> str:
+    """The chart's ClusterRole allowing `create` on tokenreviews, and nothing else."""
+    return os.environ.get(TOKEN_REVIEW_CLUSTER_ROLE_ENV) or FALLBACK_TOKEN_REVIEW_CLUSTER_ROLE
+
+
+def token_review_binding_name(registry: str, namespace: str) -> str:
+    # Cluster-scoped, so the namespace is part of the name; RBAC names may contain ':'.
+    return f"mcpregistry.dev:api-token-review:{namespace}:{registry}"
+
+
+def reviews_tokens(spec: MCPRegistrySpec) -> bool:
+    return spec.api.enabled and spec.api.auth.mode is AuthMode.KUBERNETES
+
+
+def build_role(
+    owner: Owner, namespace: str, data_configmaps: Sequence[str], *, access_reviews: bool = False
+) -> dict[str, Any]:
+    """The API pods' Role: only the registry's own data ConfigMaps, by name, so they read nothing else;
+    with `access_reviews` (auth mode kubernetes) also the creation of LocalSubjectAccessReviews."""
+    rules: list[dict[str, Any]] = []
+    if data_configmaps:
+        rules.append(
             {
                 "apiGroups": [""],
                 "resources": ["configmaps"],
                 "resourceNames": sorted(set(data_configmaps)),
                 "verbs": ["get", "list", "watch"],
             }
-        ]
-        if data_configmaps
-        else [],
+        )
+    if access_reviews:
+        rules.append(dict(ACCESS_REVIEW_RULE))
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _metadata(api_name(owner.name), namespace, owner),
+        "rules": rules,
+    }
+
+
+def build_token_review_binding(owner: Owner, namespace: str) -> dict[str, Any]:
+    """The ClusterRoleBinding letting this registry's API ServiceAccount create TokenReviews (auth mode
+    kubernetes). Cluster-scoped, it cannot be owned by the MCPRegistry: the operator deletes it when the
+    mode changes, the API is disabled or the registry is deleted; labels name the registry."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {
+            "name": token_review_binding_name(owner.name, namespace),
+            "labels": {**labels(owner.name), REGISTRY_NAMESPACE_LABEL: namespace},
+        },
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": token_review_cluster_role(),
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": api_name(owner.name), "namespace": namespace}],
     }
 
 
@@ -170,7 +226,7 @@ def build_manifests(
         "kind": "ServiceAccount",
         "metadata": _metadata(name, namespace, owner),
     }
-    role = build_role(owner, namespace, data_configmaps)
+    role = build_role(owner, namespace, data_configmaps, access_reviews=reviews_tokens(spec))
     config_map = build_config_map(owner, namespace, spec)
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -215,9 +271,10 @@ def build_manifests(
         container["resources"] = resources
     pod_spec: dict[str, Any] = {
         "serviceAccountName": name,
-        # The API reads its data ConfigMaps with this identity; from S3 it needs no Kubernetes access
-        # at all, so its pods get no token to lose.
-        "automountServiceAccountToken": spec.storage.type is StorageType.CONFIGMAP,
+        # The API reads its data ConfigMaps with this identity, and reviews callers' tokens with it (auth
+        # mode kubernetes); from S3 and anonymous it needs no Kubernetes access at all, so its pods get
+        # no token to lose.
+        "automountServiceAccountToken": spec.storage.type is StorageType.CONFIGMAP or reviews_tokens(spec),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 65532,
@@ -269,7 +326,8 @@ def build_manifests(
         if spec.api.network_policy.enabled
         else []
     )
-    return [service_account, role, binding, config_map, *network_policy, deployment, service]
+    token_review = [build_token_review_binding(owner, namespace)] if reviews_tokens(spec) else []
+    return [service_account, role, binding, config_map, *token_review, *network_policy, deployment, service]
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,86 @@ class HttpConfig(_ConfigModel):
         return f"public, max-age={self.cache_max_age_seconds}"
 
 
+# --- auth: who may read -----------------------------------------------------------------------------
+
+# What a RoleBinding grants to let a caller read a registry's catalogue (docs/api-auth.md): verb `get`
+# on the subresource `mcpregistries/catalog`, with resourceName the registry, in its namespace.
+CATALOG_GROUP = "mcpregistry.dev"
+CATALOG_RESOURCE = "mcpregistries"
+CATALOG_SUBRESOURCE = "catalog"
+CATALOG_VERB = "get"
+
+
+def default_audience(namespace: str, registry: str) -> str:
+    """The audience tokens must be issued for unless the spec names one: one per registry, so a token
+    for one registry (or for the Kubernetes API itself) opens no other."""
+    return f"{CATALOG_GROUP}/{namespace}/{registry}"
+
+
+class KubernetesAuthConfig(_ConfigModel):
+    """Bearer tokens reviewed by the Kubernetes API server (TokenReview for `audience`), their subject
+    authorized by RBAC (a LocalSubjectAccessReview of `get` on `mcpregistries/catalog` named after the
+    registry, in its namespace). Decisions are cached for `cache_ttl_seconds`, at most
+    `cache_max_entries` tokens; a review taking longer than `review_timeout_seconds` answers 503."""
+
+    audience: str = Field(min_length=1, max_length=253)
+    cache_ttl_seconds: float = Field(default=10.0, gt=0, le=300)
+    cache_max_entries: int = Field(default=10000, ge=1)
+    review_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class OidcAuthConfig(_ConfigModel):
+    """JWTs of an OpenID Connect issuer, verified by the API itself: the issuer's keys found through its
+    discovery document (`discovery_url`, default `<issuer>/.well-known/openid-configuration`; its
+    `issuer` must be `issuer`), `aud` must hold `audience`, `exp` must not be past, and each of
+    `required_claims` must equal its value. The caller is the `username_claim` claim. `ca_bundle`: PEM
+    certificates to trust for discovery and keys (empty: the system's). The keys are fetched again
+    for a token signed by an unknown key, at most every `jwks_refresh_seconds`. `resource`: this API's
+    identifier in its RFC 9728 metadata (default: the audience)."""
+
+    issuer: str = Field(min_length=1, max_length=2048, pattern=r"^https://")
+    audience: str = Field(min_length=1, max_length=253)
+    discovery_url: str = Field(default="", max_length=2048, pattern=r"^(https?://.*)?$")
+    ca_bundle: str = Field(default="", max_length=256 * 1024)
+    username_claim: str = Field(default="sub", min_length=1)
+    required_claims: dict[str, str] = Field(default_factory=dict, max_length=32)
+    cache_ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
+    cache_max_entries: int = Field(default=10000, ge=1)
+    jwks_refresh_seconds: float = Field(default=30.0, ge=0)
+    fetch_timeout_seconds: float = Field(default=5.0, gt=0)
+    resource: str = Field(default="", max_length=2048)
+
+    @property
+    def discovery(self) -> str:
+        return self.discovery_url or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+class AuthConfig(_ConfigModel):
+    """Who may read: `anonymous` (anyone; the default), `kubernetes` or `oidc` (their settings under
+    their name). /health, /readiness and /metrics always answer without credentials."""
+
+    mode: Literal["anonymous", "kubernetes", "oidc"] = "anonymous"
+    kubernetes: KubernetesAuthConfig | None = None
+    oidc: OidcAuthConfig | None = None
+
+    @model_validator(mode="after")
+    def _settings_of_mode(self) -> AuthConfig:
+        if self.mode == "kubernetes" and self.kubernetes is None:
+            raise ValueError("mode kubernetes needs its settings in auth.kubernetes (the audience)")
+        if self.mode == "oidc" and self.oidc is None:
+            raise ValueError("mode oidc needs its settings in auth.oidc (issuer and audience)")
+        return self
+
+    @property
+    def realm(self) -> str:
+        """What 401 challenges name: the audience tokens must be issued for."""
+        if self.mode == "kubernetes" and self.kubernetes is not None:
+            return self.kubernetes.audience
+        if self.mode == "oidc" and self.oidc is not None:
+            return self.oidc.audience
+        return ""
+
+
 # --- source: what the catalogue is read from, for the info document ----------------------------------
 
 
@@ -219,12 +299,17 @@ class ApiServerConfig(_ConfigModel):
     storage: StorageConfig
     source: SourceSummary | None = None  # reported by the info extension; absent: not known
     http: HttpConfig = HttpConfig()
+    auth: AuthConfig = AuthConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _names_what_it_serves(self) -> ApiServerConfig:
         if self.storage.type != "file" and not (self.registry and self.namespace):
             raise ValueError(f"registry and namespace are required with {self.storage.type} storage")
+        if self.auth.mode == "kubernetes" and not (self.registry and self.namespace):
+            raise ValueError(
+                "registry and namespace are required with auth mode kubernetes (RBAC names them)"
+            )
         return self
 
     def document(self) -> dict[str, Any]:

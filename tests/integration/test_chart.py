@@ -51,7 +51,19 @@ EXPECTED_RULES = {
     ("rbac.authorization.k8s.io", "rolebindings"): WORKLOAD_VERBS,
     ("autoscaling", "horizontalpodautoscalers"): {"list"},
     ("networking.k8s.io", "networkpolicies"): WORKLOAD_VERBS,
+    ("authorization.k8s.io", "localsubjectaccessreviews"): {"create"},
 }
+# Auth mode kubernetes (templates/rbac.yaml): what the API pods get bound to, and what the operator
+# needs to bind them (bind on that one role, by name).
+TOKEN_REVIEW_RULES = [
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}
+]
+API_AUTH_RULES = [
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"],
+     "verbs": ["create", "patch", "delete"]},
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+     "resourceNames": ["mcpreg-mcp-registry-operator-api-token-review"], "verbs": ["bind"]},
+]  # fmt: skip
 # What the operator may never be able to do, in any mode.
 FORBIDDEN_EVERYWHERE = {
     ("", "secrets"): {"list", "watch", "create", "update", "patch", "delete", "deletecollection"},
@@ -115,6 +127,18 @@ def rules_of(doc: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     return grants
 
 
+def assert_api_auth_roles(docs: list[dict[str, Any]]) -> None:
+    roles = {d["metadata"]["name"]: d["rules"] for d in by_kind(docs, "ClusterRole")}
+    assert roles["mcpreg-mcp-registry-operator-api-token-review"] == TOKEN_REVIEW_RULES
+    assert roles["mcpreg-mcp-registry-operator-api-auth"] == API_AUTH_RULES
+    [binding] = [
+        d for d in by_kind(docs, "ClusterRoleBinding") if d["metadata"]["name"].endswith("-api-auth")
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mcpreg-mcp-registry-operator", "namespace": "mcp-system"}
+    ]
+
+
 def test_helm_lint_strict(helm: Path) -> None:
     for extra in ([], ["--set-json", 'watchNamespaces=["team-a","team-b"]'], ["--set", "image.tag=1.2.3"]):
         result = run_helm(helm, "lint", "--strict", str(CHART), *extra)
@@ -128,6 +152,9 @@ def test_template_cluster_wide(helm: Path) -> None:
     assert kinds == [
         "ClusterRole",
         "ClusterRole",
+        "ClusterRole",
+        "ClusterRole",
+        "ClusterRoleBinding",
         "ClusterRoleBinding",
         "ClusterRoleBinding",
         "Deployment",
@@ -139,7 +166,12 @@ def test_template_cluster_wide(helm: Path) -> None:
         assert labels["app.kubernetes.io/instance"] == "mcpreg"
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
-    roles = {d["metadata"]["name"]: rules_of(d) for d in by_kind(docs, "ClusterRole")}
+    assert_api_auth_roles(docs)
+    roles = {
+        d["metadata"]["name"]: rules_of(d)
+        for d in by_kind(docs, "ClusterRole")
+        if "-api-" not in d["metadata"]["name"]
+    }
     main = roles["mcpreg-mcp-registry-operator"]
     discovery = roles["mcpreg-mcp-registry-operator-discovery"]
     assert discovery == {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
@@ -167,6 +199,7 @@ def test_template_cluster_wide(helm: Path) -> None:
     ]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MCPREG_API_IMAGE"] == "registry.example/api:9"
+    assert env["MCPREG_API_TOKEN_REVIEW_CLUSTER_ROLE"] == "mcpreg-mcp-registry-operator-api-token-review"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
@@ -188,7 +221,8 @@ def test_template_namespaced(helm: Path) -> None:
             "operator": {"logLevel": "DEBUG", "logFormat": "plain"},
         },
     )
-    [cluster_role] = by_kind(docs, "ClusterRole")
+    assert_api_auth_roles(docs)
+    [cluster_role] = [d for d in by_kind(docs, "ClusterRole") if "-api-" not in d["metadata"]["name"]]
     assert rules_of(cluster_role) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
         ("", "namespaces"): {"list", "watch"},

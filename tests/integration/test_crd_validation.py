@@ -133,6 +133,29 @@ GOOD: dict[str, Obj] = {
         with_(GIT_SPEC, api__cors={"allowedOrigins": ["https://vscode.dev"], "allowCredentials": True})
     ),
     "cors-off": registry(with_(GIT_SPEC, api__cors__allowedOrigins=[])),
+    "auth-kubernetes": registry(with_(GIT_SPEC, api__auth={"mode": "kubernetes"})),
+    "auth-oidc": registry(
+        with_(
+            GIT_SPEC,
+            api__auth={
+                "mode": "oidc",
+                "oidc": {
+                    "issuer": "https://accounts.example.com",
+                    "audience": "registry",
+                    "requiredClaims": {"team": "platform"},
+                },
+            },
+        )
+    ),
+    "auth-kubernetes-audience": registry(
+        with_(
+            GIT_SPEC,
+            api__auth={
+                "mode": "kubernetes",
+                "kubernetes": {"audience": "https://r.example", "cacheTtlSeconds": 300},
+            },
+        )
+    ),
     **{
         f"interval-{i}": registry(with_(GIT_SPEC, syncPolicy={"interval": i}))
         for i in ("30s", "5m", "1h30m", "1.5h", "0.5m", "30000ms", "8760h", "1h0m0s")
@@ -518,6 +541,27 @@ BAD: dict[str, tuple[Obj, str | None]] = {
         registry(with_(GIT, api={"networkPolicy": {"ports": [0]}})),
         None,
     ),
+    # api.auth
+    "auth-oidc-without-settings": (
+        registry(with_(GIT, api={"auth": {"mode": "oidc"}})),
+        "mode oidc needs oidc.issuer and oidc.audience",
+    ),
+    "auth-oidc-http-issuer": (
+        registry(
+            with_(
+                GIT, api={"auth": {"mode": "oidc", "oidc": {"issuer": "http://i.example", "audience": "a"}}}
+            )
+        ),
+        None,
+    ),
+    "auth-oidc-without-audience": (
+        registry(with_(GIT, api={"auth": {"mode": "oidc", "oidc": {"issuer": "https://i.example"}}})),
+        None,
+    ),
+    "auth-mode-unknown": (registry(with_(GIT, api={"auth": {"mode": "basic"}})), None),
+    "auth-ttl-too-long": (registry(with_(GIT, api={"auth": {"kubernetes": {"cacheTtlSeconds": 301}}})), None),
+    "auth-ttl-zero": (registry(with_(GIT, api={"auth": {"kubernetes": {"cacheTtlSeconds": 0}}})), None),
+    "auth-audience-space": (registry(with_(GIT, api={"auth": {"kubernetes": {"audience": "a b"}}})), None),
     # metadata.name
     "name-leading-digit": (registry(GIT, name="1registry"), "metadata.name must be a DNS-1035 label"),
     "name-with-dot": (registry(GIT, name="team.registry"), "metadata.name must be a DNS-1035 label"),

@@ -152,3 +152,21 @@ def test_the_model_is_the_servers_tunables() -> None:
     assert config.http.data_cache_control == "public, max-age=30"
     with pytest.raises(ValueError, match="frozen"):
         config.http.port = 1  # type: ignore[misc]
+
+
+def test_auth_is_anonymous_unless_configured() -> None:
+    assert parse_config(S3_DOC, "c").auth.mode == "anonymous"
+
+
+def test_kubernetes_auth_needs_its_audience_and_the_registry_it_guards() -> None:
+    assert error_of({**S3_DOC, "auth": {"mode": "kubernetes"}}) == (
+        "config.json: auth: mode kubernetes needs its settings in auth.kubernetes (the audience)"
+    )
+    file = {**HEAD, "storage": {"type": "file", "path": "/data/registry.json"}}
+    assert error_of({**file, "auth": {"mode": "kubernetes", "kubernetes": {"audience": "a"}}}) == (
+        "config.json: registry and namespace are required with auth mode kubernetes (RBAC names them)"
+    )
+    assert error_of({**S3_DOC, "auth": {"mode": "oauth"}}).startswith("config.json: auth.mode: ")
+    assert error_of({**S3_DOC, "auth": {"mode": "kubernetes", "kubernetes": {"audience": ""}}}).startswith(
+        "config.json: auth.kubernetes.audience: "
+    )

@@ -128,6 +128,11 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]
+# The API Role of a registry with spec.api.auth.mode kubernetes lets its pods ask whether a caller may
+# read (LocalSubjectAccessReview, in its own namespace); the operator may grant only what it holds.
+- apiGroups: [authorization.k8s.io]
+  resources: [localsubjectaccessreviews]
+  verbs: [create]
 # An HPA scaling the API Deployment takes over its replica count: the operator looks for one, read-only.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]

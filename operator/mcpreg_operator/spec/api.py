@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
 
 from mcpreg.apiconfig import CORS_ANY_ORIGIN, CORS_ORIGIN_RE
+from mcpreg_operator.spec.api_auth import ApiAuth
 from mcpreg_operator.spec.base import JsonInt, ResourceModel, object_default
 from mcpreg_operator.spec.cel import CelRule, cel
 from mcpreg_operator.spec.identity import MAX_API_REPLICAS
@@ -137,4 +138,7 @@ class Api(ResourceModel):
     cors: Cors = object_default(Cors, "Which web pages may read the API from a browser (CORS).")
     network_policy: NetworkPolicy = object_default(
         NetworkPolicy, "An optional NetworkPolicy letting only chosen pods reach the API."
+    )
+    auth: ApiAuth = object_default(
+        ApiAuth, "Who may read the API: anonymous (the default) or Kubernetes tokens and RBAC."
     )

@@ -2,15 +2,18 @@
 `kubernetes_asyncio`'s ApiClient (`client`), and the one error type they raise (`errors`)."""
 
 from mcpreg.kube.client import (
+    CLUSTER_ROLE_BINDINGS,
     CONFIGMAPS,
     DEPLOYMENTS,
     HORIZONTAL_POD_AUTOSCALERS,
+    LOCAL_SUBJECT_ACCESS_REVIEWS,
     NETWORK_POLICIES,
     ROLE_BINDINGS,
     ROLES,
     SECRETS,
     SERVICE_ACCOUNTS,
     SERVICES,
+    TOKEN_REVIEWS,
     ConfigMapClient,
     JsonObject,
     KubeClient,
@@ -31,15 +34,18 @@ from mcpreg.kube.errors import (
 )
 
 __all__ = [
+    "CLUSTER_ROLE_BINDINGS",
     "CONFIGMAPS",
     "DEPLOYMENTS",
     "HORIZONTAL_POD_AUTOSCALERS",
+    "LOCAL_SUBJECT_ACCESS_REVIEWS",
     "NETWORK_POLICIES",
     "ROLES",
     "ROLE_BINDINGS",
     "SECRETS",
     "SERVICES",
     "SERVICE_ACCOUNTS",
+    "TOKEN_REVIEWS",
     "BadResponseError",
     "ConfigMapClient",
     "ConflictError",

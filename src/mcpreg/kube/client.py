@@ -47,15 +47,18 @@ _LIST_PAGE = 100
 
 @dataclass(frozen=True)
 class Resource:
-    """A kind of namespaced object, as the REST API names it."""
+    """A kind of object, as the REST API names it."""
 
     group: str  # "" for the core group
     version: str
     plural: str
+    namespaced: bool = True  # False: cluster-scoped, addressed without a namespace
 
     def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
         """The REST path; an empty `namespace` (with no `name`) means every namespace (list, watch)."""
         root = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if not self.namespaced:
+            return f"{root}/{self.plural}" if name is None else f"{root}/{self.plural}/{quote(name, safe='')}"
         if not namespace:
             if name is not None:
                 raise ValueError(f"a {self.plural} object needs a namespace")
@@ -75,8 +78,13 @@ SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
+CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
 HORIZONTAL_POD_AUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
+# Reviews (created, never stored): TokenReview is cluster-scoped (created with namespace ""), the local
+# SubjectAccessReview asks about one namespace.
+TOKEN_REVIEWS = Resource("authentication.k8s.io", "v1", "tokenreviews", namespaced=False)
+LOCAL_SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "localsubjectaccessreviews")
 
 
 async def decode_json(body: bytes) -> Any:

@@ -16,7 +16,7 @@ def rendered(
 ) -> dict[str, Any]:
     spec = MCPRegistrySpec.model_validate({"source": source or SOURCE, "storage": storage, "api": api or {}})
     return render_api_config(
-        "company", "team-a", spec.storage, source=spec.source, cors=spec.api.cors
+        "company", "team-a", spec.storage, source=spec.source, cors=spec.api.cors, auth=spec.api.auth
     ).document()
 
 
@@ -53,6 +53,7 @@ def test_configmap_storage() -> None:
             "key": "registry.json",
         },
         "http": HTTP,
+        "auth": {"mode": "anonymous", "kubernetes": None, "oidc": None},
         "logLevel": "INFO",
     }
 
@@ -109,6 +110,55 @@ def test_cors_settings_flow_from_the_spec() -> None:
         "maxAgeSeconds": 60,
     }
     assert parse_config(document, "rendered").http.cors.allowed_origins == ("https://vscode.dev",)
+
+
+def test_kubernetes_auth_names_a_registry_specific_audience_by_default() -> None:
+    document = rendered({"type": "configmap"}, {"auth": {"mode": "kubernetes"}})
+    assert document["auth"] == {
+        "mode": "kubernetes",
+        "kubernetes": {
+            "audience": "mcpregistry.dev/team-a/company",
+            "cacheTtlSeconds": 10.0,
+            "cacheMaxEntries": 10000,
+            "reviewTimeoutSeconds": 5.0,
+        },
+        "oidc": None,
+    }
+    assert parse_config(document, "rendered").auth.mode == "kubernetes"
+
+
+def test_kubernetes_auth_settings_flow_from_the_spec() -> None:
+    api = {
+        "auth": {
+            "mode": "kubernetes",
+            "kubernetes": {"audience": "https://registry.example", "cacheTtlSeconds": 3},
+        }
+    }
+    settings = rendered({"type": "configmap"}, api)["auth"]["kubernetes"]
+    assert (settings["audience"], settings["cacheTtlSeconds"]) == ("https://registry.example", 3.0)
+
+
+def test_kubernetes_settings_are_left_out_while_anonymous() -> None:
+    api = {"auth": {"mode": "anonymous", "kubernetes": {"audience": "https://registry.example"}}}
+    assert rendered({"type": "configmap"}, api)["auth"] == {
+        "mode": "anonymous",
+        "kubernetes": None,
+        "oidc": None,
+    }
+
+
+def test_oidc_settings_flow_from_the_spec() -> None:
+    oidc = {"issuer": "https://id.example", "audience": "registry", "requiredClaims": {"team": "a"}}
+    document = rendered({"type": "configmap"}, {"auth": {"mode": "oidc", "oidc": oidc}})
+    config = parse_config(document, "rendered").auth
+    assert config.mode == "oidc" and config.oidc is not None
+    assert (config.oidc.issuer, config.oidc.audience, config.oidc.required_claims) == (
+        "https://id.example",
+        "registry",
+        {"team": "a"},
+    )
+    assert config.oidc.discovery == "https://id.example/.well-known/openid-configuration"
+    assert config.realm == "registry"
 
 
 def test_a_git_source_is_summarised_without_its_credentials() -> None:

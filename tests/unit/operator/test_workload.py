@@ -14,8 +14,10 @@ from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import ApiPhase, ApiStatus, MCPRegistryStatus, Phase, SyncPhase, SyncStatus
 from mcpreg_operator.workload import (
     CONFIG_HASH_ANNOTATION,
+    TOKEN_REVIEW_CLUSTER_ROLE_ENV,
     Owner,
     build_manifests,
+    build_token_review_binding,
     endpoint,
     observe_deployment,
 )
@@ -72,6 +74,42 @@ def test_only_pods_reading_configmaps_get_a_token() -> None:
 
     assert automounts(SPEC) is True  # ConfigMap storage: the pods read their data with their token
     assert automounts(S3_SPEC) is False  # S3: no Kubernetes access needed, so no token in the pod
+    # Auth mode kubernetes: the pods review their callers' tokens with their own.
+    assert automounts({**S3_SPEC, "api": {"auth": {"mode": "kubernetes"}}}) is True
+
+
+KUBERNETES_AUTH = {**S3_SPEC, "api": {"auth": {"mode": "kubernetes"}}}
+
+
+def test_auth_mode_kubernetes_adds_access_reviews_to_the_role_and_nothing_else() -> None:
+    assert manifests(KUBERNETES_AUTH, data_configmaps=[])["Role"]["rules"] == [
+        {
+            "apiGroups": ["authorization.k8s.io"],
+            "resources": ["localsubjectaccessreviews"],
+            "verbs": ["create"],
+        }
+    ]
+    assert manifests({**KUBERNETES_AUTH, "storage": {"type": "configmap"}})["Role"]["rules"][1] == (
+        {
+            "apiGroups": ["authorization.k8s.io"],
+            "resources": ["localsubjectaccessreviews"],
+            "verbs": ["create"],
+        }
+    )
+
+
+def test_the_token_review_binding_names_the_charts_cluster_role_and_the_api_account(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TOKEN_REVIEW_CLUSTER_ROLE_ENV, "release-api-token-review")
+    binding = build_token_review_binding(Owner(name="reg", uid="u-1"), "ns")
+    assert binding["metadata"]["name"] == "mcpregistry.dev:api-token-review:ns:reg"
+    assert "ownerReferences" not in binding["metadata"]  # cluster-scoped: the operator removes it
+    assert binding["metadata"]["labels"]["mcpregistry.dev/registry-namespace"] == "ns"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "release-api-token-review"
+    }  # fmt: skip
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "reg-api", "namespace": "ns"}]
 
 
 def test_deployment_is_restricted_and_rolls_on_change() -> None:
