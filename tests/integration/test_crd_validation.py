@@ -115,6 +115,14 @@ GOOD: dict[str, Obj] = {
         }
     ),
     "tag": registry(with_(GIT_SPEC, source__git__tag="v1.2.0")),
+    "verify-head": registry(with_(GIT_SPEC, source__git__verify={"secretRef": {"name": "signers"}})),
+    "verify-tag": registry(
+        with_(
+            GIT_SPEC,
+            source__git__tag="v1.2.0",
+            source__git__verify={"mode": "Tag", "secretRef": {"name": "s"}},
+        )
+    ),
     "commit-full": registry(with_(GIT_SPEC, source__git__commit="9f2c" * 10)),
     "commit-short": registry(with_(GIT_SPEC, source__git__commit="9f2c0ab")),
     "commit-upper": registry(with_(GIT_SPEC, source__git__commit="9F2C0AB")),
@@ -251,6 +259,15 @@ BAD: dict[str, tuple[Obj, str | None]] = {
         registry({"source": {"type": "git"}}),
         "source.git is required when source.type is git",
     ),
+    "verify-tag-mode-without-tag": (
+        registry(with_(GIT, source__git__verify={"mode": "TagAndHEAD", "secretRef": {"name": "s"}})),
+        "verify.mode Tag and TagAndHEAD need tag",
+    ),
+    "verify-unknown-mode": (
+        registry(with_(GIT, source__git__verify={"mode": "Commit", "secretRef": {"name": "s"}})),
+        None,
+    ),
+    "verify-without-secret": (registry(with_(GIT, source__git__verify={"mode": "HEAD"})), None),
     "git-with-configmap": (
         registry(with_(GIT, source__configMap={"name": "x"})),
         "source.configMap must not be set when source.type is git",
