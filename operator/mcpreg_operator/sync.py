@@ -112,10 +112,13 @@ class SyncOutcome:
 
 
 def data_spec_hash(spec: MCPRegistrySpec) -> str:
-    """Hash of what shapes the stored data: the spec's source, filter and storage, and the format the
-    data is stored in. A change to any of them forces a full sync; so the first pass of an operator that
-    stores a new format rewrites data an older one stored, even when the source is unchanged."""
-    relevant = spec.model_dump(mode="json", by_alias=True, include={"source", "filter", "storage"})
+    """Hash of what shapes the stored data: the spec's source, filter, validation and storage, and the
+    format the data is stored in. A change to any of them forces a full sync; so the first pass of an
+    operator that stores a new format rewrites data an older one stored, even when the source is
+    unchanged, and switching `validation.onInvalidEntry` judges the current data again at once."""
+    relevant = spec.model_dump(
+        mode="json", by_alias=True, include={"source", "filter", "validation", "storage"}
+    )
     relevant["storedFormat"] = SERVED_FORMAT
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
