@@ -8,9 +8,9 @@ child process, `python -m mcpreg_operator.parsing` (see `mcpreg.catalog.childpro
 format, filter and limits go in, the served document (`mcpreg.catalog.served`: what the registry API
 serves, rendered once here so that no API replica validates it again) with its hash, server count and
 the report of entries skipped as invalid and of warnings (`quarantine.EntryReport`: counts and the
-first few, so the result stays small) comes out, and the parsed model and its memory stay in the child, which then exits. Smaller
-catalogues are prepared in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue
-models) costs more than their parse stalls.
+first few, so the result stays small) comes out, and the parsed model and its memory stay in the
+child, which then exits. Smaller catalogues are prepared in a thread: starting an interpreter (~0.5 s,
+mostly importing the catalogue models) costs more than their parse stalls.
 
 Invalid entries do not raise: they are left out of the served document and reported
 (`quarantine`); whether the rest may be stored is the sync's decision. A document that cannot be

@@ -157,8 +157,8 @@ def test_one_broken_entry_of_a_hundred_is_skipped_named_and_the_rest_served(
     status = registries.wait("partial", synced(more, 98), timeout=60)["status"]
     assert status["syncStatus"]["skippedCount"] == 2
     assert "2 of 100 entries skipped" in condition(status, "DataValid")["message"]
-    events = wait_until(
-        lambda: (e := warning_events(kube, namespace, "partial", "EntriesSkipped")) and len(e) >= 2 and e,
+    events: list[client.CoreV1Event] = wait_until(
+        lambda: e if len(e := warning_events(kube, namespace, "partial", "EntriesSkipped")) >= 2 else None,
         timeout=15,
         what="a second EntriesSkipped Event",
     )

@@ -179,7 +179,12 @@ async def both_ways(data: bytes, **options: Any) -> tuple[Any, Any]:
 def same_generation(in_child: Any, here: Any) -> StoredCatalog:
     assert isinstance(in_child, tuple) and isinstance(here, tuple)
     (child_stored, child_report), (stored, report) = in_child, here
-    assert (child_stored.data, child_stored.content_hash, child_stored.server_count, child_stored.revision) == (
+    assert (
+        child_stored.data,
+        child_stored.content_hash,
+        child_stored.server_count,
+        child_stored.revision,
+    ) == (
         stored.data,
         stored.content_hash,
         stored.server_count,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mcpreg.catalog import CatalogIssue
-from mcpreg.catalog.quarantine import SkippedEntry, read_catalog
+from mcpreg.catalog.quarantine import CatalogReading, SkippedEntry, read_catalog
 from mcpreg_operator import decisions, quarantine
 from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.quarantine import EntryReport, refusal, skipped_event, summarise
@@ -32,17 +32,16 @@ def entry(name: str, *messages: str, field: str = "transport") -> SkippedEntry:
     return SkippedEntry(name=name, path=path, issues=issues)
 
 
+EMPTY = read_catalog(b'{"version": "1.0.0", "last_updated": "2026-02-18T00:24:11Z", "servers": {}}').catalog
+
+
 def report(total: int, *skipped: SkippedEntry, warnings: int = 0) -> EntryReport:
-    issues = tuple(CatalogIssue(f"w{i}", f"servers.w{i}.tier", "missing: defaulted") for i in range(warnings))
-    return EntryReport(
-        total_entries=total,
-        skipped_count=len(skipped),
-        error_count=sum(len(e.issues) for e in skipped),
-        skipped=skipped,
-        warning_count=warnings,
-        warnings=issues,
-        skipped_hash=quarantine.skipped_set_hash(skipped),
+    """The report of a reading of `total` entries of which `skipped` were left out."""
+    issues = tuple(
+        CatalogIssue(f"w{i}", f"servers.w{i}.tier", "missing: defaulted", severity="warning")
+        for i in range(warnings)
     )
+    return summarise(CatalogReading(catalog=EMPTY, skipped=skipped, warnings=issues, total_entries=total))
 
 
 # --- the report that comes back from the parse ------------------------------------------------------
@@ -75,13 +74,7 @@ def test_one_broken_entry_of_a_hundred_is_named_and_the_rest_kept(require_shared
 
 def test_the_report_stays_small_however_much_is_broken() -> None:
     skipped = tuple(entry(f"s{i}", *(f"problem {j}" for j in range(8))) for i in range(40))
-
-    class Reading:  # the fields of CatalogReading that summarise reads
-        total_entries = 100
-        warnings = tuple(CatalogIssue(f"w{i}", f"servers.w{i}.tier", "defaulted") for i in range(30))
-
-    Reading.skipped = skipped  # type: ignore[attr-defined]
-    summary = summarise(Reading())  # type: ignore[arg-type]
+    summary = report(100, *skipped, warnings=30)
     assert (summary.skipped_count, summary.error_count, summary.warning_count) == (40, 320, 30)
     assert len(summary.skipped) == quarantine.REPORTED_ENTRIES
     assert all(len(e.issues) == quarantine.REPORTED_ISSUES for e in summary.skipped)
@@ -175,7 +168,8 @@ def test_a_sync_that_skipped_entries_succeeds_and_names_them() -> None:
     assert (valid, reason) == ("False", "EntriesSkipped")
     assert message == (
         "1 of 100 entries skipped as invalid: servers.broken.transport: must be one of 'stdio'; "
-        "serving 99 servers; 2 warnings: servers.w0.tier: missing: defaulted; servers.w1.tier: missing: defaulted"
+        "serving 99 servers; "
+        "2 warnings: servers.w0.tier: missing: defaulted; servers.w1.tier: missing: defaulted"
     )
     assert "; 1 invalid entry skipped" in (status.message or "")
 
