@@ -260,7 +260,7 @@ def test_reject_fails_the_sync_on_one_error(
     [
         pytest.param(b'{"servers": {"fetch": ', id="not-json"),
         pytest.param(b'{"servers": {"caf\xe9": {"image": "x"}}}', id="not-utf8"),
-        pytest.param(b"[1, 2, 3]", id="unknown-shape"),
+        pytest.param(b'{"hello": "world"}', id="unknown-shape"),
     ],
 )
 def test_a_document_that_cannot_be_read_always_fails(
