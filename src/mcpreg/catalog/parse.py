@@ -78,9 +78,7 @@ def parse_catalog(
     A catalogue's own canonical form (`Catalog.canonical_json()`, recognised by its first bytes) is
     read with `limits.for_canonical_form()`, so that whatever was accepted can always be read back.
     """
-    with collector_paused():
-        outcome = read_document(data, format=format, limits=limits, namespace=namespace)
-    return outcome.strict()
+    return read_document(data, format=format, limits=limits, namespace=namespace).strict()
 
 
 def validate_catalog(
@@ -161,8 +159,9 @@ def read_document(
         data = data.encode("utf-8", errors="surrogatepass")
     if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
         limits = limits.for_canonical_form()
-    document = decode_json_document(data, limits)
-    return outcome_of_document(document, format=format, limits=limits, namespace=namespace)
+    with collector_paused():
+        document = decode_json_document(data, limits)
+        return outcome_of_document(document, format=format, limits=limits, namespace=namespace)
 
 
 def outcome_of_document(

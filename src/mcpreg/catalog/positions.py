@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mcpreg.catalog.errors import PathPart
+from mcpreg.catalog.gcpause import collector_paused
 
 Position = tuple[int, int]
 
@@ -99,7 +100,11 @@ class PositionIndex:
             inner.update(target[:length] for length in range(len(target)))
         found: dict[tuple[PathPart, ...], int] = {}
         start = self._skip_space(self._offset_base)
-        self._walk(start, start, (), _Wanted(prefixes, inner), found)
+        if () in inner:
+            with collector_paused():  # skipped values are decoded and dropped by the hundred thousand
+                self._walk(start, start, (), _Wanted(prefixes, inner), found)
+        else:  # only the document itself (or nothing) asked about: no need to read it
+            found[()] = start
         result: dict[tuple[PathPart, ...], int] = {}
         for target in targets:
             length = len(target)
