@@ -14,7 +14,6 @@ Columns count characters, as editors and GitHub annotations do.
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -72,7 +71,6 @@ class PositionIndex:
     def __init__(self, text: str) -> None:
         self._offset_base = 1 if text.startswith(_UTF8_BOM) else 0
         self._text = text
-        self._line_starts: list[int] | None = None
 
     def locate(self, path: str) -> Position:
         return self.locate_all([path])[path]
@@ -86,7 +84,8 @@ class PositionIndex:
             except ValueError:
                 wanted[path] = []
         offsets = self._offsets({tuple(parts) for parts in wanted.values()})
-        return {path: self._line_column(offsets[tuple(parts)]) for path, parts in wanted.items()}
+        positions = self._line_columns(set(offsets.values()))
+        return {path: positions[offsets[tuple(parts)]] for path, parts in wanted.items()}
 
     # --- the walk ----------------------------------------------------------------------------------------
 
@@ -160,8 +159,15 @@ class PositionIndex:
         match = _WHITESPACE.match(self._text, position)
         return match.end() if match is not None else position
 
-    def _line_column(self, offset: int) -> Position:
-        if self._line_starts is None:
-            self._line_starts = [0, *(m.end() for m in re.finditer("\n", self._text))]
-        line = bisect.bisect_right(self._line_starts, offset)
-        return line, offset - self._line_starts[line - 1] + 1 - (self._offset_base if line == 1 else 0)
+    def _line_columns(self, offsets: set[int]) -> dict[int, Position]:
+        """Line and column of each offset, counting newlines between sorted offsets (in C, by str.count)."""
+        text = self._text
+        positions: dict[int, Position] = {}
+        line, counted_to = 1, 0
+        for offset in sorted(offsets):
+            line += text.count("\n", counted_to, offset)
+            counted_to = offset
+            line_start = text.rfind("\n", 0, offset) + 1
+            column = offset - line_start + 1 - (self._offset_base if line == 1 else 0)
+            positions[offset] = (line, column)
+        return positions
