@@ -36,7 +36,7 @@ from mcpreg.catalog.errors import (
 )
 from mcpreg.catalog.findings import EntryKey, Findings
 from mcpreg.catalog.gcpause import collector_paused
-from mcpreg.catalog.jsondoc import decode_json_document
+from mcpreg.catalog.jsondoc import decode_catalog_document
 from mcpreg.catalog.legacy import normalise_timestamp, repair_toolhive_entry
 from mcpreg.catalog.limits import DEFAULT_LIMITS, CatalogLimits, describe_bytes
 from mcpreg.catalog.model import (
@@ -160,8 +160,10 @@ def read_document(
     if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
         limits = limits.for_canonical_form()
     with collector_paused():
-        document = decode_json_document(data, limits)
-        return outcome_of_document(document, format=format, limits=limits, namespace=namespace)
+        document, repeated = decode_catalog_document(data, limits)
+        return outcome_of_document(
+            document, format=format, limits=limits, namespace=namespace, repeated_servers=repeated
+        )
 
 
 def outcome_of_document(
@@ -170,11 +172,21 @@ def outcome_of_document(
     format: FormatChoice = "auto",
     limits: CatalogLimits = DEFAULT_LIMITS,
     namespace: str = DEFAULT_NAMESPACE,
+    repeated_servers: Sequence[tuple[EntryKey, CatalogIssue]] = (),
 ) -> DocumentOutcome:
-    """`read_document` for a document already decoded by `decode_json_document`."""
+    """`read_document` for a document already decoded by `decode_json_document`.
+
+    `repeated_servers` are server names the decoder found written twice in a ToolHive map of servers
+    (`decode_catalog_document`): errors of those entries.
+    """
     detected = detect_format(document, format)
+    if detected.format != "toolhive" and repeated_servers:
+        raise CatalogError([issue for _, issue in repeated_servers])
+    findings = Findings()
+    for key, issue in repeated_servers:
+        findings.entry_error(key, issue)
     if detected.format == "toolhive":
-        return _read_toolhive(document, limits, namespace)
+        return _read_toolhive(document, limits, namespace, findings)
     return _read_upstream(document, detected, limits, namespace)
 
 
@@ -229,10 +241,11 @@ def _toolhive_entry_keys(document: Mapping[str, Any]) -> Iterator[EntryKey]:
                                 yield ("groups", index, map_name, name)
 
 
-def _read_toolhive(document: dict[str, Any], limits: CatalogLimits, namespace: str) -> DocumentOutcome:
+def _read_toolhive(
+    document: dict[str, Any], limits: CatalogLimits, namespace: str, findings: Findings
+) -> DocumentOutcome:
     total = _count_toolhive_entries(document)
     _refuse_too_many(total, limits)
-    findings = Findings()
     document = _normalise_registry_timestamp(document, findings)
     try:
         ToolHiveRegistry.model_validate(document)
@@ -300,6 +313,8 @@ def _repair_toolhive(document: dict[str, Any], exc: ValidationError, findings: F
             by_entry.setdefault(key, []).append(detail)
     repaired: dict[EntryKey, dict[str, Any]] = {}
     for key, details in by_entry.items():
+        if findings.is_bad(key):
+            continue  # a name written twice: which definition was meant is unknown, so neither is read
         name = str(key[-1])
         entry_data = _entry_at(document, key)
         relative = [_relative_to(detail, len(key)) for detail in details]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 from typing import Any
 
@@ -272,3 +273,29 @@ def test_what_stays_an_error(overrides: dict[str, Any]) -> None:
     reading = read_catalog(encode(_three_servers(beta=overrides)))
     assert [s.name for s in reading.skipped] == ["beta"]
     assert all(i.severity == "error" for i in reading.skipped[0].issues)
+
+
+def test_a_server_name_written_twice_is_skipped_not_the_document() -> None:
+    body = json.dumps(container())
+    text = (
+        '{"version": "1.0.0", "last_updated": "2026-01-01T00:00:00Z", '
+        f'"servers": {{"fetch": {body}, "time": {body}, "fetch": {{}}}}}}'
+    )
+    reading = read_catalog(text)
+    (skipped,) = reading.skipped
+    assert (skipped.name, skipped.path) == ("fetch", "servers.fetch")
+    # Only the repetition is reported: neither definition is read, so neither is checked.
+    assert [i.message for i in skipped.issues] == ["duplicate server name 'fetch': each may appear only once"]
+    assert reading.warnings == ()
+    assert [e.name for e in reading.catalog.entries] == ["io.github.stacklok/time"]
+    assert reading.total_entries == 2
+
+
+def test_any_other_repeated_key_is_still_a_document_problem() -> None:
+    body = json.dumps(container())
+    text = (
+        '{"version": "1.0.0", "last_updated": "2026-01-01T00:00:00Z", '
+        f'"servers": {{"fetch": {body[:-1]}, "tier": "Official"}}}}}}'
+    )
+    with pytest.raises(CatalogError, match="duplicate key 'tier'"):
+        read_catalog(text)
