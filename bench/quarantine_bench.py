@@ -1,126 +1,181 @@
-"""What per-entry quarantine (issue 14) costs the operator's parsing step, at 10,000 ToolHive servers.
+"""Benchmark of per-entry quarantine at 10,000 entries with 1% broken, against the valid-only path.
 
-Three ways, each run in a fresh child process (as the operator's parsing child is), so its peak
-resident memory (ru_maxrss) belongs to that run alone:
+Generates the 10,000-server ToolHive catalogue of catalog_bench.py (the real entries under numbered
+names) and a copy in which every hundredth server has an error (a transport ToolHive cannot run), then
+measures, each in a fresh process (wall and CPU seconds of the call, peak RSS as VmHWM):
 
-- `strict`: the valid-only path the operator took before: `parse_catalog` (all or nothing), filter,
-  render the served document, hash;
-- `skip-valid`: what the operator does now (`mcpreg_operator.parsing.prepare`: `read_catalog`, the
-  compact report of skipped entries, filter, render, hash), on the same valid catalogue;
-- `skip-1pct`: the same with 1% of the entries broken (every hundredth entry given an unknown
-  transport), which are left out and reported.
+- parse_catalog on the valid catalogue, with this checkout's code and (with --baseline DIR) with
+  another checkout's, which is "today's valid-only path";
+- read_catalog on the valid catalogue and on the 1%-broken one;
+- `mcpreg validate` (in-process main(), so the figure is the command's own work) on both, and with
+  the baseline's code on the valid one.
 
-Figures: the wall time of the whole step (median and max over the runs) and its CPU time (user +
-system, median: less sensitive to a machine shared with other work), the servers stored, the entries
-skipped, and the child's peak memory.
+    .venv/bin/python bench/quarantine_bench.py [--servers 10000] [--runs 3] [--baseline /work/main] [--json]
 
-    .venv/bin/python bench/quarantine_bench.py [--servers 10000] [--runs 3] [--json]
+The aim (issue 14): read_catalog on the broken catalogue, and validate on it, no more than 10% slower
+than the baseline's valid-only path. CPU seconds are the figure to compare on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
 
-SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
-WAYS = ("strict", "skip-valid", "skip-1pct")
-BROKEN_EVERY = 100
+from catalog_bench import _peak_rss_mb, generate_toolhive  # noqa: E402
+
+AIM_RATIO = 1.10
 
 
-def source_bytes(servers: int, broken: bool) -> bytes:
-    from mcpreg_dev.samples import replicated_toolhive
-
-    document = replicated_toolhive(json.loads(SOURCE.read_bytes()), servers)
-    if broken:
-        entries = [(section, name) for section in ("servers", "remote_servers") for name in document[section]]
-        for section, name in entries[::BROKEN_EVERY]:
+def break_every_hundredth(data: bytes) -> bytes:
+    """The same catalogue with every hundredth server given a transport ToolHive cannot run."""
+    document = json.loads(data)
+    entries = sorted(
+        (name, section) for section in ("servers", "remote_servers") for name in document[section]
+    )
+    for index, (name, section) in enumerate(entries):
+        if index % 100 == 0:
             document[section][name]["transport"] = "carrier-pigeon"
-    return json.dumps(document).encode()
+    return json.dumps(document, indent=2).encode()
 
 
-def one_run(way: str, servers: int) -> dict[str, Any]:
-    """In this (child) process: prepare the generation the operator would store, and measure it."""
-    from mcpreg.catalog import CatalogLimits, parse_catalog
-    from mcpreg.catalog.hashing import content_hash
-    from mcpreg.catalog.served import render_served
-    from mcpreg_operator.parsing import ParseOptions, prepare
+def child(kind: str, path: str) -> dict[str, Any]:
+    """One measured call, in this (fresh) process."""
+    baseline_mb = _peak_rss_mb()
+    if kind == "validate":
+        from mcpreg_cli.main import main
 
-    data = source_bytes(servers, broken=way == "skip-1pct")
-    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    limits = CatalogLimits()
-    started, cpu_started = time.perf_counter(), time.process_time()
-    if way == "strict":
-        catalog = parse_catalog(data, limits=limits)
-        served = render_served(catalog)
-        content_hash(served)
-        stored, skipped = catalog.server_count, 0
+        sink = io.StringIO()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            code = main(["validate", "--quiet", path])
+        result: dict[str, Any] = {"exit_code": code, "output_lines": len(sink.getvalue().splitlines())}
     else:
-        prepared = prepare(data, ParseOptions(format="auto", filter_spec=None, limits=limits))
-        stored, skipped = prepared.server_count, prepared.entries.skipped_count
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return {
-        "total_s": elapsed,
-        "cpu_s": cpu,
-        "servers_stored": stored,
-        "entries_skipped": skipped,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "baseline_rss_mib": baseline_kib / 1024,
-    }
+        import mcpreg.catalog as catalog_module
 
-
-def in_child(way: str, servers: int) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", way, "--servers", str(servers)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(output)
+        data = Path(path).read_bytes()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        if kind == "parse":
+            catalog = catalog_module.parse_catalog(data)
+            result = {"served": catalog.server_count, "skipped": 0}
+        else:
+            reading = catalog_module.read_catalog(data)
+            result = {"served": reading.catalog.server_count, "skipped": len(reading.skipped)}
+    result["seconds"] = time.perf_counter() - start
+    result["cpu_seconds"] = time.process_time() - cpu_start
+    result["baseline_rss_mb"] = baseline_mb
+    result["peak_rss_mb"] = _peak_rss_mb()
     return result
 
 
+def measure(kind: str, path: Path, runs: int, code: Path | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if code is not None:
+        # Another checkout's product code ahead of this one's editable install.
+        env["PYTHONPATH"] = os.pathsep.join([str(code / "src"), str(code / "cli")])
+    results = []
+    for _ in range(runs):
+        completed = subprocess.run(
+            [sys.executable, __file__, "--child", kind, str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        results.append(json.loads(completed.stdout.splitlines()[-1]))
+    return {
+        **{k: v for k, v in results[0].items() if k not in ("seconds", "cpu_seconds", "peak_rss_mb")},
+        "runs": runs,
+        "wall_median_s": round(statistics.median(r["seconds"] for r in results), 3),
+        "cpu_median_s": round(statistics.median(r["cpu_seconds"] for r in results), 3),
+        "peak_rss_max_mb": round(max(r["peak_rss_mb"] for r in results), 1),
+    }
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--child", choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout whose parse_catalog/validate are the baseline"
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.child, args.servers)))
+        print(json.dumps(child(*args.child)))
         return 0
 
-    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
-    for _ in range(args.runs):  # alternating, so every way sees the same machine load
-        for way in WAYS:
-            runs[way].append(in_child(way, args.servers))
-    report = {
-        way: {key: statistics.median(run[key] for run in results) for key in results[0]}
-        | {"max_total_s": max(run["total_s"] for run in results)}
-        for way, results in runs.items()
-    }
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        valid = Path(tmp) / "valid.json"
+        broken = Path(tmp) / "broken.json"
+        valid.write_bytes(generate_toolhive(args.servers))
+        broken.write_bytes(break_every_hundredth(valid.read_bytes()))
+        cases: list[tuple[str, str, Path, Path | None]] = []
+        if args.baseline is not None:
+            cases.append(("baseline parse_catalog(valid)", "parse", valid, args.baseline))
+        cases += [
+            ("parse_catalog(valid)", "parse", valid, None),
+            ("read_catalog(valid)", "read", valid, None),
+            ("read_catalog(1% broken)", "read", broken, None),
+        ]
+        if args.baseline is not None:
+            cases.append(("baseline validate(valid)", "validate", valid, args.baseline))
+        cases += [
+            ("validate(valid)", "validate", valid, None),
+            ("validate(1% broken)", "validate", broken, None),
+        ]
+        for label, kind, path, code in cases:
+            report[label] = measure(kind, path, args.runs, code)
+        report["bytes"] = {"valid": valid.stat().st_size, "broken": broken.stat().st_size}
+
+    ratios = {}
+    if args.baseline is not None:
+        for label, base in (
+            ("read_catalog(1% broken)", "baseline parse_catalog(valid)"),
+            ("read_catalog(valid)", "baseline parse_catalog(valid)"),
+            ("parse_catalog(valid)", "baseline parse_catalog(valid)"),
+            ("validate(1% broken)", "baseline validate(valid)"),
+            ("validate(valid)", "baseline validate(valid)"),
+        ):
+            ratios[f"{label} / {base}"] = round(
+                report[label]["cpu_median_s"] / report[base]["cpu_median_s"], 3
+            )
+        report["cpu_ratios"] = ratios
+
     if args.json:
-        print(json.dumps({"servers": args.servers, "runs": args.runs, **report}, indent=2))
-        return 0
-    print(f"{args.servers} servers (ToolHive source), {args.runs} runs each (median / max)")
-    for way, figures in report.items():
-        print(
-            f"  {way:10} {figures['total_s']:.2f} / {figures['max_total_s']:.2f} s "
-            f"(CPU {figures['cpu_s']:.2f} s); "
-            f"stored {figures['servers_stored']:.0f} servers, skipped {figures['entries_skipped']:.0f}; "
-            f"peak memory {figures['peak_rss_mib']:.0f} MiB (baseline {figures['baseline_rss_mib']:.0f})"
-        )
-    return 0
+        print(json.dumps(report, indent=2))
+    else:
+        for label, result in report.items():
+            if label in ("bytes", "cpu_ratios"):
+                continue
+            extra = (
+                f"exit {result['exit_code']}, {result['output_lines']} lines"
+                if "exit_code" in result
+                else f"served {result['served']}, skipped {result['skipped']}"
+            )
+            print(
+                f"{label:32} wall {result['wall_median_s']:6.2f} s  CPU {result['cpu_median_s']:6.2f} s  "
+                f"peak {result['peak_rss_max_mb']:6.1f} MB  ({extra})"
+            )
+        for label, ratio in ratios.items():
+            print(f"CPU ratio {label}: {ratio:.3f}")
+    missed = [label for label, ratio in ratios.items() if "broken" in label and ratio > AIM_RATIO]
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

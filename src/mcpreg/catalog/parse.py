@@ -36,7 +36,7 @@ from mcpreg.catalog.errors import (
 )
 from mcpreg.catalog.findings import EntryKey, Findings
 from mcpreg.catalog.gcpause import collector_paused
-from mcpreg.catalog.jsondoc import decode_json_document
+from mcpreg.catalog.jsondoc import decode_catalog_document
 from mcpreg.catalog.legacy import normalise_timestamp, repair_toolhive_entry
 from mcpreg.catalog.limits import DEFAULT_LIMITS, CatalogLimits, describe_bytes
 from mcpreg.catalog.model import (
@@ -78,9 +78,7 @@ def parse_catalog(
     A catalogue's own canonical form (`Catalog.canonical_json()`, recognised by its first bytes) is
     read with `limits.for_canonical_form()`, so that whatever was accepted can always be read back.
     """
-    with collector_paused():
-        outcome = read_document(data, format=format, limits=limits, namespace=namespace)
-    return outcome.strict()
+    return read_document(data, format=format, limits=limits, namespace=namespace).strict()
 
 
 def validate_catalog(
@@ -161,8 +159,11 @@ def read_document(
         data = data.encode("utf-8", errors="surrogatepass")
     if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
         limits = limits.for_canonical_form()
-    document = decode_json_document(data, limits)
-    return outcome_of_document(document, format=format, limits=limits, namespace=namespace)
+    with collector_paused():
+        document, repeated = decode_catalog_document(data, limits)
+        return outcome_of_document(
+            document, format=format, limits=limits, namespace=namespace, repeated_servers=repeated
+        )
 
 
 def outcome_of_document(
@@ -171,11 +172,21 @@ def outcome_of_document(
     format: FormatChoice = "auto",
     limits: CatalogLimits = DEFAULT_LIMITS,
     namespace: str = DEFAULT_NAMESPACE,
+    repeated_servers: Sequence[tuple[EntryKey, CatalogIssue]] = (),
 ) -> DocumentOutcome:
-    """`read_document` for a document already decoded by `decode_json_document`."""
+    """`read_document` for a document already decoded by `decode_json_document`.
+
+    `repeated_servers` are server names the decoder found written twice in a ToolHive map of servers
+    (`decode_catalog_document`): errors of those entries.
+    """
     detected = detect_format(document, format)
+    if detected.format != "toolhive" and repeated_servers:
+        raise CatalogError([issue for _, issue in repeated_servers])
+    findings = Findings()
+    for key, issue in repeated_servers:
+        findings.entry_error(key, issue)
     if detected.format == "toolhive":
-        return _read_toolhive(document, limits, namespace)
+        return _read_toolhive(document, limits, namespace, findings)
     return _read_upstream(document, detected, limits, namespace)
 
 
@@ -230,10 +241,11 @@ def _toolhive_entry_keys(document: Mapping[str, Any]) -> Iterator[EntryKey]:
                                 yield ("groups", index, map_name, name)
 
 
-def _read_toolhive(document: dict[str, Any], limits: CatalogLimits, namespace: str) -> DocumentOutcome:
+def _read_toolhive(
+    document: dict[str, Any], limits: CatalogLimits, namespace: str, findings: Findings
+) -> DocumentOutcome:
     total = _count_toolhive_entries(document)
     _refuse_too_many(total, limits)
-    findings = Findings()
     document = _normalise_registry_timestamp(document, findings)
     try:
         ToolHiveRegistry.model_validate(document)
@@ -301,6 +313,8 @@ def _repair_toolhive(document: dict[str, Any], exc: ValidationError, findings: F
             by_entry.setdefault(key, []).append(detail)
     repaired: dict[EntryKey, dict[str, Any]] = {}
     for key, details in by_entry.items():
+        if findings.is_bad(key):
+            continue  # a name written twice: which definition was meant is unknown, so neither is read
         name = str(key[-1])
         entry_data = _entry_at(document, key)
         relative = [_relative_to(detail, len(key)) for detail in details]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from mcpreg.catalog.convert import DEFAULT_NAMESPACE
 from mcpreg.catalog.detect import FormatChoice
 from mcpreg.catalog.errors import CatalogError, CatalogIssue, Severity, document_issue, format_path
-from mcpreg.catalog.gcpause import collector_paused
 from mcpreg.catalog.limits import DEFAULT_LIMITS, CatalogLimits
 from mcpreg.catalog.model import Catalog
 from mcpreg.catalog.parse import DocumentOutcome, read_document
@@ -63,9 +62,7 @@ def read_catalog(
     Never raises for a bad entry; raises CatalogError only for whole-document problems: not UTF-8,
     not JSON, unknown shape, over the size/depth/entry-count limits, registry-level fields wrong.
     """
-    with collector_paused():
-        outcome = read_document(data, format=format, limits=limits, namespace=namespace)
-    return reading_of(outcome)
+    return reading_of(read_document(data, format=format, limits=limits, namespace=namespace))
 
 
 def reading_of(outcome: DocumentOutcome) -> CatalogReading:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 from typing import Any
 
@@ -207,3 +208,94 @@ def test_the_callers_document_is_never_modified() -> None:
     before = copy.deepcopy(document)
     catalog_from_document(document)
     assert document == before
+
+
+# --- the smaller warning rules (docs/catalogue-validation.md) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "served"),
+    [
+        (
+            {"tier": "official", "status": "ACTIVE"},
+            "servers.beta.tier",
+            {"tier": "Official", "status": "Active"},
+        ),
+        ({"tier": ""}, "servers.beta.tier", {"tier": "Community"}),
+        ({"description": "Fetch"}, "servers.beta.description", {"description": "Fetch"}),
+        ({"tags": ["web", "web"]}, "servers.beta.tags", {"tags": ["web"]}),
+        ({"metadata": {"last_updated": "2025-03-25"}}, "servers.beta.metadata.last_updated", {}),
+        (
+            {"env_vars": [{"name": "A", "description": "An A value", "required": True, "secret": None}]},
+            "servers.beta.env_vars[0]",
+            {"env_vars": [{"name": "A", "description": "An A value", "required": True}]},
+        ),
+    ],
+)
+def test_warning_rules(overrides: dict[str, Any], path: str, served: dict[str, Any]) -> None:
+    reading = read_catalog(encode(_three_servers(beta=overrides)))
+    assert reading.skipped == ()
+    assert reading.warnings[0].path == path
+    assert all(w.severity == "warning" for w in reading.warnings)
+    entry = reading.catalog.toolhive_view()["servers"]["beta"]
+    for field_name, value in served.items():
+        assert entry[field_name] == value
+
+
+def test_a_date_without_time_becomes_midnight_utc() -> None:
+    reading = read_catalog(encode(_three_servers(beta={"metadata": {"last_updated": "2025-03-25"}})))
+    assert (
+        reading.catalog.toolhive_view()["servers"]["beta"]["metadata"]["last_updated"]
+        == "2025-03-25T00:00:00Z"
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"tier": "gold"},
+        {"metadata": {"last_updated": "2025-13-45 10:00:00"}},
+        {"permissions": {"read": ["cache:/data"]}},
+        {"permissions": {"network": {"outbound": {"allow_host": ["*.*.example.com"]}}}},
+        {"required_field_typo": 1, "transport": "http"},
+        {"image": None},
+    ],
+    ids=[
+        "unknown-tier",
+        "impossible-date",
+        "host-container-mount",
+        "double-wildcard",
+        "one-unrepairable",
+        "null-image",
+    ],
+)
+def test_what_stays_an_error(overrides: dict[str, Any]) -> None:
+    reading = read_catalog(encode(_three_servers(beta=overrides)))
+    assert [s.name for s in reading.skipped] == ["beta"]
+    assert all(i.severity == "error" for i in reading.skipped[0].issues)
+
+
+def test_a_server_name_written_twice_is_skipped_not_the_document() -> None:
+    body = json.dumps(container())
+    text = (
+        '{"version": "1.0.0", "last_updated": "2026-01-01T00:00:00Z", '
+        f'"servers": {{"fetch": {body}, "time": {body}, "fetch": {{}}}}}}'
+    )
+    reading = read_catalog(text)
+    (skipped,) = reading.skipped
+    assert (skipped.name, skipped.path) == ("fetch", "servers.fetch")
+    # Only the repetition is reported: neither definition is read, so neither is checked.
+    assert [i.message for i in skipped.issues] == ["duplicate server name 'fetch': each may appear only once"]
+    assert reading.warnings == ()
+    assert [e.name for e in reading.catalog.entries] == ["io.github.stacklok/time"]
+    assert reading.total_entries == 2
+
+
+def test_any_other_repeated_key_is_still_a_document_problem() -> None:
+    body = json.dumps(container())
+    text = (
+        '{"version": "1.0.0", "last_updated": "2026-01-01T00:00:00Z", '
+        f'"servers": {{"fetch": {body[:-1]}, "tier": "Official"}}}}}}'
+    )
+    with pytest.raises(CatalogError, match="duplicate key 'tier'"):
+        read_catalog(text)
