@@ -36,6 +36,9 @@ REPORTED_ENTRIES = 5
 REPORTED_ISSUES = 5
 #: Warnings named in the DataValid condition.
 REPORTED_WARNINGS = 5
+#: Longest line kept for one problem: a path holds the entry's key, which nothing bounds when the key
+#: itself is what is wrong, and a condition message over 32 KiB would make the status write fail.
+MAX_LINE = 400
 
 # Condition reasons (DataValid; the refusals also on Synced).
 VALID = "Valid"
@@ -122,7 +125,7 @@ def refusal(report: EntryReport, validation: Validation) -> Refusal | None:
 
 def render_issue_list(issues: Sequence[CatalogIssue], total: int) -> str:
     """The first REPORTED_ISSUES of `issues`, one line each, then "(and N more)" up to `total`."""
-    shown = [issue.render() for issue in issues[:REPORTED_ISSUES]]
+    shown = [shorten(issue.render()) for issue in issues[:REPORTED_ISSUES]]
     more = total - len(shown)
     text = "; ".join(shown)
     return f"{text} (and {more} more)" if more > 0 else text
@@ -132,11 +135,15 @@ def _entry_line(entry: SkippedEntry) -> str:
     """`servers.fetch.transport: must be one of … (got 'carrier-pigeon')`: the entry's first error,
     whose JSON path starts with the entry's own."""
     if not entry.issues:
-        return f"{entry.path}: invalid"
+        return shorten(f"{entry.path}: invalid")
     first = entry.issues[0]
     line = first.render() if first.path else f"{entry.path}: {first.message}"
     extra = len(entry.issues) - 1
-    return line + (f" (+{extra} more)" if extra > 0 else "")
+    return shorten(line) + (f" (+{extra} more)" if extra > 0 else "")
+
+
+def shorten(line: str) -> str:
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
 
 
 def describe_skipped(report: EntryReport) -> str:

@@ -240,6 +240,19 @@ def test_one_warning_event_per_skipped_set() -> None:
     assert skipped_event(None, None) is None  # nothing read
 
 
+def test_messages_stay_bounded_whatever_the_keys() -> None:
+    """An entry key of 100,000 characters (itself the problem) must not make a condition message too
+    long for status (32 KiB) or a Reject message unbounded."""
+    huge = tuple(entry("k" * 100_000 + str(i), "name is too long") for i in range(10))
+    summary = report(20, *huge)
+    conditions = succeed(MCPRegistryStatus(), outcome(summary, servers=10))
+    assert len(conditions["DataValid"][2]) < 4 * 1024
+    refused = refusal(summary, REJECT)
+    assert (
+        refused is not None and len(refused.message) < 4 * 1024 and refused.message.endswith("(and 5 more)")
+    )
+
+
 @pytest.mark.parametrize("value", [-1, 101])
 def test_max_skipped_percent_bounds(value: int) -> None:
     with pytest.raises(ValueError):
