@@ -13,7 +13,9 @@ measures, each in a fresh process (wall and CPU seconds of the call, peak RSS as
     .venv/bin/python bench/quarantine_bench.py [--servers 10000] [--runs 3] [--baseline /work/main] [--json]
 
 The aim (issue 14): read_catalog on the broken catalogue, and validate on it, no more than 10% slower
-than the baseline's valid-only path. CPU seconds are the figure to compare on a shared machine.
+than the baseline's valid-only path. The cases run interleaved, round after round; the ratios compare
+the least CPU time of each case's runs, the steadiest figure on a shared machine (medians are printed
+too). Exit status 1 when a broken-catalogue ratio misses the aim.
 """
 
 from __future__ import annotations
@@ -81,26 +83,30 @@ def child(kind: str, path: str) -> dict[str, Any]:
     return result
 
 
-def measure(kind: str, path: Path, runs: int, code: Path | None) -> dict[str, Any]:
+def run_child(kind: str, path: Path, code: Path | None) -> dict[str, Any]:
     env = dict(os.environ)
     if code is not None:
         # Another checkout's product code ahead of this one's editable install.
         env["PYTHONPATH"] = os.pathsep.join([str(code / "src"), str(code / "cli")])
-    results = []
-    for _ in range(runs):
-        completed = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        results.append(json.loads(completed.stdout.splitlines()[-1]))
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
+    return result
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         **{k: v for k, v in results[0].items() if k not in ("seconds", "cpu_seconds", "peak_rss_mb")},
-        "runs": runs,
+        "runs": len(results),
         "wall_median_s": round(statistics.median(r["seconds"] for r in results), 3),
         "cpu_median_s": round(statistics.median(r["cpu_seconds"] for r in results), 3),
+        # On a shared machine the least CPU a run took is the steadiest estimate of the code's cost.
+        "cpu_min_s": round(min(r["cpu_seconds"] for r in results), 3),
         "peak_rss_max_mb": round(max(r["peak_rss_mb"] for r in results), 1),
     }
 
@@ -139,8 +145,13 @@ def main() -> int:
             ("validate(valid)", "validate", valid, None),
             ("validate(1% broken)", "validate", broken, None),
         ]
-        for label, kind, path, code in cases:
-            report[label] = measure(kind, path, args.runs, code)
+        # Rounds interleave the cases, so that a busy spell on the machine hits all of them alike.
+        results: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in cases}
+        for _ in range(args.runs):
+            for label, kind, path, code in cases:
+                results[label].append(run_child(kind, path, code))
+        for label, runs in results.items():
+            report[label] = summarise(runs)
         report["bytes"] = {"valid": valid.stat().st_size, "broken": broken.stat().st_size}
 
     ratios = {}
@@ -169,11 +180,12 @@ def main() -> int:
                 else f"served {result['served']}, skipped {result['skipped']}"
             )
             print(
-                f"{label:32} wall {result['wall_median_s']:6.2f} s  CPU {result['cpu_median_s']:6.2f} s  "
+                f"{label:32} wall {result['wall_median_s']:6.2f} s  CPU {result['cpu_median_s']:6.2f} s "
+                f"(min {result['cpu_min_s']:5.2f} s)  "
                 f"peak {result['peak_rss_max_mb']:6.1f} MB  ({extra})"
             )
         for label, ratio in ratios.items():
-            print(f"CPU ratio {label}: {ratio:.3f}")
+            print(f"CPU ratio (least CPU of the runs) {label}: {ratio:.3f}")
     missed = [label for label, ratio in ratios.items() if "broken" in label and ratio > AIM_RATIO]
     return 1 if missed else 0
 

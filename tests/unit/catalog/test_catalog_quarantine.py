@@ -299,3 +299,19 @@ def test_any_other_repeated_key_is_still_a_document_problem() -> None:
     )
     with pytest.raises(CatalogError, match="duplicate key 'tier'"):
         read_catalog(text)
+
+
+def test_what_was_kept_reads_back_from_every_form_the_catalogue_is_written_in() -> None:
+    kept = container(
+        description="Fetch",
+        permissions={
+            "network": {"outbound": {"allow_host": ["*.databases.example.io"]}},
+            "read": [".cursor/rules"],
+        },
+    )
+    catalog = read_catalog(encode(_three_servers(beta=kept))).catalog
+    assert parse_catalog(catalog.canonical_json()).content_hash == catalog.content_hash
+    for document in (catalog.upstream_document("wrapped"), catalog.toolhive_view()):
+        again = read_catalog(encode(document))
+        assert again.skipped == ()
+        assert again.catalog.server_count == 3
