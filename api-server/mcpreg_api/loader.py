@@ -20,7 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from mcpreg.backoff import Backoff
+from mcpreg.catalog.childproc import ChildProcessFailed
 from mcpreg.catalog.gcpause import collect_and_freeze
+from mcpreg.kube import KubeError
+from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogReader
 from mcpreg.storage.model import StoredCatalog
 from mcpreg_api.builder import SnapshotBuilder, build_off_loop
@@ -79,7 +82,7 @@ class CatalogLoader:
             except Exception as exc:
                 delay = RETRY.delay(failures)
                 log.exception("catalogue reader failed; retrying in %.1fs", delay)
-                self.state.last_error = f"reading the catalogue failed: {exc}"
+                self.state.last_error = f"reading the catalogue failed: {shown_error(exc)}"
             finally:
                 await _close(changes)
             await asyncio.sleep(delay)
@@ -106,7 +109,7 @@ class CatalogLoader:
             return self._refuse(stored, "invalid", f"is invalid: {exc}")
         except Exception as exc:  # a bug or exhaustion must not stop the loader: keep serving
             log.exception("building catalogue %s failed", stored.content_hash)
-            return self._refuse(stored, "failed", f"could not be loaded: {exc}")
+            return self._refuse(stored, "failed", f"could not be loaded: {shown_error(exc)}")
         elapsed = time.perf_counter() - started
         self.state.snapshot = snapshot  # the atomic swap
         self.state.last_error = None
@@ -181,6 +184,15 @@ class CatalogLoader:
         self.metrics.entries.set(snapshot.entry_count)
         self.metrics.loaded_at.set(snapshot.loaded_at.timestamp())
         self.metrics.ready.set(1)
+
+
+def shown_error(exc: BaseException) -> str:
+    """What `/readiness` may say about an error: the messages the product writes itself (storage and
+    Kubernetes errors, a build process that died), else only the exception's type. Raw exception text
+    may quote data or internals not meant for anyone who can reach the endpoint; the log has it all."""
+    if isinstance(exc, StorageError | KubeError | ChildProcessFailed):
+        return str(exc)
+    return f"{type(exc).__name__} (see the log)"
 
 
 async def _close(changes: AsyncIterator[StoredCatalog]) -> None:

@@ -1,8 +1,9 @@
 """`mcpreg validate` and `mcpreg convert`: the catalogue library on the command line.
 
-Exit codes: 0 success; 1 a catalogue is invalid (every problem is printed, one per line, as
-`FILE: path: message`); 2 a file could not be read or the command was used wrongly. Bad input never
-produces a traceback.
+`validate` prints every error and warning with the file's line and column (`validate_report.py`
+formats them as text, JSON or GitHub annotations). Exit codes: 0 valid (warnings allowed unless
+`--strict`); 1 a catalogue has errors (or warnings, with `--strict`); 2 a file could not be read or
+the command was used wrongly. Bad input never produces a traceback.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from typing import Any, TextIO
 
 from mcpreg.catalog import (
     DEFAULT_NAMESPACE,
-    Catalog,
     CatalogError,
     CatalogLimits,
     parse_catalog,
     read_catalog_file,
 )
 from mcpreg.catalog.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
-
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_UNREADABLE = 2
+from mcpreg_cli.validate_report import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    OUTPUT_FORMATS,
+    FileReport,
+    exit_code,
+    located_issues,
+    validate_document,
+    write_reports,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,13 +40,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "validate",
         help="check catalogue files (ToolHive or upstream format)",
         description=(
-            "Validate MCP server catalogues. Prints every problem with its entry and JSON path; exits 0 "
-            "when all files are valid, 1 when any is invalid, 2 when any cannot be read."
+            "Validate MCP server catalogues. Prints every error (the entry cannot be served) and warning "
+            "(the entry is served after normalisation) with its line, column and JSON path; exits 0 when "
+            "no file has errors, 1 when any has (or has warnings, with --strict), 2 when any cannot be read."
         ),
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="catalogue file ('-' for stdin)")
     _add_common_options(validate)
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    validate.add_argument(
+        "--strict", action="store_true", help="fail on warnings too (for CI in catalogue repositories)"
+    )
+    validate.add_argument(
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="'text' (default), 'json' (one document on stdout) or 'github' (workflow-command annotations)",
+    )
     validate.set_defaults(func=run_validate)
 
     convert = subparsers.add_parser(
@@ -125,32 +142,19 @@ def _describe_os_error(path: str, exc: OSError) -> str:
 
 def run_validate(args: argparse.Namespace) -> int:
     limits = _limits(args)
-    exit_code = EXIT_OK
+    reports: list[FileReport] = []
     for path in args.files:
         try:
-            catalog = parse_catalog(_read(path, limits), format=args.format, limits=limits)
+            data = _read(path, limits)
         except OSError as exc:
-            print(_describe_os_error(path, exc), file=sys.stderr)
-            exit_code = EXIT_UNREADABLE
+            reports.append(FileReport(path, unreadable=_describe_os_error(path, exc)))
             continue
         except CatalogError as exc:
-            for issue in exc.issues:
-                print(f"{path}: {issue.render()}")
-            count = len(exc.issues)
-            print(f"{path}: invalid ({count} problem{'s' * (count != 1)})", file=sys.stderr)
-            exit_code = max(exit_code, EXIT_INVALID)
+            reports.append(FileReport(path, errors=located_issues(exc.issues, None)))
             continue
-        if not args.quiet:
-            print(f"{path}: valid {_summary(catalog)}")
-    return exit_code
-
-
-def _summary(catalog: Catalog) -> str:
-    versions = "" if catalog.entry_count == catalog.server_count else f", {catalog.entry_count} versions"
-    return (
-        f"({catalog.source_format} format, {catalog.server_count} server"
-        f"{'s' * (catalog.server_count != 1)}{versions}, {catalog.content_hash})"
-    )
+        reports.append(validate_document(path, data, args.format, limits))
+    write_reports(reports, args.output, sys.stdout, sys.stderr, quiet=args.quiet)
+    return exit_code(reports, strict=args.strict)
 
 
 def run_convert(args: argparse.Namespace) -> int:

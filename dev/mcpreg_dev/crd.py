@@ -241,6 +241,12 @@ PRINTER_COLUMNS: list[Schema] = [
         "description": "Servers in the stored catalogue.",
     },
     {
+        "name": "Skipped",
+        "type": "integer",
+        "jsonPath": ".status.syncStatus.skippedCount",
+        "description": "Entries of the source left out of the stored catalogue (invalid).",
+    },
+    {
         "name": "Last Sync",
         "type": "date",
         "jsonPath": ".status.syncStatus.lastSyncTime",

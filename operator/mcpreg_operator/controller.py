@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from mcpreg.kube import ConflictError, JsonObject, KubeClient, NotFoundError, Resource
 from mcpreg.storage.interfaces import CatalogStore
 from mcpreg.storage.model import StorageLocation
-from mcpreg_operator import decisions
+from mcpreg_operator import decisions, quarantine
 from mcpreg_operator.api_reconciler import ApiReconciler, ApiReport, apply_api_report
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.phase import derive_overall
@@ -348,6 +348,9 @@ class RegistryController:
                 s, success, spec=spec, generation=generation, started=started, now=now
             )
         )
+        skipped = quarantine.skipped_event(success.entries, previous.skipped_hash if previous else None)
+        if skipped is not None:
+            result.events.append(("Warning", quarantine.ENTRIES_SKIPPED, skipped))
         if previous_failures:
             result.events.append(
                 (

@@ -13,6 +13,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
 
+from mcpreg_operator import quarantine
 from mcpreg_operator.backoff import next_due, retry_delay
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import (
@@ -134,6 +135,11 @@ def record_success(
     sync = _sync_status(status)
     if outcome.server_count >= 0:
         sync.server_count = outcome.server_count
+    entries = outcome.entries
+    if entries is not None:
+        sync.skipped_count = entries.skipped_count
+        sync.warning_count = entries.warning_count
+        sync.skipped_hash = entries.skipped_hash
     sync.phase = SyncPhase.COMPLETE
     sync.revision = outcome.revision
     sync.last_sync_hash = outcome.content_hash
@@ -142,8 +148,11 @@ def record_success(
     sync.attempt_count = 0
     sync.spec_hash = data_spec_hash(spec)
     servers = sync.server_count if sync.server_count is not None else 0
-    sync.message = f"{servers} servers from {outcome.source} at {outcome.revision[:12]}" + (
-        "" if outcome.fetched else " (unchanged; nothing downloaded)"
+    skipped = sync.skipped_count or 0
+    sync.message = (
+        f"{servers} servers from {outcome.source} at {outcome.revision[:12]}"
+        + (f"; {quarantine.counted(skipped, 'invalid entry', 'invalid entries')} skipped" if skipped else "")
+        + ("" if outcome.fetched else " (unchanged; nothing downloaded)")
     )
     status.storage_ref = StorageRef.model_validate(outcome.storage_location)
     status.observed_generation = generation
@@ -151,8 +160,16 @@ def record_success(
     short = outcome.revision[:12]
     set_(ConditionType.SOURCE_AVAILABLE, ConditionStatus.TRUE, "SourceReachable",
          f"{outcome.source} resolved to {short}", observed_generation=generation, at=now)  # fmt: skip
-    set_(ConditionType.DATA_VALID, ConditionStatus.TRUE, "Valid", f"{servers} valid servers",
-         observed_generation=generation, at=now)  # fmt: skip
+    current = status.condition(ConditionType.DATA_VALID)
+    if entries is not None:
+        valid, reason, message = quarantine.data_valid(entries, servers)
+    elif current is not None and current.reason in quarantine.STORED_DATA_REASONS:
+        # Nothing was read: what the sync that read the stored data said still holds (with the names).
+        valid, reason, message = current.status is ConditionStatus.TRUE, current.reason, current.message
+    else:
+        valid, reason, message = quarantine.data_valid_from_counts(skipped, sync.warning_count or 0, servers)
+    set_(ConditionType.DATA_VALID, ConditionStatus.TRUE if valid else ConditionStatus.FALSE, reason,
+         message, observed_generation=generation, at=now)  # fmt: skip
     stored = f"catalogue {outcome.content_hash[:19]}… stored"
     set_(ConditionType.SYNCED, ConditionStatus.TRUE, "Synced", stored,
          observed_generation=generation, at=now)  # fmt: skip

@@ -6,13 +6,17 @@ event loop - every watch stream, every other registry's sync, Kopf's daemons - f
 time (issue 12). Catalogues larger than `PROCESS_ABOVE` bytes are therefore prepared in a short-lived
 child process, `python -m mcpreg_operator.parsing` (see `mcpreg.catalog.childproc`): the raw bytes,
 format, filter and limits go in, the served document (`mcpreg.catalog.served`: what the registry API
-serves, rendered once here so that no API replica validates it again) with its hash and server count
-comes out, and the parsed model and its memory stay in the child, which then exits. Smaller
-catalogues are prepared in a thread: starting an interpreter (~0.5 s, mostly importing the catalogue
-models) costs more than their parse stalls.
+serves, rendered once here so that no API replica validates it again) with its hash, server count and
+the report of entries skipped as invalid and of warnings (`quarantine.EntryReport`: counts and the
+first few, so the result stays small) comes out, and the parsed model and its memory stay in the
+child, which then exits. Smaller catalogues are prepared in a thread: starting an interpreter (~0.5 s,
+mostly importing the catalogue models) costs more than their parse stalls.
 
-Invalid data raises the same `CatalogError`, with the same issues, on either path, so status messages
-do not depend on where the parse ran. A child that dies (the memory limit's SIGKILL, say) or fails
+Invalid entries do not raise: they are left out of the served document and reported
+(`quarantine`); whether the rest may be stored is the sync's decision. A document that cannot be
+read at all (not UTF-8, not JSON, an unknown shape, over the limits) and an invalid filter raise the
+same `CatalogError`, with the same issues, on either path, so status messages do not depend on where
+the parse ran. A child that dies (the memory limit's SIGKILL, say) or fails
 unexpectedly raises `ParsingFailed`; cancelling the caller kills the child.
 
 At most `MCPREG_PARSE_PROCESSES` children (default: 2, or 1 on a single CPU) run at once: each holds
@@ -20,8 +24,9 @@ a whole parse (roughly ten times the catalogue's size), and more of them than co
 `MCPREG_PARSE_PROCESS_ABOVE` (bytes) overrides the size threshold: 0 sends every catalogue to a child,
 a huge value keeps them all in threads.
 
-This module is also the child's entry point, so it imports only the catalogue library at top level
-(not the storage backends, whose Kubernetes client would double the child's start-up time).
+This module is also the child's entry point, so it imports only the catalogue library and the small
+`quarantine` module at top level (not the storage backends, whose Kubernetes client would double the
+child's start-up time).
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mcpreg.catalog import CatalogError, CatalogIssue, CatalogLimits, compile_filter, parse_catalog
+from mcpreg.catalog import CatalogError, CatalogIssue, CatalogLimits, compile_filter
 from mcpreg.catalog.childproc import ChildProcessFailed, child_command, child_main, run_in_child
 from mcpreg.catalog.detect import FormatChoice
 from mcpreg.catalog.hashing import content_hash
+from mcpreg.catalog.quarantine import read_catalog
 from mcpreg.catalog.served import render_served
+from mcpreg_operator.quarantine import EntryReport, summarise
 
 if TYPE_CHECKING:
     from mcpreg.storage.model import StoredCatalog
@@ -63,6 +70,7 @@ class PreparedCatalog:
     data: bytes  # the served document
     content_hash: str  # sha256 of `data`
     server_count: int
+    entries: EntryReport  # what was skipped as invalid, and the warnings
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +88,12 @@ class _Refused:
 
 
 def prepare(data: bytes, options: ParseOptions) -> PreparedCatalog:
-    """Parse within the limits, filter, and render the served document, here. Raises CatalogError."""
-    catalog = parse_catalog(data, format=options.format, limits=options.limits)
-    catalog = catalog.filtered(compile_filter(options.filter_spec, path=FILTER_PATH))
+    """Read within the limits, leave out invalid entries, filter, and render the served document, here.
+    Raises CatalogError for a document that cannot be read at all, or an invalid filter."""
+    reading = read_catalog(data, format=options.format, limits=options.limits)
+    catalog = reading.catalog.filtered(compile_filter(options.filter_spec, path=FILTER_PATH))
     served = render_served(catalog)
-    return PreparedCatalog(served, content_hash(served), catalog.server_count)
+    return PreparedCatalog(served, content_hash(served), catalog.server_count, summarise(reading))
 
 
 def process_threshold() -> int:
@@ -109,12 +118,14 @@ async def prepare_stored(
     revision: str,
     process_above: int | None = None,
     executor: Executor | None = None,
-) -> StoredCatalog:
-    """The generation to store for catalogue `data`: parsed, validated, filtered, rendered, hashed.
+) -> tuple[StoredCatalog, EntryReport]:
+    """The generation to store for catalogue `data` (parsed, validated, invalid entries left out,
+    filtered, rendered, hashed), and the report of what was left out.
 
     In a child process when `data` is larger than `process_above` bytes (default: `process_threshold()`),
-    else in a thread of `executor` (None: the loop's default executor). Raises CatalogError for invalid
-    data or an invalid filter, ParsingFailed when the child dies or fails otherwise.
+    else in a thread of `executor` (None: the loop's default executor). Raises CatalogError for a
+    document that cannot be read or an invalid filter, ParsingFailed when the child dies or fails
+    otherwise.
     """
     from mcpreg.storage.model import StoredCatalog  # not at top level: the child does not need it
 
@@ -124,13 +135,14 @@ async def prepare_stored(
         prepared = await prepare_in_child(data, options)
     else:
         prepared = await asyncio.get_running_loop().run_in_executor(executor, prepare, data, options)
-    return StoredCatalog(
+    stored = StoredCatalog(
         data=prepared.data,
         content_hash=prepared.content_hash,
         revision=revision,
         stored_at=datetime.now(UTC),
         server_count=prepared.server_count,
     )
+    return stored, prepared.entries
 
 
 async def prepare_in_child(

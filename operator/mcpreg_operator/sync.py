@@ -1,4 +1,4 @@
-"""One sync of one MCPRegistry: source → detect/parse/validate → filter → store.
+"""One sync of one MCPRegistry: source → detect/parse/validate → quarantine → filter → store.
 
 The pipeline knows nothing about Kopf or status; it returns a `SyncOutcome` or raises `SyncFailure`
 naming the stage that failed (which becomes a condition) and a message a person can act on. Blocking
@@ -22,11 +22,9 @@ from mcpreg.kube import KubeError
 from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogStore, PublishHook
 from mcpreg_operator.parsing import ParsingFailed, prepare_stored
+from mcpreg_operator.quarantine import INVALID_DATA, EntryReport, refusal, render_issue_list
 from mcpreg_operator.sources.errors import SourceError
 from mcpreg_operator.spec.registry import MCPRegistrySpec
-
-# How many validation problems a status message lists before "and N more".
-MAX_ISSUES_IN_MESSAGE = 5
 
 
 class SyncStage(StrEnum):
@@ -109,23 +107,25 @@ class SyncOutcome:
     fetched: bool  # False when the cheap change check found nothing new
     storage_location: dict[str, Any]
     source: str
+    # Entries skipped as invalid and warnings; None when nothing was read (the cheap path).
+    entries: EntryReport | None = None
 
 
 def data_spec_hash(spec: MCPRegistrySpec) -> str:
-    """Hash of what shapes the stored data: the spec's source, filter and storage, and the format the
-    data is stored in. A change to any of them forces a full sync; so the first pass of an operator that
-    stores a new format rewrites data an older one stored, even when the source is unchanged."""
-    relevant = spec.model_dump(mode="json", by_alias=True, include={"source", "filter", "storage"})
+    """Hash of what shapes the stored data: the spec's source, filter, validation and storage, and the
+    format the data is stored in. A change to any of them forces a full sync; so the first pass of an
+    operator that stores a new format rewrites data an older one stored, even when the source is
+    unchanged, and switching `validation.onInvalidEntry` judges the current data again at once."""
+    relevant = spec.model_dump(
+        mode="json", by_alias=True, include={"source", "filter", "validation", "storage"}
+    )
     relevant["storedFormat"] = SERVED_FORMAT
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def render_issues(error: CatalogError) -> str:
-    issues = [issue.render() for issue in error.issues[:MAX_ISSUES_IN_MESSAGE]]
-    more = len(error.issues) - len(issues)
-    text = "; ".join(issues)
-    return f"{text} (and {more} more)" if more > 0 else text
+    return render_issue_list(error.issues, len(error.issues))
 
 
 @dataclass(frozen=True)
@@ -192,10 +192,12 @@ async def run_sync(
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
     assert snapshot.data is not None
 
-    # Parse, filter, render the served document and hash it: in a child process for large catalogues,
-    # so the event loop keeps serving (see parsing); `executor` runs the small ones.
+    # Parse (leaving invalid entries out), filter, render the served document and hash it: in a child
+    # process for large catalogues, so the event loop keeps serving (see parsing); `executor` runs the
+    # small ones. Then spec.validation decides whether what is left may be stored (see quarantine).
+    where = f"{snapshot.description} at {snapshot.revision[:12]}"
     try:
-        stored = await prepare_stored(
+        stored, entries = await prepare_stored(
             snapshot.data,
             format=spec.source.format.value,
             filter_spec=_filter_spec(spec),
@@ -203,19 +205,14 @@ async def run_sync(
             revision=snapshot.revision,
             executor=executor,
         )
-    except CatalogError as exc:
-        raise SyncFailure(
-            SyncStage.DATA,
-            "InvalidData",
-            f"{snapshot.description} at {snapshot.revision[:12]}: {render_issues(exc)}",
-        ) from None
+    except CatalogError as exc:  # the document as a whole, or the filter: whatever spec.validation says
+        raise SyncFailure(SyncStage.DATA, INVALID_DATA, f"{where}: {render_issues(exc)}") from None
     except ParsingFailed as exc:
         # Not a verdict on the data (often the memory limit): Synced turns False, the retry backs off.
-        raise SyncFailure(
-            SyncStage.STORAGE,
-            "ParsingFailed",
-            f"{snapshot.description} at {snapshot.revision[:12]}: {exc}",
-        ) from None
+        raise SyncFailure(SyncStage.STORAGE, "ParsingFailed", f"{where}: {exc}") from None
+    refused = refusal(entries, spec.validation)
+    if refused is not None:  # Reject, or the guard: nothing is stored, the last good data stays served
+        raise SyncFailure(SyncStage.DATA, refused.reason, f"{where}: {refused.message}")
     try:
         result = await store.write(stored, before_publish=before_publish)
     except Exception as exc:  # storage backends raise their own errors; status must name them
@@ -228,4 +225,5 @@ async def run_sync(
         fetched=True,
         storage_location=result.location.to_status(),
         source=snapshot.description,
+        entries=entries,
     )

@@ -211,6 +211,11 @@ GOOD: dict[str, Obj] = {
     "filters-max": registry(
         with_(GIT_SPEC, filter={"names": {"include": ["x"] * 100, "exclude": ["y" * 256]}, "tags": {}})
     ),
+    "validation-reject": registry(with_(GIT_SPEC, validation={"onInvalidEntry": "Reject"})),
+    "validation-bounds": registry(
+        with_(GIT_SPEC, validation={"onInvalidEntry": "Skip", "maxSkippedPercent": 0})
+    ),
+    "validation-all": registry(with_(GIT_SPEC, validation={"maxSkippedPercent": 100})),
     # OpenAPI counts a whole float as an integer; the operator must read what the API server stored.
     "replicas-whole-float": registry(with_(GIT_SPEC, api={"replicas": 2.0})),
     "network-policy": registry(
@@ -459,6 +464,13 @@ BAD: dict[str, tuple[Obj, str | None]] = {
     },
     "s3-bad-region": (registry(with_(GIT, storage={"type": "s3", "s3": {**S3, "region": "US East"}})), None),
     "unknown-storage": (registry(with_(GIT, storage={"type": "gcs"})), None),
+    # validation
+    "validation-unknown-mode": (registry(with_(GIT, validation={"onInvalidEntry": "Ignore"})), None),
+    "validation-lowercase-mode": (registry(with_(GIT, validation={"onInvalidEntry": "skip"})), None),
+    "validation-percent-over": (registry(with_(GIT, validation={"maxSkippedPercent": 101})), None),
+    "validation-percent-negative": (registry(with_(GIT, validation={"maxSkippedPercent": -1})), None),
+    "validation-percent-string": (registry(with_(GIT, validation={"maxSkippedPercent": "50"})), None),
+    "validation-percent-fraction": (registry(with_(GIT, validation={"maxSkippedPercent": 12.5})), None),
     # API workload
     "replicas-negative": (registry(with_(GIT, api={"replicas": -1})), None),
     "replicas-too-many": (registry(with_(GIT, api={"replicas": MAX_API_REPLICAS + 1})), None),

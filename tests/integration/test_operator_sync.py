@@ -177,7 +177,11 @@ def test_invalid_data_keeps_last_good_then_recovers(
     registries: Registries, kube: Kube, namespace: str, bare_repo: BareRepo, git_daemon: GitDaemonServer
 ) -> None:
     bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
-    registries.create("bad", git_spec(git_daemon.url(bare_repo)))
+    # Reject: one invalid entry fails the sync (with the default Skip it would be left out, as
+    # test_operator_quarantine.py shows).
+    registries.create(
+        "bad", git_spec(git_daemon.url(bare_repo)) | {"validation": {"onInvalidEntry": "Reject"}}
+    )
     good = registries.wait("bad", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)["status"]
     stored_before = data_configmap(kube, namespace, "bad")
 

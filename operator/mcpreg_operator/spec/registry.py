@@ -16,6 +16,7 @@ from mcpreg_operator.spec.source import Source
 from mcpreg_operator.spec.status import MCPRegistryStatus
 from mcpreg_operator.spec.storage import Storage
 from mcpreg_operator.spec.sync_policy import SyncPolicy
+from mcpreg_operator.spec.validation import Validation
 
 
 class MCPRegistrySpec(ResourceModel):
@@ -33,6 +34,10 @@ class MCPRegistrySpec(ResourceModel):
     )
     filter: Filter | None = Field(
         default=None, description="Which servers to keep. Omit to keep all of them."
+    )
+    validation: Validation = object_default(
+        Validation,
+        "What a sync does with entries that cannot be served: skip them (the default) or fail the sync.",
     )
     storage: Storage = object_default(
         Storage, "Where the processed catalogue is stored. Defaults to ConfigMaps."

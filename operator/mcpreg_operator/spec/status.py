@@ -128,11 +128,35 @@ class SyncStatus(ResourceModel):
     server_count: int | None = Field(
         default=None, ge=0, description="Number of servers in the stored catalogue."
     )
+    skipped_count: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Entries of the source document left out of the stored catalogue because they cannot be "
+            "served (spec.validation.onInvalidEntry Skip); the DataValid condition names the first few "
+            "with their JSON paths."
+        ),
+    )
+    warning_count: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Warnings about the stored catalogue's entries: legacy or unknown shapes that were normalised "
+            "and are served (a missing tier defaulted, a timestamp form rewritten, ...)."
+        ),
+    )
+    skipped_hash: str | None = Field(
+        default=None,
+        description=(
+            "Hash (sha256:...) of the set of skipped entries: a Warning Event EntriesSkipped is posted "
+            "when it changes, not again while the same entries stay skipped."
+        ),
+    )
     spec_hash: str | None = Field(
         default=None,
         description=(
-            "Hash of what shaped the stored data (the spec's source, filter and storage, and the stored "
-            "format); a change that alters it forces a full sync even when the source revision is "
+            "Hash of what shaped the stored data (the spec's source, filter, validation and storage, and "
+            "the stored format); a change that alters it forces a full sync even when the source revision is "
             "unchanged, so an upgraded operator rewrites data an older one stored."
         ),
     )

@@ -10,6 +10,9 @@ Typical use::
     except CatalogError as exc:
         for issue in exc.issues:                                    # entry, path, message
             print(issue.render())          # servers.fetch.transport: must be one of …
+
+    reading = read_catalog(raw_bytes)   # per-entry quarantine: bad entries left out and named
+    reading.catalog, reading.skipped, reading.warnings, reading.total_entries
     catalog.upstream_view()     # [{"server": server.json, "_meta": {official: status, isLatest, …}}]
     catalog.toolhive_view()     # {"version", "last_updated", "servers", "remote_servers", …}
     catalog.canonical_json()    # bytes; parse_catalog(catalog.canonical_json()) gives it back
@@ -32,7 +35,7 @@ from mcpreg.catalog.convert import (
     version_from_image,
 )
 from mcpreg.catalog.detect import CatalogFormat, DetectedFormat, FormatChoice, detect_format
-from mcpreg.catalog.errors import CatalogError, CatalogIssue, format_path
+from mcpreg.catalog.errors import CatalogError, CatalogIssue, Severity, format_path
 from mcpreg.catalog.filtering import CatalogFilter, FilterSpec, PatternLists, compile_filter, make_filter
 from mcpreg.catalog.hashing import canonical_json, content_hash, hash_value
 from mcpreg.catalog.jsondoc import decode_json_document
@@ -43,10 +46,11 @@ from mcpreg.catalog.model import (
     CatalogGroup,
     EntryStatus,
     RegistryInfo,
-    SkippedEntry,
+    ToolHiveOmission,
     UpstreamDocumentShape,
 )
 from mcpreg.catalog.parse import catalog_from_document, parse_catalog, read_catalog_file, validate_catalog
+from mcpreg.catalog.quarantine import CatalogReading, SkippedEntry, read_catalog
 from mcpreg.catalog.upstream_models import (
     MCPREG_NAMESPACE,
     OFFICIAL_META_KEY,
@@ -72,6 +76,7 @@ __all__ = [
     "CatalogGroup",
     "CatalogIssue",
     "CatalogLimits",
+    "CatalogReading",
     "DetectedFormat",
     "EntryStatus",
     "FilterSpec",
@@ -79,8 +84,10 @@ __all__ = [
     "NotExpressible",
     "PatternLists",
     "RegistryInfo",
+    "Severity",
     "SkippedEntry",
     "ToolHiveForm",
+    "ToolHiveOmission",
     "UpstreamDocumentShape",
     "canonical_json",
     "catalog_from_document",
@@ -94,6 +101,7 @@ __all__ = [
     "latest_index",
     "make_filter",
     "parse_catalog",
+    "read_catalog",
     "read_catalog_file",
     "semver_key",
     "server_json_to_toolhive",

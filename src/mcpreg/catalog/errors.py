@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 PathPart = str | int
+# An error makes an entry unservable; a warning says what normalisation did to an entry that is served.
+Severity = Literal["error", "warning"]
 
 # Keys that can be written after a dot without ambiguity; anything else is written as ["key"].
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
@@ -82,12 +84,14 @@ class CatalogIssue:
     `entry` is the server the problem belongs to (its catalogue key or upstream name), or None for
     problems with the document as a whole. `path` is the JSON path from the document root, already
     rendered (`servers.fetch.transport`); it is empty when the problem is the document itself (not
-    JSON, too large, unknown format).
+    JSON, too large, unknown format). `severity` is "error" (the entry, or the document, cannot be
+    served) or "warning" (the entry is served after the normalisation the message describes).
     """
 
     entry: str | None
     path: str
     message: str
+    severity: Severity = "error"
 
     def render(self) -> str:
         """One line: `path: message`, naming the entry when the path does not already show it."""
@@ -102,7 +106,7 @@ class CatalogIssue:
 
     def as_dict(self) -> dict[str, str | None]:
         """JSON-ready form, for API bodies and machine-readable output."""
-        return {"entry": self.entry, "path": self.path, "message": self.message}
+        return {"entry": self.entry, "path": self.path, "message": self.message, "severity": self.severity}
 
 
 def _path_names_entry(path: str, entry: str) -> bool:
@@ -150,8 +154,19 @@ def issues_from_validation_error(
     wrappers, a whole `servers` mapping), `locate` maps pydantic's location to the real document path
     and the entry it belongs to.
     """
+    return issues_from_error_details(error.errors(include_url=False), prefix, entry, locate=locate)
+
+
+def issues_from_error_details(
+    details: Iterable[ErrorDetails],
+    prefix: Sequence[PathPart] = (),
+    entry: str | None = None,
+    *,
+    locate: Locator | None = None,
+) -> list[CatalogIssue]:
+    """`issues_from_validation_error` for error details already taken out of their ValidationError."""
     issues: list[CatalogIssue] = []
-    for detail in error.errors(include_url=False):
+    for detail in details:
         loc: list[PathPart] = [p if isinstance(p, int) else str(p) for p in detail["loc"]]
         is_key_error = bool(loc) and loc[-1] == "[key]"
         if is_key_error:

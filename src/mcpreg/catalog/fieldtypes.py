@@ -26,6 +26,10 @@ _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME_PATTERN = rf"^{_LABEL}(\.{_LABEL})*\.?$"
 # ToolHive's allow_host also takes a leading-dot domain suffix (".example.com").
 ALLOWED_HOST_PATTERN = rf"^\.?{_LABEL}(\.{_LABEL})*\.?$"
+# ... and, in catalogues it served, a wildcard ("*.example.com"), which it passes on as written. The
+# ToolHive format reports that as a warning (mcpreg.catalog.legacy); the server.json extension
+# carries it as converted, so that a catalogue's own canonical form reads back.
+KEPT_ALLOWED_HOST_PATTERN = rf"^(\*\.|\.)?{_LABEL}(\.{_LABEL})*\.?$"
 
 
 def _unique(items: list[T]) -> list[T]:
@@ -42,6 +46,7 @@ UriString = Annotated[str, StringConstraints(pattern=URI_PATTERN)]
 DateTimeString = Annotated[str, StringConstraints(pattern=DATE_TIME_PATTERN)]
 HostnameString = Annotated[str, StringConstraints(pattern=HOSTNAME_PATTERN, max_length=253)]
 AllowedHostString = Annotated[str, StringConstraints(pattern=ALLOWED_HOST_PATTERN, max_length=254)]
+KeptAllowedHostString = Annotated[str, StringConstraints(pattern=KEPT_ALLOWED_HOST_PATTERN, max_length=255)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 

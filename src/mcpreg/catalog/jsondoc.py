@@ -9,7 +9,7 @@ decoder traceback escape.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mcpreg.catalog.errors import CatalogError, CatalogIssue, PathPart, document_issue, format_path
@@ -37,32 +37,34 @@ def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-class _ObjectWithDuplicates(dict[str, Any]):
-    """Marks an object that had duplicate keys, on the slow path that locates them for the message."""
-
-    duplicates: list[str]
-
-
-def _marking_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) == len(pairs):
-        return obj
-    marked = _ObjectWithDuplicates(obj)
-    seen: set[str] = set()
-    marked.duplicates = []
-    for key, _ in pairs:
-        if key in seen and key not in marked.duplicates:
-            marked.duplicates.append(key)
-        seen.add(key)
-    return marked
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a catalogue (JSON has no such number)")
 
 
 def decode_json_document(data: bytes | str, limits: CatalogLimits = DEFAULT_LIMITS) -> Any:
     """Decode `data` as one JSON document within `limits`; raise CatalogError otherwise."""
+    value, repeated = decode_catalog_document(data, limits)
+    if repeated:
+        raise CatalogError([issue for _, issue in repeated])
+    return value
+
+
+# Where a repeated key names a server: a ToolHive map of servers, at the top or in a group.
+def _is_server_map(path: Sequence[PathPart]) -> bool:
+    if len(path) == 1:
+        return path[0] in ("servers", "remote_servers")
+    return len(path) == 3 and path[0] == "groups" and path[2] in ("servers", "remote_servers")
+
+
+def decode_catalog_document(
+    data: bytes | str, limits: CatalogLimits = DEFAULT_LIMITS
+) -> tuple[Any, list[tuple[tuple[PathPart, ...], CatalogIssue]]]:
+    """Like `decode_json_document`, but a server name written twice in a ToolHive map of servers is
+    returned as a problem of that entry (its key path and the issue) instead of refusing the document.
+
+    Which of the two definitions was meant cannot be known, so the caller leaves the entry out. Any
+    other repeated key is still a problem of the whole document.
+    """
     if isinstance(data, str):
         data = data.encode("utf-8", errors="surrogatepass")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -80,10 +82,15 @@ def decode_json_document(data: bytes | str, limits: CatalogLimits = DEFAULT_LIMI
     text = _decode_utf8(bytes(data))
     if not text.strip():
         raise CatalogError([document_issue("the document is empty; expected a JSON catalogue")])
+    repeated: list[tuple[tuple[PathPart, ...], CatalogIssue]] = []
     try:
         value = json.loads(text, object_pairs_hook=_strict_object, parse_constant=_reject_constant)
     except _DuplicateKeyError:
-        raise CatalogError(_locate_duplicate_keys(text)) from None
+        value, repeated = _locate_duplicate_keys(text)
+        if value is None or any(not _is_server_map(path[:-1]) for path, _ in repeated):
+            raise CatalogError(
+                [issue for _, issue in repeated] or [document_issue("contains duplicate keys")]
+            ) from None
     except json.JSONDecodeError as exc:
         raise CatalogError(
             [document_issue(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
@@ -98,7 +105,7 @@ def decode_json_document(data: bytes | str, limits: CatalogLimits = DEFAULT_LIMI
     problem = _find_bound_violation(value, limits)
     if problem is not None:
         raise CatalogError([problem])
-    return value
+    return value, repeated
 
 
 def _decode_utf8(data: bytes) -> str:
@@ -116,35 +123,49 @@ def _decode_utf8(data: bytes) -> str:
         ) from None
 
 
-def _locate_duplicate_keys(text: str) -> list[CatalogIssue]:
-    """Slow path, only for broken documents: re-decode, marking objects with duplicate keys."""
+def _locate_duplicate_keys(text: str) -> tuple[Any, list[tuple[tuple[PathPart, ...], CatalogIssue]]]:
+    """Slow path, only for broken documents: re-decode, noting the objects with duplicate keys.
+
+    Returns the document (the last of two equal keys kept, as json.loads does) and each repeated key
+    with its path; the document is None when it cannot be decoded this way.
+    """
+    # Objects with repeated keys, by identity: they stay alive inside `value` while it is walked.
+    repeats: dict[int, list[str]] = {}
+
+    def marking_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            duplicates: list[str] = []
+            for key, _ in pairs:
+                if key in seen and key not in duplicates:
+                    duplicates.append(key)
+                seen.add(key)
+            repeats[id(obj)] = duplicates
+        return obj
+
     try:
-        value = json.loads(text, object_pairs_hook=_marking_object, parse_constant=_reject_constant)
+        value = json.loads(text, object_pairs_hook=marking_object, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # pragma: no cover - the first pass would have said so
-        return [document_issue("contains duplicate keys")]
-    issues: list[CatalogIssue] = []
-
-    def visit(node: Any, path: list[PathPart]) -> None:
+        return None, []
+    found: list[tuple[tuple[PathPart, ...], CatalogIssue]] = []
+    stack: list[tuple[Any, tuple[PathPart, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
         if isinstance(node, dict):
-            if isinstance(node, _ObjectWithDuplicates):
-                is_server_map = len(path) >= 1 and path[-1] in ("servers", "remote_servers")
-                what = "server name" if is_server_map else "key"
-                for key in node.duplicates:
-                    issues.append(
-                        CatalogIssue(
-                            entry=key if is_server_map else None,
-                            path=format_path([*path, key]),
-                            message=f"duplicate {what} {key!r}: each may appear only once",
-                        )
-                    )
-            for key, child in node.items():
-                visit(child, [*path, key])
+            is_server_map = _is_server_map(path)
+            what = "server name" if is_server_map else "key"
+            for key in repeats.get(id(node), ()):
+                issue = CatalogIssue(
+                    entry=key if is_server_map else None,
+                    path=format_path([*path, key]),
+                    message=f"duplicate {what} {key!r}: each may appear only once",
+                )
+                found.append(((*path, key), issue))
+            stack.extend((child, (*path, key)) for key, child in reversed(node.items()))
         elif isinstance(node, list):
-            for index, child in enumerate(node):
-                visit(child, [*path, index])
-
-    visit(value, [])
-    return issues or [document_issue("contains duplicate keys")]
+            stack.extend((child, (*path, index)) for index, child in reversed(list(enumerate(node))))
+    return value, found
 
 
 def _find_bound_violation(root: Any, limits: CatalogLimits) -> CatalogIssue | None:

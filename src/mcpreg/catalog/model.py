@@ -107,7 +107,7 @@ class CatalogGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class SkippedEntry:
+class ToolHiveOmission:
     """A server left out of the ToolHive view, and why (it stays in the upstream view)."""
 
     name: str
@@ -205,17 +205,17 @@ class Catalog:
         return self._toolhive[0]
 
     @property
-    def toolhive_skipped(self) -> tuple[SkippedEntry, ...]:
+    def toolhive_skipped(self) -> tuple[ToolHiveOmission, ...]:
         """Latest versions the ToolHive view had to leave out, with the reason for each."""
         return self._toolhive[1]
 
     @cached_property
-    def _toolhive(self) -> tuple[dict[str, Any], tuple[SkippedEntry, ...]]:
+    def _toolhive(self) -> tuple[dict[str, Any], tuple[ToolHiveOmission, ...]]:
         with collector_paused():
             return self._build_toolhive()
 
-    def _build_toolhive(self) -> tuple[dict[str, Any], tuple[SkippedEntry, ...]]:
-        skipped: list[SkippedEntry] = []
+    def _build_toolhive(self) -> tuple[dict[str, Any], tuple[ToolHiveOmission, ...]]:
+        skipped: list[ToolHiveOmission] = []
         servers, remote_servers = _toolhive_maps(self.latest_entries(), skipped)
         document: dict[str, Any] = {}
         if self.registry.schema_url is not None:
@@ -379,30 +379,34 @@ def _with_latest_flags(entries: Sequence[CatalogEntry]) -> tuple[CatalogEntry, .
 
 
 def _toolhive_maps(
-    entries: Sequence[CatalogEntry], skipped: list[SkippedEntry]
+    entries: Sequence[CatalogEntry], skipped: list[ToolHiveOmission]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     servers: dict[str, Any] = {}
     remote_servers: dict[str, Any] = {}
     for entry in entries:
         if entry.status == "deleted":
-            skipped.append(SkippedEntry(entry.name, entry.version, "is deleted"))
+            skipped.append(ToolHiveOmission(entry.name, entry.version, "is deleted"))
             continue
         form = entry.toolhive
         if form is None:
             key = toolhive_key(entry.name)
             if key is None:
                 skipped.append(
-                    SkippedEntry(entry.name, entry.version, "has no name usable as a ToolHive server name")
+                    ToolHiveOmission(
+                        entry.name, entry.version, "has no name usable as a ToolHive server name"
+                    )
                 )
                 continue
             converted = server_json_to_toolhive(entry.server, key, entry.status)
             if isinstance(converted, NotExpressible):
-                skipped.append(SkippedEntry(entry.name, entry.version, converted.reason))
+                skipped.append(ToolHiveOmission(entry.name, entry.version, converted.reason))
                 continue
             form = converted
         if form.key in servers or form.key in remote_servers:
             skipped.append(
-                SkippedEntry(entry.name, entry.version, f"its ToolHive name {form.key!r} is already taken")
+                ToolHiveOmission(
+                    entry.name, entry.version, f"its ToolHive name {form.key!r} is already taken"
+                )
             )
             continue
         (servers if form.kind == "container" else remote_servers)[form.key] = form.data

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from mcpreg.catalog.convert import (
     DEFAULT_NAMESPACE,
@@ -29,10 +31,13 @@ from mcpreg.catalog.errors import (
     PathPart,
     document_issue,
     format_path,
+    issues_from_error_details,
     issues_from_validation_error,
 )
+from mcpreg.catalog.findings import EntryKey, Findings
 from mcpreg.catalog.gcpause import collector_paused
-from mcpreg.catalog.jsondoc import decode_json_document
+from mcpreg.catalog.jsondoc import decode_catalog_document
+from mcpreg.catalog.legacy import normalise_timestamp, repair_toolhive_entry
 from mcpreg.catalog.limits import DEFAULT_LIMITS, CatalogLimits, describe_bytes
 from mcpreg.catalog.model import (
     CATALOG_META_KEY,
@@ -42,7 +47,7 @@ from mcpreg.catalog.model import (
     EntryStatus,
     RegistryInfo,
 )
-from mcpreg.catalog.toolhive_models import ToolHiveRegistry
+from mcpreg.catalog.toolhive_models import ContainerServer, RemoteServer, ToolHiveRegistry
 from mcpreg.catalog.upstream_models import (
     OFFICIAL_META_KEY,
     OfficialMeta,
@@ -73,15 +78,7 @@ def parse_catalog(
     A catalogue's own canonical form (`Catalog.canonical_json()`, recognised by its first bytes) is
     read with `limits.for_canonical_form()`, so that whatever was accepted can always be read back.
     """
-    if isinstance(data, str):
-        # Text already decoded by the caller (a ConfigMap's `data` value, say). Lone surrogates pass
-        # through, so that the decoder reports them like any other invalid UTF-8.
-        data = data.encode("utf-8", errors="surrogatepass")
-    if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
-        limits = limits.for_canonical_form()
-    with collector_paused():
-        document = decode_json_document(data, limits)
-        return catalog_from_document(document, format=format, limits=limits, namespace=namespace)
+    return read_document(data, format=format, limits=limits, namespace=namespace).strict()
 
 
 def validate_catalog(
@@ -121,10 +118,76 @@ def catalog_from_document(
     namespace: str = DEFAULT_NAMESPACE,
 ) -> Catalog:
     """Like `parse_catalog`, for a document already decoded by `decode_json_document`."""
+    return outcome_of_document(document, format=format, limits=limits, namespace=namespace).strict()
+
+
+@dataclass(slots=True)
+class DocumentOutcome:
+    """Everything reading one document found: the servable catalogue and what was wrong or normalised.
+
+    `catalog` is None when the document itself is broken (`findings.document_errors()` says why);
+    otherwise it holds the entries without errors, and `skipped` names the others (key, name) in
+    document order.
+    """
+
+    catalog: Catalog | None
+    findings: Findings
+    skipped: list[tuple[EntryKey, str | None]]
+    total_entries: int
+
+    def strict(self) -> Catalog:
+        """The catalogue when nothing has an error; raise CatalogError with every error otherwise."""
+        if self.findings.has_errors or self.catalog is None:
+            raise CatalogError(self.findings.all_errors() or [document_issue("is not a valid catalogue")])
+        return self.catalog
+
+
+def read_document(
+    data: bytes | str,
+    *,
+    format: FormatChoice = "auto",
+    limits: CatalogLimits = DEFAULT_LIMITS,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> DocumentOutcome:
+    """Decode and read a document, keeping entry errors apart from document errors.
+
+    Raises CatalogError only for what stops reading altogether (size, encoding, JSON, limits, shape).
+    """
+    if isinstance(data, str):
+        # Text already decoded by the caller (a ConfigMap's `data` value, say). Lone surrogates pass
+        # through, so that the decoder reports them like any other invalid UTF-8.
+        data = data.encode("utf-8", errors="surrogatepass")
+    if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
+        limits = limits.for_canonical_form()
+    with collector_paused():
+        document, repeated = decode_catalog_document(data, limits)
+        return outcome_of_document(
+            document, format=format, limits=limits, namespace=namespace, repeated_servers=repeated
+        )
+
+
+def outcome_of_document(
+    document: Any,
+    *,
+    format: FormatChoice = "auto",
+    limits: CatalogLimits = DEFAULT_LIMITS,
+    namespace: str = DEFAULT_NAMESPACE,
+    repeated_servers: Sequence[tuple[EntryKey, CatalogIssue]] = (),
+) -> DocumentOutcome:
+    """`read_document` for a document already decoded by `decode_json_document`.
+
+    `repeated_servers` are server names the decoder found written twice in a ToolHive map of servers
+    (`decode_catalog_document`): errors of those entries.
+    """
     detected = detect_format(document, format)
+    if detected.format != "toolhive" and repeated_servers:
+        raise CatalogError([issue for _, issue in repeated_servers])
+    findings = Findings()
+    for key, issue in repeated_servers:
+        findings.entry_error(key, issue)
     if detected.format == "toolhive":
-        return _parse_toolhive(document, limits, namespace)
-    return _parse_upstream(document, detected, limits, namespace)
+        return _read_toolhive(document, limits, namespace, findings)
+    return _read_upstream(document, detected, limits, namespace)
 
 
 def _refuse_too_many(count: int, limits: CatalogLimits) -> None:
@@ -137,18 +200,22 @@ def _refuse_too_many(count: int, limits: CatalogLimits) -> None:
 # --- ToolHive ---------------------------------------------------------------------------------------------
 
 
-def _toolhive_entry_of(loc: Sequence[PathPart]) -> tuple[Sequence[PathPart], str | None]:
+_ENTRY_MAPS = ("servers", "remote_servers")
+_ENTRY_MODELS: dict[str, type[BaseModel]] = {"servers": ContainerServer, "remote_servers": RemoteServer}
+
+
+def _toolhive_entry_key(loc: Sequence[PathPart]) -> EntryKey | None:
     # servers.<name>.… and groups[i].servers.<name>.… belong to the server <name>.
-    if len(loc) >= 2 and loc[0] in ("servers", "remote_servers"):
-        return loc, str(loc[1])
-    if len(loc) >= 4 and loc[0] == "groups" and loc[2] in ("servers", "remote_servers"):
-        return loc, str(loc[3])
-    return loc, None
+    if len(loc) >= 2 and loc[0] in _ENTRY_MAPS:
+        return (loc[0], loc[1])
+    if len(loc) >= 4 and loc[0] == "groups" and loc[2] in _ENTRY_MAPS:
+        return (loc[0], loc[1], loc[2], loc[3])
+    return None
 
 
 def _count_toolhive_entries(document: Mapping[str, Any]) -> int:
     count = 0
-    for key in ("servers", "remote_servers"):
+    for key in _ENTRY_MAPS:
         if isinstance(document.get(key), dict):
             count += len(document[key])
     groups = document.get("groups")
@@ -159,27 +226,47 @@ def _count_toolhive_entries(document: Mapping[str, Any]) -> int:
     return count
 
 
-def _parse_toolhive(document: dict[str, Any], limits: CatalogLimits, namespace: str) -> Catalog:
-    _refuse_too_many(_count_toolhive_entries(document), limits)
-    issues: list[CatalogIssue] = []
-    registry: ToolHiveRegistry | None = None
+def _toolhive_entry_keys(document: Mapping[str, Any]) -> Iterator[EntryKey]:
+    """Every entry's key, in document order (mappings keep the order they were written in)."""
+    for field_name, value in document.items():
+        if field_name in _ENTRY_MAPS and isinstance(value, dict):
+            for name in value:
+                yield (field_name, name)
+        elif field_name == "groups" and isinstance(value, list):
+            for index, group in enumerate(value):
+                if isinstance(group, dict):
+                    for map_name, servers in group.items():
+                        if map_name in _ENTRY_MAPS and isinstance(servers, dict):
+                            for name in servers:
+                                yield ("groups", index, map_name, name)
+
+
+def _read_toolhive(
+    document: dict[str, Any], limits: CatalogLimits, namespace: str, findings: Findings
+) -> DocumentOutcome:
+    total = _count_toolhive_entries(document)
+    _refuse_too_many(total, limits)
+    document = _normalise_registry_timestamp(document, findings)
     try:
-        registry = ToolHiveRegistry.model_validate(document)
+        ToolHiveRegistry.model_validate(document)
     except ValidationError as exc:
-        issues.extend(issues_from_validation_error(exc, locate=_toolhive_entry_of))
-    issues.extend(_toolhive_cross_checks(document, namespace))
-    if issues or registry is None:
-        raise CatalogError(issues or [document_issue("is not a valid ToolHive registry")])
+        document = _repair_toolhive(document, exc, findings)
+    _toolhive_cross_checks(document, namespace, findings)
+    skipped: list[tuple[EntryKey, str | None]] = [
+        (key, str(key[-1])) for key in _toolhive_entry_keys(document) if findings.is_bad(key)
+    ]
+    if findings.document_errors():
+        return DocumentOutcome(None, findings, skipped, total)
 
     last_updated: str = document["last_updated"]
-    entries = _toolhive_entries(document, last_updated, namespace)
+    entries = _toolhive_entries(document, (), last_updated, namespace, findings)
     groups = [
         CatalogGroup(
             name=group["name"],
             description=group["description"],
-            entries=tuple(_toolhive_entries(group, last_updated, namespace)),
+            entries=tuple(_toolhive_entries(group, ("groups", index), last_updated, namespace, findings)),
         )
-        for group in document.get("groups") or ()
+        for index, group in enumerate(document.get("groups") or ())
     ]
     known = {"$schema", "version", "last_updated", "servers", "remote_servers", "groups"}
     info = RegistryInfo(
@@ -188,12 +275,120 @@ def _parse_toolhive(document: dict[str, Any], limits: CatalogLimits, namespace: 
         schema_url=document.get("$schema"),
         extra={key: value for key, value in document.items() if key not in known},
     )
-    return Catalog(entries, source_format="toolhive", registry=info, groups=groups, namespace=namespace)
+    catalog = Catalog(entries, source_format="toolhive", registry=info, groups=groups, namespace=namespace)
+    return DocumentOutcome(catalog, findings, skipped, total)
 
 
-def _toolhive_cross_checks(document: Mapping[str, Any], namespace: str) -> list[CatalogIssue]:
+def _normalise_registry_timestamp(document: dict[str, Any], findings: Findings) -> dict[str, Any]:
+    stamp = document.get("last_updated")
+    if not isinstance(stamp, str):
+        return document
+    normalised = normalise_timestamp(stamp)
+    if normalised is None:
+        return document
+    findings.warn(
+        CatalogIssue(
+            None,
+            "last_updated",
+            f"timestamp {stamp!r} has no time zone; normalised to {normalised!r} (UTC)",
+            severity="warning",
+        )
+    )
+    return {**document, "last_updated": normalised}
+
+
+def _repair_toolhive(document: dict[str, Any], exc: ValidationError, findings: Findings) -> dict[str, Any]:
+    """Sort validation errors by entry; repair legacy shapes; record what stays wrong.
+
+    Returns the document with repaired entries replaced (a copy when anything changed; the caller's
+    document is never modified).
+    """
+    by_entry: dict[EntryKey, list[ErrorDetails]] = {}
+    for detail in exc.errors(include_url=False):
+        key = _toolhive_entry_key(detail["loc"])
+        if key is None:
+            for issue in issues_from_error_details([detail], locate=_toolhive_issue_location):
+                findings.document_error(issue)
+        else:
+            by_entry.setdefault(key, []).append(detail)
+    repaired: dict[EntryKey, dict[str, Any]] = {}
+    for key, details in by_entry.items():
+        if findings.is_bad(key):
+            continue  # a name written twice: which definition was meant is unknown, so neither is read
+        name = str(key[-1])
+        entry_data = _entry_at(document, key)
+        relative = [_relative_to(detail, len(key)) for detail in details]
+        outcome = None
+        if entry_data is not None and not any(d["loc"] and d["loc"][-1] == "[key]" for d in relative):
+            outcome = repair_toolhive_entry(
+                entry_data, _ENTRY_MODELS[str(key[-2])], relative, key=key, name=name
+            )
+        if outcome is not None and outcome.data is not None:
+            repaired[key] = outcome.data
+            findings.warnings.extend(outcome.warnings)
+            continue
+        errors = (
+            outcome.errors
+            if outcome is not None
+            else issues_from_error_details(details, locate=_toolhive_issue_location)
+        )
+        for issue in errors:
+            findings.entry_error(key, issue)
+    return _with_entries_replaced(document, repaired) if repaired else document
+
+
+def _relative_to(detail: ErrorDetails, depth: int) -> ErrorDetails:
+    relative = detail.copy()
+    relative["loc"] = detail["loc"][depth:]
+    return relative
+
+
+def _toolhive_issue_location(loc: Sequence[PathPart]) -> tuple[Sequence[PathPart], str | None]:
+    key = _toolhive_entry_key(loc)
+    return loc, None if key is None else str(key[-1])
+
+
+def _entry_at(document: Mapping[str, Any], key: EntryKey) -> Any:
+    node: Any = document
+    for part in key:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _with_entries_replaced(document: dict[str, Any], replacements: Mapping[EntryKey, Any]) -> dict[str, Any]:
+    """A copy of `document` with the entries at the given keys replaced, copying only what changes."""
+    out = dict(document)
+    copied_maps: dict[tuple[PathPart, ...], dict[str, Any]] = {}
+    groups: list[Any] | None = None
+    for key, data in replacements.items():
+        *scope_path, map_name, name = (str(part) if isinstance(part, str) else part for part in key)
+        assert isinstance(map_name, str)
+        scope_key = (*scope_path, map_name)
+        servers = copied_maps.get(scope_key)
+        if servers is None:
+            if scope_path:
+                if groups is None:
+                    groups = list(out["groups"])
+                    out["groups"] = groups
+                index = scope_path[1]
+                assert isinstance(index, int)
+                group = dict(groups[index])
+                groups[index] = group
+                servers = dict(group[map_name])
+                group[map_name] = servers
+            else:
+                servers = dict(out[map_name])
+                out[map_name] = servers
+            copied_maps[scope_key] = servers
+        servers[str(name)] = data
+    return out
+
+
+def _toolhive_cross_checks(document: Mapping[str, Any], namespace: str, findings: Findings) -> None:
     """Rules that span fields: unique names across maps, names that fit upstream, HTTP remote URLs."""
-    issues: list[CatalogIssue] = []
     name_room = UPSTREAM_NAME_MAX - len(namespace) - 1
     scopes: list[tuple[tuple[PathPart, ...], Mapping[str, Any]]] = [((), document)]
     groups = document.get("groups")
@@ -204,7 +399,7 @@ def _toolhive_cross_checks(document: Mapping[str, Any], namespace: str) -> list[
             name = group.get("name") if isinstance(group, Mapping) else None
             if isinstance(name, str):
                 if name in seen_groups:
-                    issues.append(
+                    findings.document_error(
                         CatalogIssue(
                             None, format_path(["groups", index, "name"]), f"duplicate group name {name!r}"
                         )
@@ -215,44 +410,53 @@ def _toolhive_cross_checks(document: Mapping[str, Any], namespace: str) -> list[
         remotes = _mapping_or_empty(scope.get("remote_servers"))
         for name in remotes:
             if name in servers:
-                issues.append(
+                findings.entry_error(
+                    (*prefix, "remote_servers", name),
                     CatalogIssue(
                         name,
                         format_path([*prefix, "remote_servers", name]),
                         f"name {name!r} is also used in servers; each server name must be unique",
-                    )
+                    ),
                 )
         for map_name, servers_map in (("servers", servers), ("remote_servers", remotes)):
             for name in servers_map:
                 if len(name) > name_room:
-                    issues.append(
+                    findings.entry_error(
+                        (*prefix, map_name, name),
                         CatalogIssue(
                             name,
                             format_path([*prefix, map_name, name]),
                             f"name is {len(name)} characters long; at most {name_room} fit in an upstream "
                             f"server name under {namespace!r}",
-                        )
+                        ),
                     )
         for name, remote in remotes.items():
             url = remote.get("url") if isinstance(remote, Mapping) else None
             if isinstance(url, str) and not url.startswith(("http://", "https://")):
-                issues.append(
+                findings.entry_error(
+                    (*prefix, "remote_servers", name),
                     CatalogIssue(
                         name,
                         format_path([*prefix, "remote_servers", name, "url"]),
                         f"must be an http:// or https:// URL for a {remote.get('transport')} server "
                         f"(got {url!r})",
-                    )
+                    ),
                 )
-    return issues
 
 
-def _toolhive_entries(scope: Mapping[str, Any], registry_updated: str, namespace: str) -> list[CatalogEntry]:
+def _toolhive_entries(
+    scope: Mapping[str, Any],
+    prefix: tuple[PathPart, ...],
+    registry_updated: str,
+    namespace: str,
+    findings: Findings,
+) -> list[CatalogEntry]:
     forms: list[ToolHiveForm] = []
     kinds: tuple[tuple[str, ServerKind], ...] = (("servers", "container"), ("remote_servers", "remote"))
     for map_name, kind in kinds:
         for key, data in (scope.get(map_name) or {}).items():
-            forms.append(ToolHiveForm(kind=kind, key=key, data=data))
+            if not findings.is_bad((*prefix, map_name, key)):
+                forms.append(ToolHiveForm(kind=kind, key=key, data=data))
     # Sorted by name: a ToolHive catalogue is a mapping, so its key order must not change the hash.
     forms.sort(key=lambda form: form.key)
     entries = []
@@ -280,10 +484,11 @@ def _toolhive_entries(scope: Mapping[str, Any], registry_updated: str, namespace
 # --- upstream ---------------------------------------------------------------------------------------------
 
 
-def _parse_upstream(
+def _read_upstream(
     document: Any, detected: DetectedFormat, limits: CatalogLimits, namespace: str
-) -> Catalog:
-    issues: list[CatalogIssue] = []
+) -> DocumentOutcome:
+    findings = Findings()
+    issues: list[CatalogIssue] = []  # registry-level problems
     info = RegistryInfo()
     source_format = "upstream"
     group_sources: list[tuple[tuple[PathPart, ...], str, str, list[Any]]] = []
@@ -307,21 +512,28 @@ def _parse_upstream(
 
     total = len(detected.items) + sum(len(servers) for *_, servers in group_sources)
     _refuse_too_many(total, limits)
+    for issue in issues:
+        findings.document_error(issue)
 
-    entries = _upstream_entries(detected.items, detected.items_path, detected.shape == "single", info, issues)
+    skipped: list[tuple[EntryKey, str | None]] = []
+    single = detected.shape == "single"
+    entries = _upstream_entries(detected.items, detected.items_path, single, info, findings, skipped)
     groups = [
-        CatalogGroup(name, description, tuple(_upstream_entries(servers, path, False, info, issues)))
+        CatalogGroup(
+            name, description, tuple(_upstream_entries(servers, path, False, info, findings, skipped))
+        )
         for path, name, description, servers in group_sources
     ]
-    if issues:
-        raise CatalogError(issues)
-    return Catalog(
+    if findings.document_errors():
+        return DocumentOutcome(None, findings, skipped, total)
+    catalog = Catalog(
         entries,
         source_format="toolhive" if source_format == "toolhive" else "upstream",
         registry=info,
         groups=groups,
         namespace=namespace,
     )
+    return DocumentOutcome(catalog, findings, skipped, total)
 
 
 def _group_sources(
@@ -366,14 +578,21 @@ def _upstream_entries(
     items_path: tuple[PathPart, ...],
     single: bool,
     info: RegistryInfo,
-    issues: list[CatalogIssue],
+    findings: Findings,
+    skipped: list[tuple[EntryKey, str | None]],
 ) -> list[CatalogEntry]:
-    """Validate upstream items (bare server.json or {server, _meta}) and build their entries."""
+    """Validate upstream items (bare server.json or {server, _meta}) and build their entries.
+
+    An item with an error is recorded against its own path and left out (appended to `skipped`);
+    the only item of a single server.json document is the document, so its errors are the document's.
+    """
     servers: list[Any] = []
     response_metas: list[Any] = []
     paths: list[tuple[PathPart, ...]] = []
+    keys: list[EntryKey | None] = []
     for index, item in enumerate(items):
         base = items_path if single else (*items_path, index)
+        keys.append(None if single else base)
         if isinstance(item, dict) and "server" in item:
             servers.append(item["server"])
             response_metas.append(item.get("_meta"))
@@ -391,16 +610,23 @@ def _upstream_entries(
     bad_positions: set[int] = set()
 
     def locate(loc: Sequence[PathPart]) -> tuple[Sequence[PathPart], str | None]:
+        # A list's error locations start with the item's index.
         position = loc[0]
-        if not isinstance(position, int):  # pragma: no cover - list locations start with an index
-            return [*items_path, *loc], None
-        bad_positions.add(position)
+        assert isinstance(position, int)
         return [*paths[position], *loc[1:]], name_at(position)
+
+    def record(position: int, issue: CatalogIssue) -> None:
+        bad_positions.add(position)
+        findings.error(keys[position], issue)
 
     try:
         _SERVER_LIST.validate_python(servers)
     except ValidationError as exc:
-        issues.extend(issues_from_validation_error(exc, locate=locate))
+        for detail in exc.errors(include_url=False):
+            position = detail["loc"][0]
+            assert isinstance(position, int)
+            for issue in issues_from_error_details([detail], locate=locate):
+                record(position, issue)
 
     entries: list[CatalogEntry] = []
     seen: dict[tuple[str, str], tuple[PathPart, ...]] = {}
@@ -417,19 +643,25 @@ def _upstream_entries(
             try:
                 official = ServerResponseMeta.model_validate(response_meta).official
             except ValidationError as exc:
-                issues.extend(issues_from_validation_error(exc, base, name))
+                for issue in issues_from_validation_error(exc, base, name):
+                    record(position, issue)
+                continue
         previous = seen.get((name, version))
         if previous is not None:
-            issues.append(
+            record(
+                position,
                 CatalogIssue(
                     name,
                     format_path([*path, "version"]),
                     f"duplicate version {version!r} of this server (already at {format_path(previous)})",
-                )
+                ),
             )
             continue
         seen[(name, version)] = path
         entries.append(_upstream_entry(server, official, response_meta, info))
+    for position, key in enumerate(keys):
+        if key is not None and position in bad_positions:
+            skipped.append((key, name_at(position)))
     return entries
 
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from mcpreg.catalog.fieldtypes import (
-    AllowedHostString,
     DateTimeString,
     HostnameString,
+    KeptAllowedHostString,
     Port,
     UriString,
     unique_list_validator,
@@ -192,7 +192,7 @@ _EXT = ConfigDict(extra="forbid", strict=True, frozen=True)
 class ExtOutboundPermissions(BaseModel):
     model_config = _EXT
 
-    allow_host: Annotated[list[AllowedHostString], unique_list_validator()] | None = None
+    allow_host: Annotated[list[KeptAllowedHostString], unique_list_validator()] | None = None
     allow_port: Annotated[list[Port], unique_list_validator()] | None = None
     insecure_allow_all: bool | None = None
 

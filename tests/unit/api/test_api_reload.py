@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from api_testdata import Serve, Served, catalogue_bytes, entry
+from prometheus_client import generate_latest
 
 from mcpreg.storage import StoredCatalog
+from mcpreg.storage.errors import StorageError
 from mcpreg_api.app import STATE
+from mcpreg_api.loader import CatalogLoader, CatalogState
+from mcpreg_api.metrics import ApiMetrics
+from mcpreg_api.snapshot import Snapshot
 
 
 def generation(
@@ -166,3 +173,49 @@ async def test_a_walk_across_a_reload_sees_each_server_once(serve: Serve, tmp_pa
     assert len(seen) == len(set(seen))
     assert seen == sorted(seen)
     assert seen[-1] == "io.github.acme/s059"
+
+
+async def test_readiness_and_metrics_never_show_raw_exception_text() -> None:
+    """A generation whose build fails unexpectedly, and a reader that fails: `/readiness` names the
+    exception's type only (the log has the rest), the product's own storage messages in full."""
+    secret = "password=hunter2 at /var/run/secrets/token"
+
+    async def failing_build(stored: StoredCatalog) -> Snapshot:
+        raise RuntimeError(secret)
+
+    class FailingReader:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        async def changes(self) -> AsyncIterator[StoredCatalog]:
+            raise self.error
+            yield  # an async generator, as the readers' are
+
+    metrics = ApiMetrics()
+    state = CatalogState()
+    loader = CatalogLoader(FailingReader(RuntimeError(secret)), state, metrics, build=failing_build)  # type: ignore[arg-type]
+    stored = StoredCatalog.create(generation("acme", 1), revision="r", server_count=1)
+    assert await loader.apply(stored) is False
+    assert state.last_error is not None
+    assert (
+        secret not in state.last_error
+        and "could not be loaded: RuntimeError (see the log)" in state.last_error
+    )
+    for error, shown in (
+        (RuntimeError(secret), "reading the catalogue failed: RuntimeError (see the log)"),
+        (
+            StorageError("ConfigMap reg-data is missing"),
+            "reading the catalogue failed: ConfigMap reg-data is missing",
+        ),
+    ):
+        loader.reader = FailingReader(error)  # type: ignore[assignment]
+        task = asyncio.create_task(loader.run())
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if state.last_error == shown:
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert state.last_error == shown
+    assert secret not in generate_latest(metrics.registry).decode()

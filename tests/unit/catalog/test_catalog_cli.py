@@ -39,12 +39,16 @@ def test_validate_invalid_lists_every_problem(tmp_path: Path, capsys: pytest.Cap
     assert main(["validate", str(bad), str(REAL_FILES[0])]) == 1
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
+    # One line per problem, `FILE:LINE:COLUMN: severity: path: message`, as compilers write them.
+    text = bad.read_text()
+    transport, tools = text.index('"transport"') + 1, text.index('"tools"') + 1
     assert lines[:2] == [
-        f"{bad}: servers.fetch.transport: must be one of 'stdio', 'sse' or 'streamable-http' (got 'http')",
-        f"{bad}: servers.fetch.tools: must have at least 1 item(s)",
+        f"{bad}:1:{transport}: error: servers.fetch.transport: must be one of 'stdio', 'sse' or "
+        "'streamable-http' (got 'http')",
+        f"{bad}:1:{tools}: error: servers.fetch.tools: must have at least 1 item(s)",
     ]
     assert lines[2].startswith(f"{REAL_FILES[0]}: valid")
-    assert f"{bad}: invalid (2 problems)" in captured.err
+    assert f"{bad}: invalid (2 errors, 0 warnings)" in captured.err
 
 
 def test_validate_unreadable_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,7 +57,7 @@ def test_validate_unreadable_file_exits_2(tmp_path: Path, capsys: pytest.Capture
     assert main(["validate", str(missing), str(bad)]) == 2
     captured = capsys.readouterr()
     assert f"{missing}: cannot read file: No such file or directory" in captured.err
-    assert f"{bad}: (document): is not valid JSON" in captured.out
+    assert f"{bad}:1:2: error: (document): is not valid JSON" in captured.out
 
 
 def test_validate_directory_is_unreadable_not_a_crash(
@@ -79,7 +83,8 @@ def test_validate_garbage_is_a_message_not_a_traceback(
     assert main(["validate", str(path)]) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert captured.out.startswith(f"{path}: ")
+    assert captured.out.startswith(f"{path}:1:")
+    assert ": error: " in captured.out
 
 
 def test_validate_size_limit_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

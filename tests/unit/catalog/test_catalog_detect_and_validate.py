@@ -158,10 +158,9 @@ def test_every_problem_is_reported_with_its_entry() -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"image": None}, "servers.fetch: fields must not be null (found null in 'image')"),
-        ({"colour": "blue"}, "servers.fetch.colour: is not a recognised field here"),
+        # A null is dropped as ToolHive's client would (a warning); a required field stays required.
+        ({"image": None}, "servers.fetch.image: is required and must not be null"),
         ({"tags": ["Mixed"]}, "servers.fetch.tags[0]: must match the pattern ^[a-z0-9][a-z0-9_-]*[a-z0-9]$"),
-        ({"tools": ["a", "a"]}, "servers.fetch.tools: must not contain duplicates (found 'a' twice)"),
         ({"target_port": 70000}, "servers.fetch.target_port: must be at most 65535 (got 70000)"),
         ({"target_port": "8080"}, "servers.fetch.target_port: must be an integer (got '8080')"),
         ({"metadata": {"stars": -1}}, "servers.fetch.metadata.stars: must be at least 0 (got -1)"),
@@ -175,7 +174,7 @@ def test_every_problem_is_reported_with_its_entry() -> None:
             "servers.fetch.permissions.network.outbound.allow_host[0]: must match the pattern",
         ),
         (
-            {"permissions": {"read": ["relative/path"]}},
+            {"permissions": {"read": ["cache/$(reboot)"]}},
             "servers.fetch.permissions.read[0]: must match the pattern",
         ),
         ({"provenance": {"sigstore_url": "https://x"}}, "servers.fetch.provenance.sigstore_url: must match"),
@@ -402,4 +401,5 @@ def test_issue_as_dict() -> None:
         "entry": "fetch",
         "path": "servers.fetch.tier",
         "message": "must be one of 'Official' or 'Community' (got 'x')",
+        "severity": "error",
     }

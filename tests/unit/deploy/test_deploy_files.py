@@ -250,6 +250,9 @@ def test_readme_troubleshoots_every_reason_the_operator_reports() -> None:
     raised = set(re.findall(r"SourceErrorKind\.([A-Z_]+)", code.replace(errors, "")))
     reasons = {kinds[k] for k in raised}
     reasons |= {"InvalidData", "StorageFailed", "InternalError", "InvalidSpec", "WorkloadError"}
+    # Per-entry quarantine (spec.validation): the DataValid reasons of operator/mcpreg_operator/quarantine.py.
+    quarantine = (operator_dir / "quarantine.py").read_text()
+    reasons |= set(re.findall(r'^[A-Z_]+ = "([A-Z]\w+)"', quarantine, re.MULTILINE)) - {"Valid"}
     # Storage errors name themselves (sync.failure_from_error): StorageConflictError -> StorageConflict.
     storage_errors = (REPO / "src" / "mcpreg" / "storage" / "errors.py").read_text()
     reasons |= set(re.findall(r"^class (Storage\w+)Error\(StorageError\)", storage_errors, re.MULTILINE))

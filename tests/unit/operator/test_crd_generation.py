@@ -91,6 +91,7 @@ def test_printer_columns(committed: Schema, root: Schema) -> None:
     assert default_columns == [
         ("Phase", "string", ".status.phase"),
         ("Servers", "integer", ".status.syncStatus.serverCount"),
+        ("Skipped", "integer", ".status.syncStatus.skippedCount"),
         ("Last Sync", "date", ".status.syncStatus.lastSyncTime"),
         ("Endpoint", "string", ".status.apiStatus.endpoint"),
         ("Age", "date", ".metadata.creationTimestamp"),

@@ -7,7 +7,8 @@ the canonical one) and the probe woke 170-255 ms late; in the child process the 
 also with both cores of the 2-core machine busy with other work.
 
 The rest checks that the child process is a faithful stand-in for the thread: same stored bytes, the
-same CatalogError (limits and filter applied there too), and clear failures when the child dies.
+same report of skipped entries and warnings, the same CatalogError (limits and filter applied there
+too), and clear failures when the child dies.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mcpreg.catalog.served import render_served
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult, sha256_hash
 from mcpreg_operator import parsing
 from mcpreg_operator.parsing import ParseOptions, ParsingFailed, prepare_in_child, prepare_stored
+from mcpreg_operator.quarantine import EntryReport
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.sync import LastGood, SourceSnapshot, SyncFailure, SyncStage, run_sync
 
@@ -164,8 +166,8 @@ def real_catalogue(require_shared_data: Path) -> bytes:
 
 
 async def both_ways(data: bytes, **options: Any) -> tuple[Any, Any]:
-    """`prepare_stored` in a child and in a thread: each outcome, or the CatalogError it raised."""
-    outcomes: list[StoredCatalog | CatalogError] = []
+    """`prepare_stored` in a child and in a thread: each (stored, report), or the CatalogError raised."""
+    outcomes: list[tuple[StoredCatalog, EntryReport] | CatalogError] = []
     for process_above in (0, 1 << 40):
         try:
             outcomes.append(await prepare_stored(data, revision="r", process_above=process_above, **options))
@@ -174,26 +176,47 @@ async def both_ways(data: bytes, **options: Any) -> tuple[Any, Any]:
     return outcomes[0], outcomes[1]
 
 
+def same_generation(in_child: Any, here: Any) -> StoredCatalog:
+    assert isinstance(in_child, tuple) and isinstance(here, tuple)
+    (child_stored, child_report), (stored, report) = in_child, here
+    assert (
+        child_stored.data,
+        child_stored.content_hash,
+        child_stored.server_count,
+        child_stored.revision,
+    ) == (
+        stored.data,
+        stored.content_hash,
+        stored.server_count,
+        stored.revision,
+    )
+    assert child_stored.verify()
+    assert child_report == report
+    assert isinstance(stored, StoredCatalog)
+    return stored
+
+
 async def test_child_and_thread_store_the_same_generation(real_catalogue: bytes) -> None:
     for filter_spec in (None, KEEP_FETCH):
-        in_child, here = await both_ways(
-            real_catalogue, format="auto", filter_spec=filter_spec, limits=NO_LIMITS
+        here = same_generation(
+            *await both_ways(real_catalogue, format="auto", filter_spec=filter_spec, limits=NO_LIMITS)
         )
-        assert isinstance(in_child, StoredCatalog) and isinstance(here, StoredCatalog)
-        assert (in_child.data, in_child.content_hash, in_child.server_count, in_child.revision) == (
-            here.data,
-            here.content_hash,
-            here.server_count,
-            here.revision,
-        )
-        assert in_child.verify()
     assert 0 < here.server_count < 102  # the filter was applied (in the child too)
+
+
+async def test_child_and_thread_skip_the_same_entries(real_catalogue: bytes) -> None:
+    broken = real_catalogue.replace(b'"transport": "stdio"', b'"transport": "carrier-pigeon"', 3)
+    in_child, here = await both_ways(broken, format="auto", filter_spec=None, limits=NO_LIMITS)
+    stored = same_generation(in_child, here)
+    report = here[1]
+    assert report.skipped_count == 3 and len(report.skipped) == 3
+    assert stored.server_count == report.total_entries - 3
+    assert all("carrier-pigeon" in entry.issues[0].render() for entry in report.skipped)
 
 
 @pytest.mark.parametrize(
     ("data", "options"),
     [
-        (b'{"servers": {"fetch": {"image": 1}}}', {}),  # invalid entries
         (b"not json", {}),
         (b'{"servers": {}}', {"format": "upstream"}),  # the format is passed across
         (None, {"filter_spec": {"names": {"include": ["[unclosed"]}}}),  # an invalid filter
@@ -213,21 +236,28 @@ async def test_invalid_data_raises_the_same_catalog_error(
     assert str(in_child) == str(here)
 
 
+@pytest.mark.parametrize(
+    ("on_invalid_entry", "reason"), [("Reject", "InvalidData"), ("Skip", "TooManyEntriesSkipped")]
+)
 async def test_a_sync_of_invalid_data_says_the_same_either_way(
-    real_catalogue: bytes, monkeypatch: pytest.MonkeyPatch
+    real_catalogue: bytes, monkeypatch: pytest.MonkeyPatch, on_invalid_entry: str, reason: str
 ) -> None:
     spec = MCPRegistrySpec.model_validate(
-        {"source": {"type": "configmap", "configMap": {"name": "data"}}, "filter": KEEP_FETCH}
+        {
+            "source": {"type": "configmap", "configMap": {"name": "data"}},
+            "filter": KEEP_FETCH,
+            "validation": {"onInvalidEntry": on_invalid_entry},
+        }
     )
     broken = real_catalogue.replace(b'"transport": "stdio"', b'"transport": "carrier-pigeon"')
     messages = []
     for threshold in ("0", str(1 << 40)):
         monkeypatch.setenv(parsing.PROCESS_ABOVE_ENV, threshold)
+        store = MemoryStore()
         with pytest.raises(SyncFailure) as caught:
-            await run_sync(
-                spec=spec, source=FixedSource(broken), store=MemoryStore(), last_good=NOTHING_STORED
-            )
-        assert (caught.value.stage, caught.value.reason) == (SyncStage.DATA, "InvalidData")
+            await run_sync(spec=spec, source=FixedSource(broken), store=store, last_good=NOTHING_STORED)
+        assert (caught.value.stage, caught.value.reason) == (SyncStage.DATA, reason)
+        assert store.stored is None  # refused: nothing written
         messages.append(caught.value.message)
     assert messages[0] == messages[1]
     assert "carrier-pigeon" in messages[0] and "(and " in messages[0]
