@@ -86,8 +86,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     # Kopf would post an Event for every handler run; ours are the ones a person wants to read.
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 270
-    settings.watching.client_timeout = 300
+    # A watch can go quiet without closing: seen right after the CRD is installed, while the API server
+    # (re)initializes the new resource's storage, the operator's first watch delivered nothing for the
+    # whole client timeout (then 300 s). Kopf relists on every reconnect, and MCPRegistries are few, so
+    # short timeouts bound such a stall at a minute for the price of a small list a minute.
+    settings.watching.server_timeout = 45
+    settings.watching.client_timeout = 60
     # Git and parsing run in threads; git mostly waits on the network, so more threads than cores.
     executor = ThreadPoolExecutor(
         max_workers=int(os.environ.get("MCPREG_SYNC_WORKERS", "16")), thread_name_prefix="mcpreg-sync"
