@@ -120,7 +120,9 @@ def data_spec_hash(spec: MCPRegistrySpec) -> str:
     """Hash of what shapes the stored data: the spec's source, filter, storage and signing, and the format the
     data is stored in. A change to any of them forces a full sync; so the first pass of an operator that
     stores a new format rewrites data an older one stored, even when the source is unchanged."""
-    relevant = spec.model_dump(mode="json", by_alias=True, include={"source", "filter", "storage", "signing"})
+    relevant = spec.model_dump(mode="json", by_alias=True, include={"source", "filter", "storage"})
+    if spec.signing is not None:  # only when set: the hash of every unsigned registry stays what it was
+        relevant["signing"] = spec.signing.model_dump(mode="json", by_alias=True)
     relevant["storedFormat"] = SERVED_FORMAT
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
