@@ -21,6 +21,7 @@ from mcpreg_api.openapi import OpenApiRoutes, rendered_documents
 from mcpreg_api.ops import OpsRoutes
 from mcpreg_api.page.routes import CataloguePageRoutes
 from mcpreg_api.routes_v01 import RegistryRoutes
+from mcpreg_api.signed import SignedDocumentRoutes
 from mcpreg_api.toolhive import ToolHiveRedirect, ToolHiveRoutes
 
 STATE = web.AppKey("mcpreg_state", CatalogState)
@@ -72,6 +73,7 @@ def create_app(
     RegistryRoutes(state, config).register(app)
     ToolHiveRoutes(state, config, toolhive_redirect).register(app)
     ExtensionRoutes(state, config, identity or RegistryIdentity()).register(app)
+    SignedDocumentRoutes(state, config).register(app)
     OpsRoutes(state, metrics).register(app)
     OpenApiRoutes().register(app)
     CataloguePageRoutes(state).register(app)

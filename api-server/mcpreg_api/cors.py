@@ -19,10 +19,12 @@ from aiohttp import hdrs, web
 from mcpreg.apiconfig import CorsConfig
 from mcpreg_api.errors import ApiError
 from mcpreg_api.manners import ROUTE_KEY, problem_response
+from mcpreg_api.provenance import HEADER_GENERATION, HEADER_KEY_ID, HEADER_SIGNATURE
 
 ALLOWED_METHODS = "GET, OPTIONS"  # HEAD is a CORS-safelisted method: it needs no listing
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match"
-EXPOSED_HEADERS = "ETag, Retry-After"
+# Browsers let a page read only these: the provenance headers too, so a page can check a signature.
+EXPOSED_HEADERS = ", ".join(("ETag", "Retry-After", HEADER_GENERATION, HEADER_KEY_ID, HEADER_SIGNATURE))
 ALLOW = "GET, HEAD, OPTIONS"
 PREFLIGHT_ROUTE = "preflight"  # the metrics route label of OPTIONS answers
 

@@ -8,8 +8,9 @@ namespace a reverse domain the vendor owns. Ours is `dev.mcpregistry`, the names
                                         generation is served, how many servers and versions it holds
 
 The info document is rendered once per generation (ETag, 304, gzip like every catalogue answer).
-Signing does not exist yet: when it does, the document gains `signing.keyUrl`; clients must treat
-every field they do not know as absent, as the extensions document asks.
+When the operator signs the catalogue, `signing` names the key (`keyId`, `keyUrl`) and where each
+signed document and its signature are (see `signed`); clients must treat every field they do not know
+as absent, as the extensions document asks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from mcpreg.apiconfig import SourceSummary
 from mcpreg.catalog.served import format_time
+from mcpreg.signing import TOOLHIVE_DOCUMENT, UPSTREAM_DOCUMENT
 from mcpreg_api import __version__
 from mcpreg_api.config import HttpConfig
 from mcpreg_api.loader import CatalogState
@@ -33,6 +35,12 @@ from mcpreg_api.snapshot import Snapshot
 EXTENSION_NAMESPACE = "dev.mcpregistry"
 EXTENSION_PREFIX = f"/v0.1/x/{EXTENSION_NAMESPACE}"
 INFO_PATH = f"{EXTENSION_PREFIX}/info"
+UPSTREAM_PATH = f"{EXTENSION_PREFIX}/servers.json"
+SIGNING_KEY_PATH = f"{EXTENSION_PREFIX}/signing-key"
+SIGNATURE_SUFFIX = ".sig"
+TOOLHIVE_PATH = "/api/v1/registry"
+# Each document served whole and signed → its path (its signature: the path + SIGNATURE_SUFFIX).
+SIGNED_PATHS = {TOOLHIVE_DOCUMENT: TOOLHIVE_PATH, UPSTREAM_DOCUMENT: UPSTREAM_PATH}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,20 @@ def info_document(identity: RegistryIdentity, snapshot: Snapshot) -> dict[str, A
             "deleted": statuses["deleted"],
         },
         "server": {"version": __version__},
+        "signing": _signing(snapshot),
+    }
+
+
+def _signing(snapshot: Snapshot) -> dict[str, Any] | None:
+    signatures = snapshot.signatures
+    if signatures is None:
+        return None
+    return {
+        "keyId": signatures.key_id,
+        "keyUrl": SIGNING_KEY_PATH,
+        "documents": {
+            SIGNED_PATHS[name]: SIGNED_PATHS[name] + SIGNATURE_SUFFIX for name in signatures.documents
+        },
     }
 
 
@@ -89,7 +111,10 @@ class ExtensionRoutes:
         snapshot = current_snapshot(self.state)
 
         def render() -> Rendered:
-            return Rendered(dump_json(info_document(self.identity, snapshot)), snapshot.etag("x-info"))
+            return Rendered(
+                dump_json(info_document(self.identity, snapshot)),
+                snapshot.etag("x-info", snapshot.generation_id),
+            )
 
         rendered = snapshot.cache.get_or_render(("x-info",), render)
         return await send(request, rendered, cache_control=self.cache_control)

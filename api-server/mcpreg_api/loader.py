@@ -98,7 +98,7 @@ class CatalogLoader:
 
     async def _apply(self, stored: StoredCatalog) -> bool:
         current = self.state.snapshot
-        if current is not None and current.content_hash == stored.content_hash:
+        if current is not None and current.generation_id == stored.generation_id:
             self.metrics.reloads.labels("unchanged").inc()
             return False
         del current  # nothing here may hold the generation being replaced: after the swap, it is garbage

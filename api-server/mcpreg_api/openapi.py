@@ -21,14 +21,20 @@ from pydantic.json_schema import models_json_schema
 from mcpreg_api import __version__
 from mcpreg_api.config import DOCUMENT_CACHE_CONTROL
 from mcpreg_api.errors import PROBLEM_CONTENT_TYPE
-from mcpreg_api.extensions import EXTENSION_PREFIX, INFO_PATH
+from mcpreg_api.extensions import (
+    EXTENSION_PREFIX,
+    INFO_PATH,
+    SIGNATURE_SUFFIX,
+    SIGNING_KEY_PATH,
+    TOOLHIVE_PATH,
+    UPSTREAM_PATH,
+)
 from mcpreg_api.manners import send
 from mcpreg_api.metrics import METRICS_CONTENT_TYPE
 from mcpreg_api.queries import DetailQuery, ListServersQuery
 from mcpreg_api.rendering import Rendered, make_etag
 from mcpreg_api.routes_v01 import API_PREFIXES
 from mcpreg_api.schemas import ALL_MODELS
-from mcpreg_api.toolhive import TOOLHIVE_PATH
 
 OPENAPI_YAML_PATH = "/openapi.yaml"
 OPENAPI_JSON_PATH = "/openapi.json"
@@ -76,6 +82,18 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": _json_content("Problem", PROBLEM_CONTENT_TYPE)}
 
 
+_SIGNED_HEADERS = {
+    **_CACHE_HEADERS,
+    "X-Mcpreg-Generation": {"description": "Content hash of the generation", "schema": {"type": "string"}},
+    "X-Mcpreg-Signing-Key-Id": {
+        "description": "sha256: of the signing public key's DER (absent when unsigned)",
+        "schema": {"type": "string"},
+    },
+    "X-Mcpreg-Signature": {
+        "description": "The document's signature (documents only; absent when unsigned)",
+        "schema": {"type": "string"},
+    },
+}
 _NOT_MODIFIED = {"description": "Not modified: the If-None-Match ETag is current", "headers": _CACHE_HEADERS}
 _BAD_REQUEST = _problem("A parameter is invalid; the body names it")
 _NOT_FOUND = _problem("No such server or version")
@@ -291,6 +309,55 @@ def _other_paths() -> dict[str, Any]:
                 {
                     "200": _ok("RegistryInfo", "What this registry serves"),
                     "304": _NOT_MODIFIED,
+                    "503": _NOT_READY,
+                },
+                tag="extensions",
+            )
+        ),
+        UPSTREAM_PATH: _with_head(
+            _operation(
+                "get-upstream-list",
+                "Every server version in one v0.1 list response: the upstream document the operator signs",
+                {
+                    "200": {**_ok("ServerListResponse", "All server versions"), "headers": _SIGNED_HEADERS},
+                    "304": _NOT_MODIFIED,
+                    "503": _NOT_READY,
+                },
+                tag="extensions",
+            )
+        ),
+        **{
+            path + SIGNATURE_SUFFIX: _with_head(
+                _operation(
+                    f"get-{name}-signature",
+                    f"The signature of {path}: base64, as `cosign sign-blob` writes it",
+                    {
+                        "200": {
+                            "description": "The signature of the generation served now",
+                            "headers": _SIGNED_HEADERS,
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "304": _NOT_MODIFIED,
+                        "404": _problem("The catalogue is not signed"),
+                        "503": _NOT_READY,
+                    },
+                    tag="extensions",
+                )
+            )
+            for name, path in (("toolhive", TOOLHIVE_PATH), ("upstream", UPSTREAM_PATH))
+        },
+        SIGNING_KEY_PATH: _with_head(
+            _operation(
+                "get-signing-key",
+                "The public key (PEM) that signed the generation served now",
+                {
+                    "200": {
+                        "description": "The public key",
+                        "headers": _SIGNED_HEADERS,
+                        "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+                    },
+                    "304": _NOT_MODIFIED,
+                    "404": _problem("The catalogue is not signed"),
                     "503": _NOT_READY,
                 },
                 tag="extensions",

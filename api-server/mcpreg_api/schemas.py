@@ -158,10 +158,18 @@ class InfoServer(BaseModel):
     version: Annotated[str, Field(description="Version of the mcpreg registry API server")]
 
 
+class InfoSigning(BaseModel):
+    keyId: Annotated[str, Field(description="sha256: of the public key's DER (SubjectPublicKeyInfo)")]
+    keyUrl: Annotated[str, Field(description="Path of the public key (PEM) that signed this generation")]
+    documents: Annotated[
+        dict[str, str], Field(description="Each signed document's path → the path of its signature")
+    ]
+
+
 class RegistryInfo(BaseModel):
     """`GET /v0.1/x/dev.mcpregistry/info`: this registry, its source and the generation served."""
 
-    model_config = ConfigDict(extra="allow")  # fields may be added (signing.keyUrl once signing exists)
+    model_config = ConfigDict(extra="allow")  # fields may be added
 
     registry: Annotated[InfoRegistry | None, Field(description="null when serving a local file")]
     source: Annotated[InfoSource | None, Field(description="null when not known")]
@@ -169,6 +177,7 @@ class RegistryInfo(BaseModel):
     generation: InfoGeneration
     counts: InfoCounts
     server: InfoServer
+    signing: Annotated[InfoSigning | None, Field(description="null when the catalogue is not signed")] = None
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (

@@ -30,8 +30,10 @@ from mcpreg.catalog.served import (
     is_served,
     read_served,
     render_served,
+    upstream_list,
 )
-from mcpreg.storage.model import StoredCatalog
+from mcpreg.signing import GenerationSignatures
+from mcpreg.storage.model import StoredCatalog, generation_id
 from mcpreg_api import __version__
 from mcpreg_api.pagination import SortKey
 from mcpreg_api.rendering import Rendered, ResponseCache, make_etag
@@ -74,8 +76,11 @@ class Snapshot:
         server_count: int,
         build_seconds: float,
         stored_format: str = FORMAT_SERVED,
+        signatures: GenerationSignatures | None = None,
     ) -> None:
         self.content_hash = content_hash
+        self.signatures = signatures  # the operator's, over `toolhive.body` and `upstream.body`
+        self.generation_id = generation_id(content_hash, signatures.key_id if signatures else None)
         self.revision = revision
         self.stored_at = stored_at
         self.loaded_at = datetime.now(UTC)
@@ -94,6 +99,16 @@ class Snapshot:
         }
         self.names: dict[str, NameIndex] = _index_names(entries)
         self.cache = ResponseCache()
+        self._upstream: Rendered | None = None
+
+    @property
+    def upstream(self) -> Rendered:
+        """The upstream server list served whole (every version, deleted ones too): the bytes the
+        operator signed, made on first use and kept (too large for the response cache)."""
+        if self._upstream is None:
+            bodies = [entry.body for entry in self._views[(False, True)].entries]
+            self._upstream = Rendered(upstream_list(bodies), self.etag("upstream"))
+        return self._upstream
 
     def view(self, *, latest_only: bool, with_deleted: bool) -> ListView:
         return self._views[(latest_only, with_deleted)]
@@ -163,6 +178,7 @@ def assemble(
         server_count=document.server_count,
         build_seconds=time.perf_counter() - started,
         stored_format=stored_format,
+        signatures=stored.signatures,
     )
 
 

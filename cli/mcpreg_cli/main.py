@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from mcpreg import __version__
 
 # Modules under mcpreg_cli, in the order their commands appear in `mcpreg --help`.
-COMMAND_MODULES = ("catalog", "serve", "operator")
+COMMAND_MODULES = ("catalog", "serve", "verify", "operator")
 
 
 def build_parser() -> argparse.ArgumentParser:

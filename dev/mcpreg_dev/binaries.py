@@ -92,6 +92,14 @@ HELM = GoComponent(
     pinned_module="helm.sh/helm/v4",
     packages=("helm.sh/helm/v4/cmd/helm",),
 )
+# The real `cosign` client: the signing tests prove with it that what the operator signs verifies
+# with `cosign verify-blob`, and that what `cosign sign-blob` signs verifies with our code.
+COSIGN = GoComponent(
+    name="cosign",
+    module_dir=TOOLS_DIR / "cosign",
+    pinned_module="github.com/sigstore/cosign/v2",
+    packages=("github.com/sigstore/cosign/v2/cmd/cosign",),
+)
 # kwok plays the kubelet: it keeps fake nodes Ready and moves scheduled pods to Running/Ready, so
 # Deployments report real status without containers (there is no container runtime here).
 KWOK = GoComponent(
@@ -160,6 +168,8 @@ def _ldflags(component: GoComponent) -> str:
         return f"-s -w -X main.version={component.version}"
     if component is HELM:  # stamped like Helm's own Makefile does, so `helm version` tells it
         return f"-s -w -X helm.sh/helm/v4/internal/version.version={component.version}"
+    if component is COSIGN:  # stamped like cosign's own Makefile does, so `cosign version` tells it
+        return f"-s -w -X sigs.k8s.io/release-utils/version.gitVersion={component.version}"
     if component is TOXIPROXY:  # stamped like Toxiproxy's own Makefile does, so `--version` tells it
         return f"-s -w -X github.com/Shopify/toxiproxy/v2.Version={component.version}"
     if component.pinned_module != KUBERNETES.pinned_module:
@@ -328,6 +338,19 @@ def ensure_toxiproxy(progress: Callable[[str], None] = _stderr_progress) -> Path
     return ensure_component(TOXIPROXY, progress) / "toxiproxy"
 
 
+def ensure_cosign(progress: Callable[[str], None] = _stderr_progress) -> Path:
+    """Path of the real `cosign` binary, built from Go modules on first use; `MCPREG_COSIGN` names a
+    ready one."""
+    override = os.environ.get("MCPREG_COSIGN")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise BuildError(
+                f"MCPREG_COSIGN={override} is not an executable; unset it to build cosign from Go"
+            )
+        return Path(override)
+    return ensure_component(COSIGN, progress) / "cosign"
+
+
 @dataclass(frozen=True)
 class ControlPlaneBinaries:
     etcd: Path
@@ -383,6 +406,7 @@ def main() -> int:
         binaries = ensure_binaries()
         helm = ensure_helm()  # the chart's tests run the real helm
         toxiproxy = ensure_toxiproxy()  # the fault-injection tests' TCP fault proxy
+        cosign = ensure_cosign()  # the signing tests' interoperability proof
         if node_mode() == "real":  # the node's own components, where one can run
             ensure_component(KUBERNETES_NODE)
             ensure_component(COREDNS)
@@ -393,6 +417,7 @@ def main() -> int:
         print(getattr(binaries, field))
     print(helm)
     print(toxiproxy)
+    print(cosign)
     return 0
 
 

@@ -41,6 +41,7 @@ from mcpreg_operator import decisions, quarantine
 from mcpreg_operator.api_reconciler import ApiReconciler, ApiReport, apply_api_report
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.phase import derive_overall
+from mcpreg_operator.signing_key import SigningKeyError, load_signer
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.sources.git import GitClient
 from mcpreg_operator.spec.identity import API_VERSION, GROUP, KIND, PLURAL, SYNC_TRIGGER_ANNOTATION, VERSION
@@ -299,9 +300,11 @@ class RegistryController:
             revision=previous.revision if previous else None,
             content_hash=previous.last_sync_hash if previous else None,
             spec_hash=previous.spec_hash if previous else None,
+            signing_key_id=previous.signing_key_id if previous else None,
         )
         try:
             source = build_source(spec, self.namespace, self.ctx.kube, self.ctx.git, self.ctx.executor)
+            signer = await load_signer(spec.signing, self.namespace, self.ctx.kube)
             outcome: SyncOutcome | SyncFailure = await run_sync(
                 spec=spec,
                 source=source,
@@ -310,9 +313,12 @@ class RegistryController:
                 executor=self.ctx.cpu_executor,
                 on_fetch=announce,
                 before_publish=lambda location: self._before_publish(spec, store, location),
+                signer=signer,
             )
         except ObjectGone:
             return None
+        except SigningKeyError as exc:  # nothing stored changes: the last good catalogue stays served
+            outcome = SyncFailure(SyncStage.SPEC, exc.reason, exc.message)
         except Exception as exc:
             # Outside run_sync's own handling: a status write (the Syncing mark) or the Role widened
             # before publishing, both requests to the API server; anything else is a bug.

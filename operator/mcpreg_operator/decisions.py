@@ -147,6 +147,7 @@ def record_success(
     sync.last_attempt = started
     sync.attempt_count = 0
     sync.spec_hash = data_spec_hash(spec)
+    sync.signing_key_id = outcome.signing_key_id
     servers = sync.server_count if sync.server_count is not None else 0
     skipped = sync.skipped_count or 0
     sync.message = (

@@ -8,6 +8,8 @@ work stays off the event loop: git in worker threads, parsing a large catalogue 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -17,10 +19,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from mcpreg.catalog import CatalogError, CatalogLimits
-from mcpreg.catalog.served import SERVED_FORMAT
+from mcpreg.catalog.served import SERVED_FORMAT, served_documents
 from mcpreg.kube import KubeError
+from mcpreg.signing import Signer, sign_documents
 from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogStore, PublishHook
+from mcpreg.storage.model import StoredCatalog
 from mcpreg_operator.parsing import ParsingFailed, prepare_stored
 from mcpreg_operator.quarantine import INVALID_DATA, EntryReport, refusal, render_issue_list
 from mcpreg_operator.sources.errors import SourceError
@@ -109,16 +113,19 @@ class SyncOutcome:
     source: str
     # Entries skipped as invalid and warnings; None when nothing was read (the cheap path).
     entries: EntryReport | None = None
+    signing_key_id: str | None = None  # the key that signed the stored generation
 
 
 def data_spec_hash(spec: MCPRegistrySpec) -> str:
-    """Hash of what shapes the stored data: the spec's source, filter, validation and storage, and the
-    format the data is stored in. A change to any of them forces a full sync; so the first pass of an
-    operator that stores a new format rewrites data an older one stored, even when the source is
+    """Hash of what shapes the stored data: the spec's source, filter, validation, storage and signing,
+    and the format the data is stored in. A change to any of them forces a full sync; so the first pass
+    of an operator that stores a new format rewrites data an older one stored, even when the source is
     unchanged, and switching `validation.onInvalidEntry` judges the current data again at once."""
     relevant = spec.model_dump(
         mode="json", by_alias=True, include={"source", "filter", "validation", "storage"}
     )
+    if spec.signing is not None:  # only when set: the hash of every unsigned registry stays what it was
+        relevant["signing"] = spec.signing.model_dump(mode="json", by_alias=True)
     relevant["storedFormat"] = SERVED_FORMAT
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
@@ -135,6 +142,7 @@ class LastGood:
     revision: str | None
     content_hash: str | None
     spec_hash: str | None
+    signing_key_id: str | None = None
 
 
 def _filter_spec(spec: MCPRegistrySpec) -> dict[str, Any] | None:
@@ -152,8 +160,10 @@ async def run_sync(
     limits: CatalogLimits | None = None,
     on_fetch: Callable[[], Awaitable[None]] | None = None,
     before_publish: PublishHook | None = None,
+    signer: Signer | None = None,
 ) -> SyncOutcome:
-    """Run the pipeline once. Storage is touched only when the content hash changed."""
+    """Run the pipeline once. Storage is touched only when the content hash (or the signing key)
+    changed. With `signer`, the documents served whole are signed and stored with the generation."""
     spec_hash = data_spec_hash(spec)
     try:
         revision = await source.revision()
@@ -164,6 +174,8 @@ async def run_sync(
         revision == last_good.revision
         and spec_hash == last_good.spec_hash
         and last_good.content_hash is not None
+        # A rotated key re-signs the stored generation: the full path, which rewrites the manifest.
+        and last_good.signing_key_id == (signer.key_id if signer is not None else None)
     ):
         # Cheap path: same revision, same spec. Only confirm that storage still holds that data
         # (someone may have deleted it), without downloading anything.
@@ -182,6 +194,7 @@ async def run_sync(
                 fetched=False,
                 storage_location=location.to_status(),
                 source=source.describe(),
+                signing_key_id=last_good.signing_key_id,
             )
 
     if on_fetch is not None:
@@ -213,6 +226,13 @@ async def run_sync(
     refused = refusal(entries, spec.validation)
     if refused is not None:  # Reject, or the guard: nothing is stored, the last good data stays served
         raise SyncFailure(SyncStage.DATA, refused.reason, f"{where}: {refused.message}")
+    if signer is not None:
+        try:
+            stored = await asyncio.to_thread(sign_stored, stored, signer)
+        except Exception as exc:  # a KMS signer's failure, or a served document that cannot be split
+            raise SyncFailure(
+                SyncStage.STORAGE, "SigningFailed", f"cannot sign the catalogue: {exc}"
+            ) from None
     try:
         result = await store.write(stored, before_publish=before_publish)
     except Exception as exc:  # storage backends raise their own errors; status must name them
@@ -226,4 +246,10 @@ async def run_sync(
         storage_location=result.location.to_status(),
         source=snapshot.description,
         entries=entries,
+        signing_key_id=signer.key_id if signer is not None else None,
     )
+
+
+def sign_stored(stored: StoredCatalog, signer: Signer) -> StoredCatalog:
+    """`stored` with the signatures of the documents the API serves whole (CPU work: off the loop)."""
+    return dataclasses.replace(stored, signatures=sign_documents(signer, served_documents(stored.data)))

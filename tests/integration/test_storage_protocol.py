@@ -1,9 +1,10 @@
 """The generation protocol's guarantees, checked once against each backend: ConfigMaps on the session's
 control plane and S3 on the session's MinIO. Round trip, an unchanged hash is a no-op, the manifest is
 published last (a reader never sees half a generation), compare-and-publish conflicts, pruning, a
-corrupt blob is detected, `changes()` delivers new generations, and data in the format written before
-the manifest existed stays readable. Backend-specific behaviour is tested in test_storage_configmap.py
-and test_storage_s3.py."""
+corrupt blob is detected, `changes()` delivers new generations, data in the format written before
+the manifest existed stays readable, and signatures travel with their generation (a new key
+republishes it). Backend-specific behaviour is tested in test_storage_configmap.py and
+test_storage_s3.py."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from kubernetes import client as sync_client
 from kubernetes_asyncio import config as async_config
 
 from fixtures.kube import Kube
+from mcpreg.catalog.served import served_documents
+from mcpreg.signing import PrivateKeySigner, load_public_key, sign_documents, verify_blob
 from mcpreg.storage import (
     Backoff,
     ConfigMapCatalogReader,
@@ -376,3 +381,40 @@ async def test_old_format_is_read_and_kept(backend: Harness, generations: list[S
     result = await store.write(generations[1])
     assert result.written and result.previous_hash == old.content_hash
     assert_same(await backend.reader().read(), generations[1])
+
+
+def _signed(stored: StoredCatalog, signer: PrivateKeySigner) -> StoredCatalog:
+    return replace(stored, signatures=sign_documents(signer, served_documents(stored.data)))
+
+
+async def test_signatures_are_stored_with_the_generation_and_a_new_key_republishes_it(
+    backend: Harness, generations: list[StoredCatalog]
+) -> None:
+    first, second = (
+        PrivateKeySigner.from_pem(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        for key in (ec.generate_private_key(ec.SECP256R1()), ed25519.Ed25519PrivateKey.generate())
+    )
+    a = generations[0]
+    store = backend.store()
+    async with aclosing(backend.reader().changes()) as changes:
+        assert (await store.write(_signed(a, first))).written
+        got = await asyncio.wait_for(anext(changes), 20)
+        assert_same(got, a)
+        assert got.signatures is not None and got.signatures.key_id == first.key_id
+        assert (await backend.reader().read()) == got  # read() too
+        assert not (await store.write(_signed(a, first))).written  # same data, same key: nothing to do
+        # Same data, another key: the manifest is republished and readers get the new signatures.
+        assert (await store.write(_signed(a, second))).written
+        rotated = await asyncio.wait_for(anext(changes), 20)
+        assert rotated.content_hash == a.content_hash
+        assert rotated.signatures is not None and rotated.signatures.key_id == second.key_id
+        public = load_public_key(rotated.signatures.public_key)
+        for name, document in served_documents(rotated.data).items():
+            verify_blob(public, rotated.signatures.documents[name], document)
+        # Unsigned again: readers see the generation without signatures.
+        assert (await store.write(a)).written
+        assert (await asyncio.wait_for(anext(changes), 20)).signatures is None

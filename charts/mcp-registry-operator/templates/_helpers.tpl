@@ -98,7 +98,8 @@ each watched namespace (Role). Each rule names who uses it; nothing here is a wi
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, update, patch, delete]
-# Git credentials (spec.source.git.auth.secretRef) and S3 credentials (spec.storage.s3.credentialsSecretRef):
+# Git credentials (spec.source.git.auth.secretRef), S3 credentials (spec.storage.s3.credentialsSecretRef) and the
+# signing key (spec.signing.secretRef):
 # read by name only, never listed or watched.
 - apiGroups: [""]
   resources: [secrets]

@@ -7,7 +7,8 @@
 - ``durations``: Go duration parsing (``syncPolicy.interval``).
 - ``base``: what every spec and status model shares (naming, unknown fields, JSON integers, Secret
   references).
-- ``source``, ``sync_policy``, ``filter``, ``validation``, ``storage``, ``api``: the parts of ``spec``.
+- ``source``, ``sync_policy``, ``filter``, ``validation``, ``storage``, ``api``, ``signing``: the parts
+  of ``spec``.
 - ``registry``: ``MCPRegistrySpec``, the root CEL rule on ``metadata.name`` and the whole object.
 - ``status``: phases, conditions and the ``status`` models.
 

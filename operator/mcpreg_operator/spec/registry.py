@@ -12,6 +12,7 @@ from mcpreg_operator.spec.base import ResourceModel, object_default
 from mcpreg_operator.spec.cel import CelRule, cel_matches
 from mcpreg_operator.spec.filter import Filter
 from mcpreg_operator.spec.identity import MAX_REGISTRY_NAME_LENGTH, REGISTRY_NAME_RE
+from mcpreg_operator.spec.signing import Signing
 from mcpreg_operator.spec.source import Source
 from mcpreg_operator.spec.status import MCPRegistryStatus
 from mcpreg_operator.spec.storage import Storage
@@ -43,6 +44,14 @@ class MCPRegistrySpec(ResourceModel):
         Storage, "Where the processed catalogue is stored. Defaults to ConfigMaps."
     )
     api: Api = object_default(Api, "The in-cluster registry API serving the catalogue.")
+    signing: Signing | None = Field(
+        default=None,
+        description=(
+            "Sign the served catalogue documents (the ToolHive document and the upstream server list) "
+            "with a private key from a Secret; the API serves each signature beside its document and "
+            "the public key. Omit to serve unsigned documents."
+        ),
+    )
 
 
 #: Root-level CEL rule; the CRD generator places it on the resource's root schema.

@@ -160,6 +160,13 @@ class SyncStatus(ResourceModel):
             "unchanged, so an upgraded operator rewrites data an older one stored."
         ),
     )
+    signing_key_id: str | None = Field(
+        default=None,
+        description=(
+            "Key id (sha256: of the public key's DER) of the key that signed the stored catalogue; "
+            "absent when it is not signed."
+        ),
+    )
 
 
 class ApiStatus(ResourceModel):

@@ -45,7 +45,7 @@ import dataclasses
 import gzip
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,7 @@ from mcpreg.catalog.gcpause import collector_paused
 from mcpreg.catalog.model import CATALOG_META_KEY, Catalog, CatalogEntry, CatalogGroup
 from mcpreg.catalog.parse import parse_catalog
 from mcpreg.catalog.upstream_models import OFFICIAL_META_KEY
+from mcpreg.signing import TOOLHIVE_DOCUMENT, UPSTREAM_DOCUMENT
 
 SERVED_FORMAT = "mcpreg.served/v1"
 # Every version of the format begins so: how a reader tells a served document from a catalogue.
@@ -352,6 +353,30 @@ def _parse_stored_time(value: str, line: int) -> datetime:
         if moment.tzinfo is not None:
             return moment
     raise ServedFormatError(f"line {line} of the served document has a time that is not RFC 3339 UTC")
+
+
+# --- the documents served whole (what the operator signs) --------------------------------------------
+
+
+def upstream_list(bodies: Sequence[bytes]) -> bytes:
+    """The upstream server list served whole (`GET /v0.1/x/dev.mcpregistry/servers.json`): every entry's
+    body in (name, version) order, in the shape of a v0.1 list response. Built from the bodies alone,
+    so the operator (which signs it) and the API (which serves it) produce the same bytes."""
+    return b'{"servers":[' + b",".join(bodies) + b'],"metadata":' + dump_json({"count": len(bodies)}) + b"}"
+
+
+def served_documents(data: bytes) -> dict[str, bytes]:
+    """The documents of a served document that the API serves whole, by name, as it sends them:
+    `toolhive` (`GET /api/v1/registry`) and `upstream` (`upstream_list`). Splits lines and
+    decompresses; decodes no entry."""
+    _header(data)
+    lines = data.split(b"\n")
+    if len(lines) < 3 or lines[-1]:
+        raise ServedFormatError("the served document is truncated")
+    return {
+        TOOLHIVE_DOCUMENT: _gunzip(_toolhive_gzip(lines[1])),
+        UPSTREAM_DOCUMENT: upstream_list(lines[3:-1:2]),
+    }
 
 
 # --- the ToolHive document alone (the S3 writer's extra object) ---------------------------------------

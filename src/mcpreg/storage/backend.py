@@ -126,7 +126,8 @@ class Backend(Protocol):
         ...
 
     def announcements(self) -> AsyncGenerator[str | None, None]:
-        """Signs that the published manifest changed: its content hash when the backend learns it
-        cheaply, None for "look now". The first one is None (a fresh look). Runs until closed;
-        transient failures the backend can resume from are handled inside, others raised."""
+        """Signs that the published manifest changed: its `generation_id` (content hash and signing
+        key) when the backend learns it cheaply, None for "look now". The first one is None (a fresh
+        look). Runs until closed; transient failures the backend can resume from are handled inside,
+        others raised."""
         ...

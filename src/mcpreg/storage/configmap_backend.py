@@ -272,7 +272,7 @@ class ConfigMapBackend:
                             if event["type"] not in ("ADDED", "MODIFIED"):
                                 continue  # BOOKMARK; DELETED keeps the last generation in use
                             try:
-                                announced = parse_head_annotations(obj).content_hash
+                                announced = parse_head_annotations(obj).manifest().generation_id
                             except StorageCorruptError as exc:
                                 log.error("%s", exc)
                                 continue

@@ -31,6 +31,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from mcpreg import labels
 from mcpreg.labels import DOMAIN
+from mcpreg.signing import GenerationSignatures
 from mcpreg.storage.encoding import is_utf8
 from mcpreg.storage.errors import StorageCorruptError, StorageError
 from mcpreg.storage.manifest import (
@@ -61,6 +62,7 @@ ANNOTATION_LAYOUT = f"{DOMAIN}/layout"
 ANNOTATION_PARTS = f"{DOMAIN}/parts"
 ANNOTATION_PART_INDEX = f"{DOMAIN}/part-index"
 ANNOTATION_PART_HASH = f"{DOMAIN}/part-hash"
+ANNOTATION_SIGNATURES = f"{DOMAIN}/signatures"
 
 KEY_TEXT = "catalog.json"
 KEY_GZIP = "catalog.json.gz"
@@ -117,17 +119,20 @@ class HeadAnnotations(BaseModel):
     stored_size: int = Field(alias=ANNOTATION_STORED_SIZE, ge=0)
     layout: Layout = Field(alias=ANNOTATION_LAYOUT)
     parts: tuple[BlobRef, ...] = Field(default=(), alias=ANNOTATION_PARTS)
+    signatures: GenerationSignatures | None = Field(default=None, alias=ANNOTATION_SIGNATURES)
 
     @model_validator(mode="before")
     @classmethod
     def _parts_from_json(cls, value: Any) -> Any:
-        # Annotation values are strings; the parts list is JSON inside one.
-        if isinstance(value, Mapping) and isinstance(value.get(ANNOTATION_PARTS), str):
-            value = dict(value)
-            try:
-                value[ANNOTATION_PARTS] = json.loads(value[ANNOTATION_PARTS])
-            except ValueError as exc:
-                raise ValueError(f"{ANNOTATION_PARTS} is not valid JSON") from exc
+        # Annotation values are strings; the parts list and the signatures are JSON inside one each.
+        if isinstance(value, Mapping):
+            for key in (ANNOTATION_PARTS, ANNOTATION_SIGNATURES):
+                if isinstance(value.get(key), str):
+                    value = dict(value)
+                    try:
+                        value[key] = json.loads(value[key])
+                    except ValueError as exc:
+                        raise ValueError(f"{key} is not valid JSON") from exc
         return value
 
     @model_validator(mode="after")
@@ -156,6 +161,7 @@ class HeadAnnotations(BaseModel):
             stored_size=manifest.stored_size,
             layout="inline" if manifest.inline else "split",
             parts=() if manifest.inline else manifest.blobs,
+            signatures=manifest.signatures,
         )
 
     def manifest(self) -> Manifest:
@@ -167,6 +173,7 @@ class HeadAnnotations(BaseModel):
             stored_size=self.stored_size,
             blobs=blobs,
             inline=inline,
+            signatures=self.signatures,
         )
 
     def to_annotations(self) -> dict[str, str]:
@@ -185,6 +192,8 @@ class HeadAnnotations(BaseModel):
             annotations[ANNOTATION_PARTS] = json.dumps(
                 [part.model_dump(mode="json") for part in self.parts], separators=(",", ":")
             )
+        if self.signatures is not None:
+            annotations[ANNOTATION_SIGNATURES] = self.signatures.model_dump_json()
         return annotations
 
 

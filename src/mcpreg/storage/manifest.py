@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from mcpreg.signing import GenerationSignatures
 from mcpreg.storage.errors import StorageError
-from mcpreg.storage.model import Encoding, StoredCatalog
+from mcpreg.storage.model import Encoding, StoredCatalog, generation_id
 
 FORMAT_VERSION = 1
 """The storage format this code writes. A reader refuses a manifest of a format it does not know, and
@@ -64,6 +65,16 @@ class Manifest(BaseModel):
     blobs: tuple[BlobRef, ...] = Field(min_length=1)
     inline: bool = False
     documents: Mapping[str, BlobRef] = Field(default_factory=dict)
+    signatures: GenerationSignatures | None = None
+
+    @property
+    def signing_key_id(self) -> str | None:
+        return self.signatures.key_id if self.signatures is not None else None
+
+    @property
+    def generation_id(self) -> str:
+        """What readers tell generations apart by (`model.generation_id`)."""
+        return generation_id(self.content_hash, self.signing_key_id)
 
     @model_validator(mode="after")
     def _blobs_add_up(self) -> Manifest:
@@ -92,6 +103,7 @@ class Manifest(BaseModel):
             blobs=blobs,
             inline=inline,
             documents=dict(documents or {}),
+            signatures=stored.signatures,
         )
 
     @property
@@ -102,7 +114,7 @@ class Manifest(BaseModel):
 
     def catalog(self, data: bytes) -> StoredCatalog:
         """The `StoredCatalog` of `data`, this generation's decoded bytes (already verified)."""
-        return StoredCatalog(data=data, **self.facts(GENERATION_FACTS))
+        return StoredCatalog(data=data, **self.facts(GENERATION_FACTS), signatures=self.signatures)
 
     def facts(self, names: frozenset[str] = GENERATION_FACTS | ENCODING_FACTS) -> dict[str, Any]:
         """The fields `names` (by default those every wire form shares), as Python values."""

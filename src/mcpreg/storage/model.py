@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from mcpreg.signing import GenerationSignatures
+
 if TYPE_CHECKING:
     from mcpreg.catalog import Catalog
 
@@ -21,6 +23,12 @@ Encoding = Literal["identity", "gzip"]
 def sha256_hash(data: bytes) -> str:
     """`sha256:<hex>` of `data`: the form of every content hash in the project."""
     return HASH_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def generation_id(content_hash: str, signing_key_id: str | None) -> str:
+    """What tells generations apart for readers: the content hash, and the signing key when signed (a
+    rotated key republishes the same data under a new id, so the API serves the new signatures)."""
+    return content_hash if signing_key_id is None else f"{content_hash}@{signing_key_id}"
 
 
 def is_content_hash(value: str) -> bool:
@@ -43,6 +51,12 @@ class StoredCatalog:
     revision: str
     stored_at: datetime
     server_count: int
+    # The operator's signatures of the documents served whole, and the key (None: unsigned).
+    signatures: GenerationSignatures | None = None
+
+    @property
+    def generation_id(self) -> str:
+        return generation_id(self.content_hash, self.signatures.key_id if self.signatures else None)
 
     def __post_init__(self) -> None:
         if not is_content_hash(self.content_hash):

@@ -149,23 +149,24 @@ class GenerationReader:
         A generation that cannot be loaded is logged and counted, never raised: the consumer keeps
         the one it has."""
         head = await self.backend.get_manifest(payload=True)
-        if head is None or (head.manifest is not None and head.manifest.content_hash == last_hash):
+        if head is None or (head.manifest is not None and head.manifest.generation_id == last_hash):
             return None, 0  # nothing stored, or what the consumer has: no need to fetch a byte more
         try:
             stored = await self._read_generation(head)
         except StorageCorruptError as exc:
             log.error("not loading catalogue from %s: %s", self.backend.where, exc)
             return None, unread + 1
-        if stored is None or stored.content_hash == last_hash:
+        if stored is None or stored.generation_id == last_hash:
             return None, 0
         return stored, 0
 
     async def changes(self) -> AsyncGenerator[StoredCatalog, None]:
-        """Each new generation (the current one first), told apart by content hash, so a manifest
-        rewritten with the same data is not yielded again; generations published faster than they
-        are read may be skipped (the latest one is always delivered). A published generation that
-        cannot be read (a blob missing, or not yet readable because the reader's Role was widened
-        after publishing) is retried with backoff until it loads or is replaced."""
+        """Each new generation (the current one first), told apart by `generation_id` (content hash
+        and signing key), so a manifest rewritten with the same data and key is not yielded again;
+        generations published faster than they are read may be skipped (the latest one is always
+        delivered). A published generation that cannot be read (a blob missing, or not yet readable
+        because the reader's Role was widened after publishing) is retried with backoff until it
+        loads or is replaced."""
         last_hash: str | None = None
         unread = 0  # consecutive failures to load the published generation
         failures = 0  # consecutive failures to follow, reset once following worked for a while
@@ -187,7 +188,7 @@ class GenerationReader:
                             continue
                     stored, unread = await self._load_new(last_hash, unread)
                     if stored is not None:
-                        last_hash = stored.content_hash
+                        last_hash = stored.generation_id
                         yield stored
             except (StorageError, KubeError, StopAsyncIteration) as exc:
                 healthy = asyncio.get_running_loop().time() - started >= HEALTHY_SECONDS

@@ -198,7 +198,7 @@ class S3Backend:
     # Announcements -----------------------------------------------------------------------------
 
     async def announcements(self) -> AsyncGenerator[str | None, None]:
-        """Poll the pointer every `poll_interval` seconds; announce each new version's hash."""
+        """Poll the pointer every `poll_interval` seconds; announce each new version's `generation_id`."""
         etag: str | None = None
         yield None
         while True:
@@ -214,7 +214,7 @@ class S3Backend:
                 continue
             etag = fetched.etag
             try:
-                announced = parse_pointer(fetched.data, self.prefix, self.where).content_hash
+                announced = parse_pointer(fetched.data, self.prefix, self.where).generation_id
             except StorageCorruptError as exc:
                 # Damaged until a writer replaces it (and its ETag changes).
                 log.error("not loading catalogue from %s: %s", self.where, exc)

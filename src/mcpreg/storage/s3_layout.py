@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from mcpreg.signing import GenerationSignatures
 from mcpreg.storage.documents import TOOLHIVE
 from mcpreg.storage.errors import StorageCorruptError
 from mcpreg.storage.manifest import ENCODING_FACTS, GENERATION_FACTS, HASH_PATTERN, BlobRef, Manifest
@@ -120,6 +121,7 @@ class PointerDocument(BaseModel):
     catalog: _ObjectRef
     toolhive: _ObjectRef | None = None
     documents: dict[str, _ObjectRef] | None = None
+    signatures: GenerationSignatures | None = None
 
     @classmethod
     def of(cls, manifest: Manifest) -> PointerDocument:
@@ -131,6 +133,7 @@ class PointerDocument(BaseModel):
             catalog=_ObjectRef.of(catalog),
             toolhive=documents.get(TOOLHIVE),
             documents=documents or None,
+            signatures=manifest.signatures,
         )
 
     def manifest(self) -> Manifest:
@@ -145,6 +148,7 @@ class PointerDocument(BaseModel):
             stored_size=self.catalog.size,
             blobs=(self.catalog.blob(),),
             documents={name: ref.blob() for name, ref in documents.items()},
+            signatures=self.signatures,
         )
 
 

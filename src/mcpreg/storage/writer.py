@@ -104,6 +104,8 @@ class GenerationWriter:
             previous.content_hash != catalog.content_hash
             or previous.format_version != FORMAT_VERSION
             or (self.documents is not None and not previous.documents)
+            # Signed with another key (rotated, added or removed): same blobs, a new manifest.
+            or previous.signing_key_id != (catalog.signatures.key_id if catalog.signatures else None)
         ):
             return False
         missing = await self.backend.missing(previous)

@@ -9,11 +9,12 @@ here too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import string
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from mcpreg.storage.model import StoredCatalog
 from mcpreg_api.app import LOADER
 from mcpreg_api.loader import CatalogLoader
 
@@ -260,3 +262,17 @@ def go_probe_is_api(content_type: str, body: bytes) -> bool:
         and isinstance(data.get("servers"), list)
         and isinstance(data.get("metadata"), dict)
     )
+
+
+class OneGeneration:
+    """A reader that publishes one generation, then nothing more."""
+
+    def __init__(self, stored: StoredCatalog) -> None:
+        self.stored = stored
+
+    async def read(self) -> StoredCatalog | None:
+        return self.stored
+
+    async def changes(self) -> AsyncGenerator[StoredCatalog, None]:
+        yield self.stored
+        await asyncio.Event().wait()

@@ -10,11 +10,10 @@ must come back byte for byte the same. Only ETags differ: they derive from the s
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,7 @@ from urllib.parse import quote
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from api_testdata import REAL_CATALOGUES, catalogue_bytes, edge_catalogue
+from api_testdata import REAL_CATALOGUES, OneGeneration, catalogue_bytes, edge_catalogue
 
 from mcpreg.catalog import OFFICIAL_META_KEY, Catalog, CatalogEntry, compile_filter, parse_catalog
 from mcpreg.catalog.served import ServedEntry, parse_time, render_served
@@ -90,20 +89,6 @@ async def legacy_build(stored: StoredCatalog) -> Snapshot:
 
 
 # --- serving a fixed generation -----------------------------------------------------------------------
-
-
-class OneGeneration:
-    """A reader that publishes one generation, then nothing more."""
-
-    def __init__(self, stored: StoredCatalog) -> None:
-        self.stored = stored
-
-    async def read(self) -> StoredCatalog | None:
-        return self.stored
-
-    async def changes(self) -> AsyncGenerator[StoredCatalog, None]:
-        yield self.stored
-        await asyncio.Event().wait()
 
 
 Client = TestClient[Any, Any]

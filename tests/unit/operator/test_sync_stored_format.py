@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mcpreg.catalog import parse_catalog
-from mcpreg.catalog.served import is_served, read_served, render_served
+from mcpreg.catalog.served import is_served, read_served, render_served, served_documents
+from mcpreg.signing import PrivateKeySigner, load_public_key, verify_blob
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult
 from mcpreg_operator import decisions
 from mcpreg_operator.spec.registry import MCPRegistrySpec
@@ -69,7 +72,10 @@ class Store:
 
     async def write(self, catalog: StoredCatalog, *, before_publish: Any = None) -> WriteResult:
         previous = await self.current_hash()
-        written = previous != catalog.content_hash
+        key = self.stored.signatures.key_id if self.stored and self.stored.signatures else None
+        written = previous != catalog.content_hash or key != (
+            catalog.signatures.key_id if catalog.signatures else None
+        )
         if written:
             self.stored = catalog
             self.writes += 1
@@ -119,6 +125,44 @@ async def test_data_an_older_operator_stored_is_rewritten_on_the_next_pass(sourc
     again = LastGood(REVISION, outcome.content_hash, data_spec_hash(SPEC))
     confirmed = await run_sync(spec=SPEC, source=source, store=store, last_good=again)
     assert (source.fetches, store.writes, confirmed.fetched) == (1, 1, False)
+
+
+def new_signer() -> PrivateKeySigner:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return PrivateKeySigner.from_pem(pem)
+
+
+async def test_a_signed_sync_stores_the_signatures_and_a_rotated_key_skips_the_cheap_path(
+    source_bytes: bytes,
+) -> None:
+    signed_spec = MCPRegistrySpec.model_validate(
+        {
+            **SPEC.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "signing": {"secretRef": {"name": "k"}},
+        }
+    )
+    assert data_spec_hash(signed_spec) != data_spec_hash(SPEC)  # adding a key forces a full sync
+    store, source, first = Store(), Source(source_bytes), new_signer()
+    outcome = await run_sync(
+        spec=signed_spec, source=source, store=store, last_good=LastGood(None, None, None), signer=first
+    )
+    assert outcome.signing_key_id == first.key_id
+    assert store.stored is not None and store.stored.signatures is not None
+    public = load_public_key(store.stored.signatures.public_key)
+    for name, document in served_documents(store.stored.data).items():
+        verify_blob(public, store.stored.signatures.documents[name], document)
+
+    # Same key: the cheap path. Another key (the Secret rotated): fetched, signed anew and written.
+    last_good = LastGood(REVISION, outcome.content_hash, data_spec_hash(signed_spec), first.key_id)
+    same = await run_sync(spec=signed_spec, source=source, store=store, last_good=last_good, signer=first)
+    assert (same.fetched, same.signing_key_id, store.writes) == (False, first.key_id, 1)
+    second = new_signer()
+    rotated = await run_sync(spec=signed_spec, source=source, store=store, last_good=last_good, signer=second)
+    assert (rotated.fetched, rotated.written, rotated.signing_key_id) == (True, True, second.key_id)
+    assert store.stored.signatures is not None and store.stored.signatures.key_id == second.key_id
 
 
 def test_a_status_written_by_an_older_operator_calls_for_a_sync() -> None:

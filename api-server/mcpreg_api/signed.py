@@ -1,0 +1,92 @@
+"""The signed documents: the upstream list served whole, each signature beside its document, the key.
+
+The operator signs the documents this server sends whole (`mcpreg.signing`) and stores the signatures
+and the public key with the generation; this server holds no private key and signs nothing. It serves
+
+    GET /api/v1/registry                          the ToolHive document (toolhive.py)
+    GET /api/v1/registry.sig                      its signature: base64, as `cosign sign-blob` writes it
+    GET /v0.1/x/dev.mcpregistry/servers.json      every server version, in a v0.1 list response's shape
+    GET /v0.1/x/dev.mcpregistry/servers.json.sig  its signature
+    GET /v0.1/x/dev.mcpregistry/signing-key       the public key (PEM) that signed the served generation
+
+Every one of these answers says which generation it belongs to (`X-Mcpreg-Generation`, the content
+hash) and, when signed, which key (`X-Mcpreg-Signing-Key-Id`: sha256 of the public key's DER); the
+documents also carry their signature (`X-Mcpreg-Signature`), so one request is enough for a client
+that reads headers, and `cosign verify-blob --key KEY --signature <(curl …sig) <(curl …)` works for one
+that does not. An unsigned registry answers 404 on the signature and key paths.
+
+The documents are sent as the exact bytes signed (gzip is only a transfer encoding of those bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from mcpreg.signing import UPSTREAM_DOCUMENT
+from mcpreg_api.config import HttpConfig
+from mcpreg_api.errors import not_found
+from mcpreg_api.extensions import SIGNATURE_SUFFIX, SIGNED_PATHS, SIGNING_KEY_PATH, UPSTREAM_PATH
+from mcpreg_api.loader import CatalogState
+from mcpreg_api.manners import send
+from mcpreg_api.provenance import generation_headers
+from mcpreg_api.rendering import Rendered
+from mcpreg_api.routes_v01 import current_snapshot
+
+SIGNATURE_CONTENT_TYPE = "text/plain; charset=us-ascii"
+PEM_CONTENT_TYPE = "application/x-pem-file"
+UNSIGNED = "this registry's catalogue is not signed (the MCPRegistry has no spec.signing)"
+
+
+class SignedDocumentRoutes:
+    def __init__(self, state: CatalogState, config: HttpConfig) -> None:
+        self.state = state
+        self.cache_control = config.data_cache_control
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_get(UPSTREAM_PATH, self.upstream)
+        app.router.add_get(SIGNING_KEY_PATH, self.signing_key)
+        for document, path in SIGNED_PATHS.items():
+            app.router.add_get(path + SIGNATURE_SUFFIX, self._signature_handler(document))
+
+    async def upstream(self, request: web.Request) -> web.StreamResponse:
+        snapshot = current_snapshot(self.state)
+        return await send(
+            request,
+            snapshot.upstream,
+            cache_control=self.cache_control,
+            extra_headers=generation_headers(snapshot, UPSTREAM_DOCUMENT),
+        )
+
+    def _signature_handler(self, document: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def signature(request: web.Request) -> web.StreamResponse:
+            snapshot = current_snapshot(self.state)
+            signatures = snapshot.signatures
+            text = signatures.documents.get(document) if signatures is not None else None
+            if signatures is None or text is None:
+                raise not_found(UNSIGNED)
+            rendered = Rendered(text.encode("ascii"), snapshot.etag("sig", document, signatures.key_id))
+            return await send(
+                request,
+                rendered,
+                cache_control=self.cache_control,
+                content_type=SIGNATURE_CONTENT_TYPE,
+                extra_headers=generation_headers(snapshot),
+            )
+
+        return signature
+
+    async def signing_key(self, request: web.Request) -> web.StreamResponse:
+        snapshot = current_snapshot(self.state)
+        signatures = snapshot.signatures
+        if signatures is None:
+            raise not_found(UNSIGNED)
+        rendered = Rendered(signatures.public_key.encode("ascii"), snapshot.etag("key", signatures.key_id))
+        return await send(
+            request,
+            rendered,
+            cache_control=self.cache_control,
+            content_type=PEM_CONTENT_TYPE,
+            extra_headers=generation_headers(snapshot),
+        )
