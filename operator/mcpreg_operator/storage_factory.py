@@ -40,6 +40,7 @@ from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_operator.ambient_s3 import AmbientCredentialsPolicy, OperatorCredentialsRefusedError
 from mcpreg_operator.api_config import s3_reader_storage
 from mcpreg_operator.events import EventRecorder
+from mcpreg_operator.references import foreign_references
 from mcpreg_operator.spec.identity import is_object_name
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import StorageRef
@@ -245,7 +246,10 @@ async def delete_storage(
     except ValueError:
         spec = None
     skipped: list[str] = []
-    if spec is not None and spec.storage.type is StorageType.S3 and spec.storage.s3 is not None:
+    if spec is not None and foreign_references(spec, namespace):
+        # Refused as a whole (CrossNamespaceReference): nothing was ever written from this spec.
+        skipped.append("the spec names objects of other namespaces, so nothing was written from it")
+    elif spec is not None and spec.storage.type is StorageType.S3 and spec.storage.s3 is not None:
         s3 = spec.storage.s3
         if s3.credentials_secret_ref is None and ambient_refused(s3.bucket, s3.endpoint):
             # The writes were refused there, so nothing of this registry's can be in that place

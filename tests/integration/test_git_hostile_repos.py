@@ -19,7 +19,7 @@ from mcpreg_operator.sources.git import GitClient, GitRef, git_env
 
 pytestmark = pytest.mark.integration
 
-CATALOGUE = b'{"version": "1.0.0", "servers": {}}\n'
+CATALOGUE = b'{"version": "1.0.0", "last_updated": "2026-01-01T00:00:00Z", "servers": {}}\n'
 MAIN = GitRef(branch="main")
 
 

@@ -120,3 +120,13 @@ async def test_the_finalizer_never_deletes_with_the_operators_identity(
             copy.deepcopy(ref),
             {"type": "configmap"},
         )
+
+
+async def test_the_finalizer_ignores_a_spec_refused_for_its_references() -> None:
+    storage = {
+        "type": "s3",
+        "s3": {"bucket": "bkt", "credentialsSecretRef": {"name": "c", "namespace": "other"}},
+    }
+    body = {**BODY, "spec": {"source": SOURCE, "storage": storage}}
+    done = await delete_storage(None, "tenant", "reg", body)  # type: ignore[arg-type]
+    assert done.startswith("nothing written, nothing removed: the spec names objects of other namespaces")
