@@ -131,6 +131,11 @@ def test_another_namespaces_configmap_as_the_source(tenant: Tenant) -> None:
         "cm-path", {"source": {"type": "configmap", "configMap": {"name": f"../{tenant.victim}/catalogue"}}}
     )
     assert "spec.source.configMap.name" in message
+    message = tenant.refused_at_admission(
+        "cm-ns-path",
+        {"source": {"type": "configmap", "configMap": {"name": "catalogue", "namespace": "../x"}}},
+    )
+    assert "spec.source.configMap.namespace" in message
     # Without a namespace the operator reads the tenant's own namespace, where there is no such ConfigMap.
     tenant.registries.create(
         "cm-own", {**NO_API, "source": {"type": "configmap", "configMap": {"name": "catalogue"}}}
