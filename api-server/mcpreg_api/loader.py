@@ -34,9 +34,6 @@ RETRY = Backoff(initial=0.5, maximum=30.0)
 SETTLE_RETRY_SECONDS = 0.1  # how soon to try again to collect and freeze when a pause prevented it
 
 
-IN_THE_LOG = "the server log has the details"
-
-
 @dataclass
 class CatalogState:
     """The snapshot being served (None until the first generation loads) and the last load problem."""
@@ -82,7 +79,7 @@ class CatalogLoader:
             except Exception as exc:
                 delay = RETRY.delay(failures)
                 log.exception("catalogue reader failed; retrying in %.1fs", delay)
-                self.state.last_error = f"reading the catalogue failed ({type(exc).__name__}); {IN_THE_LOG}"
+                self.state.last_error = f"reading the catalogue failed: {exc}"
             finally:
                 await _close(changes)
             await asyncio.sleep(delay)
@@ -106,10 +103,10 @@ class CatalogLoader:
         try:
             snapshot = await self.build(stored)
         except InvalidCatalog as exc:
-            return self._refuse(stored, "invalid", "is invalid", str(exc))
+            return self._refuse(stored, "invalid", f"is invalid: {exc}")
         except Exception as exc:  # a bug or exhaustion must not stop the loader: keep serving
             log.exception("building catalogue %s failed", stored.content_hash)
-            return self._refuse(stored, "failed", "could not be loaded", f"{type(exc).__name__}: {exc}")
+            return self._refuse(stored, "failed", f"could not be loaded: {exc}")
         elapsed = time.perf_counter() - started
         self.state.snapshot = snapshot  # the atomic swap
         self.state.last_error = None
@@ -159,15 +156,12 @@ class CatalogLoader:
             return
         self._settle_retry = asyncio.get_running_loop().call_later(SETTLE_RETRY_SECONDS, self._settle_memory)
 
-    def _refuse(self, stored: StoredCatalog, result: str, why: str, detail: str) -> bool:
-        """`why` goes to /readiness and 503 bodies, which anyone reaching the Service may read; the
-        `detail` (exception text: paths, library internals) only to the log."""
+    def _refuse(self, stored: StoredCatalog, result: str, why: str) -> bool:
         self.metrics.reloads.labels(result).inc()
         current = self.state.snapshot
-        said = f"catalogue {stored.content_hash} (revision {stored.revision}) {why}"
-        self.state.last_error = f"{said}; {IN_THE_LOG}"
+        self.state.last_error = f"catalogue {stored.content_hash} (revision {stored.revision}) {why}"
         serving = current.content_hash if current is not None else "nothing yet"
-        log.error("%s: %s; serving %s", said, detail, serving)
+        log.error("%s; serving %s", self.state.last_error, serving)
         return False
 
     async def wait_loaded(self, count: int = 1) -> None:
