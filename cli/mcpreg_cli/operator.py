@@ -56,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import mcpreg_operator.handlers  # registers the handlers
+    from mcpreg_operator.ambient_s3 import AmbientCredentialsPolicy
+
+    try:
+        # A malformed grant stops the operator at start-up, not each sync of each S3 registry.
+        AmbientCredentialsPolicy.from_environment()
+    except ValueError as exc:
+        print(f"mcpreg operator: {exc}", file=sys.stderr)
+        return 2
 
     kopf.configure(
         debug=args.log_level == "DEBUG",

@@ -41,6 +41,8 @@ from mcpreg_operator import decisions, quarantine
 from mcpreg_operator.api_reconciler import ApiReconciler, ApiReport, apply_api_report
 from mcpreg_operator.events import EventRecorder
 from mcpreg_operator.phase import derive_overall
+from mcpreg_operator.references import REASON as CROSS_NAMESPACE_REASON
+from mcpreg_operator.references import foreign_references
 from mcpreg_operator.signing_key import SigningKeyError, load_signer
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.sources.git import GitClient
@@ -214,17 +216,27 @@ class RegistryController:
             observed.sync_status.last_sync_hash if observed.sync_status else None
         ) or self.known_hash
         result = PassResult()
+        spec: MCPRegistrySpec | None = None
         try:
             spec = MCPRegistrySpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
-            problems = _spec_problems(exc)
+            refused_reason, problems = "InvalidSpec", _spec_problems(exc)
+        else:
+            # Admitted by the CRD, but naming an object of another namespace: refused as a whole.
+            refused_reason, problems = (
+                CROSS_NAMESPACE_REASON,
+                "; ".join(foreign_references(spec, self.namespace)),
+            )
+        if spec is None or problems:
             now = _now()
             result.mutations.append(
-                lambda s: decisions.record_invalid_spec(s, problems, generation=generation, now=now)
+                lambda s: decisions.record_invalid_spec(
+                    s, problems, generation=generation, now=now, reason=refused_reason
+                )
             )
             written = await self._write_status(obj, result.mutations, spec=None, generation=generation)
             if written is not None and written is not obj:
-                self.ctx.events.warning(written, "InvalidSpec", f"invalid spec: {problems}")
+                self.ctx.events.warning(written, refused_reason, f"invalid spec: {problems}")
             return None  # until the spec changes
 
         reason = decisions.sync_reason(

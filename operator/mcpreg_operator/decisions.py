@@ -203,12 +203,15 @@ def record_failure(
          observed_generation=generation, at=now)  # fmt: skip
 
 
-def record_invalid_spec(status: MCPRegistryStatus, problems: str, *, generation: int, now: datetime) -> None:
-    """Nothing is derived from a spec that does not parse: the phase says so until it is fixed."""
+def record_invalid_spec(
+    status: MCPRegistryStatus, problems: str, *, generation: int, now: datetime, reason: str = "InvalidSpec"
+) -> None:
+    """Nothing is derived from a spec that does not parse, or that the operator refuses to act on
+    (`reason` says why, e.g. CrossNamespaceReference): the phase says so until it is fixed."""
     status.phase = Phase.FAILED
     status.message = f"invalid spec: {problems}"
     status.observed_generation = generation
-    status.set_condition(ConditionType.READY, ConditionStatus.FALSE, "InvalidSpec", status.message,
+    status.set_condition(ConditionType.READY, ConditionStatus.FALSE, reason, status.message,
                          observed_generation=generation, at=now)  # fmt: skip
 
 

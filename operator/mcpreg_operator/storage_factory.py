@@ -2,7 +2,9 @@
 
 - `build_store(api, spec, body)`: ConfigMaps owned by the MCPRegistry, or its prefix in an S3 bucket.
   Cheap and never failing: S3 credentials are read from the Secret by each operation (so a rotated
-  Secret is picked up, and a missing one fails the sync with a message instead of the loop).
+  Secret is picked up, and a missing one fails the sync with a message instead of the loop). Without
+  a Secret, the operator's own identity is used only for buckets the chart allows (`ambient_s3`);
+  elsewhere every operation fails with `CredentialsRequired` before any request is sent.
 - `delete_storage(...)`: the finalizer's work - remove the registry's S3 objects, from the spec when it
   is valid, else from `status.storageRef`.
 - `cleanup_previous_storage(...)`: after a successful write to a new place (`storage.type` switched, or
@@ -35,8 +37,10 @@ from mcpreg.storage.s3_config import (
 )
 from mcpreg.storage.s3_errors import S3AccessDeniedError, S3CredentialsMissingError
 from mcpreg.storage.s3_store import S3CatalogStore
+from mcpreg_operator.ambient_s3 import AmbientCredentialsPolicy, OperatorCredentialsRefusedError
 from mcpreg_operator.api_config import s3_reader_storage
 from mcpreg_operator.events import EventRecorder
+from mcpreg_operator.references import foreign_references
 from mcpreg_operator.spec.identity import is_object_name
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import StorageRef
@@ -117,12 +121,34 @@ def secret_credentials(
     return provide
 
 
+def _refused(message: str) -> CredentialsProvider:
+    async def provide() -> S3Credentials | None:
+        raise OperatorCredentialsRefusedError(message)
+
+    return provide
+
+
+def ambient_credentials(bucket: str, endpoint: str) -> CredentialsProvider | None:
+    """The operator's own identity (None: the standard AWS chain) where the chart allows it for this
+    bucket and endpoint; elsewhere a provider that refuses every operation, so nothing is sent."""
+    policy = AmbientCredentialsPolicy.from_environment()
+    if policy.allows(bucket, endpoint):
+        return None
+    return _refused(policy.refusal(bucket, endpoint))
+
+
+def ambient_refused(bucket: str, endpoint: str) -> bool:
+    return not AmbientCredentialsPolicy.from_environment().allows(bucket, endpoint)
+
+
 def build_s3_store(
     api: client.ApiClient, s3: S3Storage, namespace: str, registry: str, *, remembered: bool = False
 ) -> S3CatalogStore:
     ref = s3.credentials_secret_ref
     credentials = (
-        secret_credentials(api, namespace, registry, ref.name, remembered=remembered) if ref else None
+        secret_credentials(api, namespace, registry, ref.name, remembered=remembered)
+        if ref
+        else ambient_credentials(s3.bucket, s3.endpoint)
     )
     return S3CatalogStore(s3_settings(s3), namespace, registry, credentials=credentials)
 
@@ -169,7 +195,9 @@ def _store_at(
     remembered: bool,
 ) -> S3CatalogStore:
     """An S3 store for the place `ref` (a storageRef.s3) names. Credentials and addressing come from
-    `raw_s3_spec` (spec.storage.s3, possibly of another type now, possibly invalid) when it has them."""
+    `raw_s3_spec` (spec.storage.s3, possibly of another type now, possibly invalid) when it has them.
+    The credentials are those the writes used: the spec's Secret, else the ones this registry last
+    used; the operator's own identity only where the chart allows it, as for the writes."""
     spec = raw_s3_spec or {}
     endpoint = str(ref.get("endpoint") or "")
     registry_prefix = str(ref.get("prefix") or "")
@@ -191,6 +219,8 @@ def _store_at(
         # The s3 settings are gone from the spec (switched to ConfigMaps and removed): the
         # credentials the registry last used still open the old place.
         credentials = _remembered(_LAST_CREDENTIALS[(namespace, registry)])
+    else:
+        credentials = ambient_credentials(settings.bucket, settings.endpoint)
     return S3CatalogStore(settings, namespace, registry, credentials=credentials)
 
 
@@ -215,12 +245,24 @@ async def delete_storage(
         spec = MCPRegistrySpec.model_validate(raw_spec)
     except ValueError:
         spec = None
-    if spec is not None and spec.storage.type is StorageType.S3 and spec.storage.s3 is not None:
-        stores.append(build_s3_store(api, spec.storage.s3, namespace, registry, remembered=True))
+    skipped: list[str] = []
+    if spec is not None and foreign_references(spec, namespace):
+        # Refused as a whole (CrossNamespaceReference): nothing was ever written from this spec.
+        skipped.append("the spec names objects of other namespaces, so nothing was written from it")
+    elif spec is not None and spec.storage.type is StorageType.S3 and spec.storage.s3 is not None:
+        s3 = spec.storage.s3
+        if s3.credentials_secret_ref is None and ambient_refused(s3.bucket, s3.endpoint):
+            # The writes were refused there, so nothing of this registry's can be in that place
+            # (status.storageRef, below, names any place it was written to with other credentials).
+            skipped.append(f"s3://{s3.bucket}/ (the operator's own identity is not allowed there)")
+        else:
+            stores.append(build_s3_store(api, s3, namespace, registry, remembered=True))
     if ref is not None:
         raw = raw_s3 if isinstance(raw_s3, Mapping) else None
         stores.append(_store_at(api, namespace, registry, ref, raw, remembered=True))
     if not stores:
+        if skipped:
+            return "nothing written, nothing removed: " + ", ".join(skipped)
         if spec is None:
             return "the spec is invalid and status names no S3 storage: no object storage to remove"
         return "nothing stored outside Kubernetes"

@@ -244,6 +244,18 @@ def test_template_namespaced(helm: Path) -> None:
     assert env["MCPREG_API_IMAGE"] == container["image"]  # the operator's own image by default
 
 
+def test_template_passes_the_ambient_s3_buckets_to_the_operator(helm: Path) -> None:
+    env = {e["name"]: e.get("value") for e in operator_container(render(helm))["env"]}
+    assert "MCPREG_S3_AMBIENT_BUCKETS" not in env  # by default the operator's identity is used nowhere
+    allowed = ["catalogues", "http://minio.storage:9000/shared"]
+    docs = render(helm, values={"operator.s3.ambientCredentials.allowedBuckets": allowed})
+    env = {e["name"]: e.get("value") for e in operator_container(docs)["env"]}
+    assert env["MCPREG_S3_AMBIENT_BUCKETS"] == "catalogues,http://minio.storage:9000/shared"
+    bad = ["--set-json", 'operator.s3.ambientCredentials.allowedBuckets=["Not_A_Bucket"]']
+    result = run_helm(helm, "template", "x", str(CHART), *bad, check=False)
+    assert result.returncode != 0 and "allowedBuckets" in result.stderr, result.stderr
+
+
 def test_template_refuses_wrong_values(helm: Path) -> None:
     cases = [
         (["--set-json", 'watchNamespaces=["team-*"]'], "watchNamespaces"),

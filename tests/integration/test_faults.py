@@ -17,7 +17,6 @@ import json
 import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from fixtures.faults import FaultProxyFactory
-from fixtures.kube import Kube, wait_until
+from fixtures.kube import Kube, fresh_namespace, wait_until
 from fixtures.operator import OperatorProcess, Registries
 from integration.test_chart import EXPECTED_RULES
 from integration.test_operator_s3 import put_secret, s3_storage
@@ -92,14 +91,8 @@ def operator_alive_without_traceback(operator: OperatorProcess) -> bool:
 
 @pytest.fixture
 def fault_namespace(kube: Kube) -> Iterator[str]:
-    name = f"f-{uuid.uuid4().hex[:10]}"
-    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    try:
-        kube.core.delete_namespace(name)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    with fresh_namespace(kube, "f-") as name:
+        yield name
 
 
 @pytest.fixture

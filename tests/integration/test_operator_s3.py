@@ -424,6 +424,14 @@ async def test_finalizer_cleanup_with_an_invalid_spec_uses_status(
         "spec": {"storage": {"type": "s3"}},  # invalid: no s3 settings
         "status": {"storageRef": result.location.to_status()},
     }
+    # No Secret named anywhere: the operator's own identity deletes only where the chart allows it.
+    from mcpreg_operator.ambient_s3 import AMBIENT_BUCKETS_ENV, OperatorCredentialsRefusedError
+
+    monkeypatch.delenv(AMBIENT_BUCKETS_ENV, raising=False)
+    with pytest.raises(OperatorCredentialsRefusedError):
+        await delete_storage(None, "ns-x", "broken", body)  # type: ignore[arg-type]
+    assert minio.keys(s3_bucket, f"{PREFIX}/ns-x/broken/")
+    monkeypatch.setenv(AMBIENT_BUCKETS_ENV, f"{minio.endpoint}/{s3_bucket}")
     done = await delete_storage(None, "ns-x", "broken", body)  # type: ignore[arg-type]
     assert done == f"removed s3://{s3_bucket}/{PREFIX}/ns-x/broken/"
     assert minio.keys(s3_bucket, f"{PREFIX}/ns-x/broken/") == []

@@ -98,11 +98,21 @@ def git_env(credentials: GitCredentials | None, base: Mapping[str, str] | None =
         }
     )
     config = {
-        # Only network transports: never file://, ext:: or anything a hostile repo could smuggle in.
+        # Only network transports: never file://, ext:: or anything a hostile repo could smuggle in
+        # (a submodule URL, a redirect). file and ext are named too, in case a git changes defaults.
         "protocol.allow": "never",
         "protocol.https.allow": "always",
         "protocol.http.allow": "always",
         "protocol.git.allow": "always",
+        "protocol.file.allow": "never",
+        "protocol.ext.allow": "never",
+        # Nothing of the repository's runs: no hooks (not even the fetch's reference-transaction
+        # hook), no submodule recursion, no fsmonitor. Filters (.gitattributes) need a checkout or
+        # --filters, and the copy is bare and read with plain `cat-file blob`, so none ever runs.
+        "core.hooksPath": os.devnull,
+        "submodule.recurse": "false",
+        "fetch.recurseSubmodules": "false",
+        "core.fsmonitor": "false",
         "credential.helper": "",
         "core.askPass": "/bin/false",
         "http.lowSpeedLimit": "1000",
@@ -248,6 +258,15 @@ class _TreeEntry:
 _SYMLINK_MODE = "120000"
 _GITLINK_MODE = "160000"
 _MAX_LINK_BYTES = 4096  # a link target longer than this is not read for the message
+
+
+# A Git LFS pointer file: small, and its first line names the LFS spec (git-lfs docs/spec.md).
+_LFS_POINTER_MAX_BYTES = 1024
+_LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
+
+
+def is_lfs_pointer(data: bytes) -> bool:
+    return len(data) <= _LFS_POINTER_MAX_BYTES and data.startswith(_LFS_POINTER_START) and b"\noid " in data
 
 
 class GitClient:
@@ -549,6 +568,12 @@ class GitClient:
             raise SourceError(
                 SourceErrorKind.UNREACHABLE,
                 f"git failed {reading}: it gave {len(data)} of the file's {size} bytes",
+            )
+        if is_lfs_pointer(data):
+            raise SourceError(
+                SourceErrorKind.INVALID_REFERENCE,
+                f"{where} is a Git LFS pointer, not the catalogue: the repository stores the file in Git "
+                "LFS, which the operator does not fetch; commit the catalogue itself (untrack it from LFS)",
             )
         return data
 

@@ -8,7 +8,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mcpreg_operator.spec.identity import DNS1123_SUBDOMAIN_MAX_LENGTH, DNS1123_SUBDOMAIN_PATTERN
+from mcpreg_operator.spec.identity import (
+    DNS1123_LABEL_MAX_LENGTH,
+    DNS1123_LABEL_PATTERN,
+    DNS1123_SUBDOMAIN_MAX_LENGTH,
+    DNS1123_SUBDOMAIN_PATTERN,
+)
 
 
 class ResourceModel(BaseModel):
@@ -63,7 +68,31 @@ DnsSubdomainName = Annotated[
 ]
 
 
-class SecretReference(ResourceModel):
+#: A reference's namespace: there only so that a reference into another namespace is refused with a
+#: message saying so (the operator compares it with the MCPRegistry's own, which no CEL rule can
+#: see), instead of being pruned silently by the API server and read from the own namespace.
+OWN_NAMESPACE_DESCRIPTION = (
+    "Must be empty or the MCPRegistry's own namespace: references into other namespaces are refused "
+    "(reason CrossNamespaceReference)."
+)
+
+
+def own_namespace_field() -> Any:
+    return Field(
+        default=None,
+        max_length=DNS1123_LABEL_MAX_LENGTH,
+        pattern=DNS1123_LABEL_PATTERN,
+        description=OWN_NAMESPACE_DESCRIPTION,
+    )
+
+
+class NamespacedReference(ResourceModel):
+    """A reference to an object that must be in the MCPRegistry's own namespace."""
+
+    namespace: str | None = own_namespace_field()
+
+
+class SecretReference(NamespacedReference):
     """A Secret in the MCPRegistry's own namespace."""
 
     name: DnsSubdomainName = Field(

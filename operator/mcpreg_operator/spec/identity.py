@@ -37,6 +37,9 @@ MAX_FILTER_PATTERN_LENGTH = 256
 # DNS-1123 subdomain: the name format of Secrets and ConfigMaps.
 DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
+# DNS-1123 label: the name format of namespaces.
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_LABEL_MAX_LENGTH = 63
 # ConfigMap data keys (k8s.io/apimachinery IsConfigMapKey).
 CONFIGMAP_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 #: ``metadata.name`` of an MCPRegistry: a DNS-1035 label, so that ``<name>-api`` is a Service name.

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from mcpreg_operator.spec.base import DnsSubdomainName, ResourceModel, SecretReference
+from mcpreg_operator.spec.base import DnsSubdomainName, NamespacedReference, ResourceModel, SecretReference
 from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string
 from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
 
@@ -204,7 +204,7 @@ class GitSource(ResourceModel):
     )
 
 
-class ConfigMapSource(ResourceModel):
+class ConfigMapSource(NamespacedReference):
     """A key of a ConfigMap in the MCPRegistry's namespace."""
 
     name: DnsSubdomainName = Field(description="Name of the ConfigMap, in the MCPRegistry's namespace.")

@@ -118,8 +118,10 @@ class S3Storage(ResourceModel):
     credentials_secret_ref: SecretReference | None = Field(
         default=None,
         description=(
-            "Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. When absent, the standard AWS "
-            "credential chain of the operator and API pods is used."
+            "Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. When absent, the operator "
+            "uses its own identity only for a bucket the cluster administrator allowed (the chart's "
+            "operator.s3.ambientCredentials.allowedBuckets); any other bucket is refused with reason "
+            "CredentialsRequired and nothing is written. The API pods then use their standard AWS chain."
         ),
     )
     server_side_encryption: ServerSideEncryption = Field(

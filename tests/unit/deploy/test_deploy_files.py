@@ -216,7 +216,7 @@ def test_kind_config_and_its_documented_path() -> None:
 # --- README ---------------------------------------------------------------------------------------
 
 
-def _value_keys(values: dict[str, object], prefix: str = "", depth: int = 2) -> list[str]:
+def _value_keys(values: dict[str, object], prefix: str = "", depth: int = 4) -> list[str]:
     keys = []
     for key, value in values.items():
         path = f"{prefix}{key}"
