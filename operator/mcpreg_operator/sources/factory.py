@@ -9,12 +9,19 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError
+from mcpreg_operator.sources.blob_signatures import check_detached_signature, trusted_public_keys
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitCredentials, GitRef
 from mcpreg_operator.sources.git_signatures import SignaturePolicy, TrustedKeys
 from mcpreg_operator.spec.identity import is_object_name
 from mcpreg_operator.spec.registry import MCPRegistrySpec
-from mcpreg_operator.spec.source import ConfigMapSource, GitSource, GitVerification, SourceType
+from mcpreg_operator.spec.source import (
+    BlobVerification,
+    ConfigMapSource,
+    GitSource,
+    GitVerification,
+    SourceType,
+)
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
 
 
@@ -171,20 +178,46 @@ class ConfigMapCatalogSource:
     async def fetch(self) -> SourceSnapshot:
         cm = await self._read()
         key = self.config_map.key
-        text, binary = cm.get("data") or {}, cm.get("binaryData") or {}
-        if key in text:
-            data = str(text[key]).encode()
-        elif key in binary:
-            data = base64.b64decode(binary[key])
-        else:
-            present = sorted([*text, *binary])
+        data = _config_map_value(cm, key)
+        if data is None:
+            present = sorted([*(cm.get("data") or {}), *(cm.get("binaryData") or {})])
             raise SourceError(
                 SourceErrorKind.NOT_FOUND,
                 f"{self.describe()}: no key {key!r} (keys present: {', '.join(present) or 'none'})",
             )
-        return SourceSnapshot(
-            revision=str(cm["metadata"].get("resourceVersion")), data=data, description=self.describe()
+        revision = str(cm["metadata"].get("resourceVersion"))
+        if self.config_map.verify is not None:
+            await self._verify(cm, data, revision, self.config_map.verify)
+        return SourceSnapshot(revision=revision, data=data, description=self.describe())
+
+    async def _verify(
+        self, cm: JsonObject, data: bytes, revision: str, verification: BlobVerification
+    ) -> None:
+        """The catalogue's detached signature must verify with one of the trusted keys, before parsing."""
+        name = verification.secret_ref.name
+        where = f"{self.describe()} (resourceVersion {revision})"
+        secret = await read_secret(
+            self.kube, self.namespace, name, "source.configMap.verify.secretRef", SourceErrorKind.UNVERIFIED
         )
+        keys = trusted_public_keys(secret, f"Secret {self.namespace}/{name}")
+        signature_key = self.config_map.signature_key_name
+        signature = _config_map_value(cm, signature_key)
+        if signature is None:
+            raise SourceError(
+                SourceErrorKind.UNVERIFIED,
+                f"{where} is not signed: no signature under key {signature_key!r} of the ConfigMap "
+                "(write the output of `cosign sign-blob` there)",
+            )
+        check_detached_signature(data, signature, keys, what=where, origin=f"Secret {self.namespace}/{name}")
+
+
+def _config_map_value(cm: JsonObject, key: str) -> bytes | None:
+    text, binary = cm.get("data") or {}, cm.get("binaryData") or {}
+    if key in text:
+        return str(text[key]).encode()
+    if key in binary:
+        return base64.b64decode(binary[key])
+    return None
 
 
 def build_source(

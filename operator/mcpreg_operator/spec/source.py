@@ -204,6 +204,29 @@ class GitSource(ResourceModel):
     )
 
 
+class BlobVerification(ResourceModel):
+    """A detached signature of the catalogue, in the format of `cosign sign-blob`, checked before the
+    catalogue is parsed."""
+
+    secret_ref: SecretReference = Field(
+        description=(
+            "Secret in the same namespace holding the trusted public keys: every key ending in '.pub' "
+            "(PEM, ECDSA P-256 or Ed25519, as `cosign generate-key-pair` writes cosign.pub). A signature "
+            "by any of them is accepted, so a rotation can list the old and the new key for a while."
+        )
+    )
+    signature_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=CONFIGMAP_KEY_PATTERN,
+        description=(
+            "Key of the same ConfigMap holding the base64 signature (the output of `cosign sign-blob`); "
+            "default: the catalogue's key with '.sig' appended."
+        ),
+    )
+
+
 class ConfigMapSource(NamespacedReference):
     """A key of a ConfigMap in the MCPRegistry's namespace."""
 
@@ -215,6 +238,18 @@ class ConfigMapSource(NamespacedReference):
         pattern=CONFIGMAP_KEY_PATTERN,
         description="Key in the ConfigMap's data (or binaryData) holding the catalogue.",
     )
+    verify: BlobVerification | None = Field(
+        default=None,
+        description=(
+            "Verify a detached signature of the catalogue before parsing it; a missing or wrong "
+            "signature fails the sync with the reason SourceVerificationFailed and the last good "
+            "catalogue stays served."
+        ),
+    )
+
+    @property
+    def signature_key_name(self) -> str:
+        return self.verify.signature_key if self.verify and self.verify.signature_key else f"{self.key}.sig"
 
 
 def _source_rules() -> dict[str, Any]:
