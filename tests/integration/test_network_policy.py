@@ -56,7 +56,19 @@ def test_network_policy_follows_the_spec(
         obj["metadata"]["uid"],
         True,
     )
-    deployment = kube.apps.read_namespaced_deployment("fenced-api", namespace)
+    # The policy is applied before the pods it protects: the Deployment follows it.
+    deployment = wait_until(
+        lambda: next(
+            (
+                d
+                for d in kube.apps.list_namespaced_deployment(namespace).items
+                if d.metadata.name == "fenced-api"
+            ),
+            None,
+        ),
+        timeout=30,
+        what="the API Deployment after its policy",
+    )
     assert policy.metadata.labels == deployment.metadata.labels
     assert policy.spec.pod_selector.match_labels == deployment.spec.selector.match_labels
     assert policy.spec.policy_types == ["Ingress"]
