@@ -13,6 +13,7 @@ pytest_plugins = [
     "fixtures.operator",
     "fixtures.minio",
     "fixtures.faults",
+    "fixtures.official_registry",
 ]
 
 

@@ -117,6 +117,14 @@ TOXIPROXY = GoComponent(
     pinned_module="github.com/Shopify/toxiproxy/v2",
     packages=("mcpregistry.dev/tools/toxiproxy",),
 )
+# The official MCP Registry's server (its `cmd/registry`), a real upstream for the API-mirror tests
+# (mcpreg_dev.official_registry), run against a throw-away PostgreSQL (mcpreg_dev.postgres).
+OFFICIAL_REGISTRY = GoComponent(
+    name="mcp-registry",
+    module_dir=TOOLS_DIR / "mcp-registry",
+    pinned_module="github.com/modelcontextprotocol/registry",
+    packages=("github.com/modelcontextprotocol/registry/cmd/registry",),
+)
 # The pod sandbox's pause process (tools/pause/main.go, no dependencies), packaged by devenv.image; its
 # version is a hash of its own source.
 PAUSE = GoComponent(
@@ -172,6 +180,8 @@ def _ldflags(component: GoComponent) -> str:
         return f"-s -w -X sigs.k8s.io/release-utils/version.gitVersion={component.version}"
     if component is TOXIPROXY:  # stamped like Toxiproxy's own Makefile does, so `--version` tells it
         return f"-s -w -X github.com/Shopify/toxiproxy/v2.Version={component.version}"
+    if component is OFFICIAL_REGISTRY:  # stamped like the registry's own Makefile does, for /v0.1/version
+        return f"-s -w -X main.Version={component.version}"
     if component.pinned_module != KUBERNETES.pinned_module:
         return "-s -w"
     version = component.version
@@ -351,6 +361,20 @@ def ensure_cosign(progress: Callable[[str], None] = _stderr_progress) -> Path:
     return ensure_component(COSIGN, progress) / "cosign"
 
 
+def ensure_official_registry(progress: Callable[[str], None] = _stderr_progress) -> Path:
+    """Path of the official MCP Registry's server, built from Go modules on first use (about a minute
+    and a half on 2 cores from an empty module cache); `MCPREG_OFFICIAL_REGISTRY` names a ready one."""
+    override = os.environ.get("MCPREG_OFFICIAL_REGISTRY")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise BuildError(
+                f"MCPREG_OFFICIAL_REGISTRY={override} is not an executable; unset it to build the "
+                "official registry from Go"
+            )
+        return Path(override)
+    return ensure_component(OFFICIAL_REGISTRY, progress) / "registry"
+
+
 @dataclass(frozen=True)
 class ControlPlaneBinaries:
     etcd: Path
@@ -407,6 +431,7 @@ def main() -> int:
         helm = ensure_helm()  # the chart's tests run the real helm
         toxiproxy = ensure_toxiproxy()  # the fault-injection tests' TCP fault proxy
         cosign = ensure_cosign()  # the signing tests' interoperability proof
+        official_registry = ensure_official_registry()  # the API-mirror tests' real upstream
         if node_mode() == "real":  # the node's own components, where one can run
             ensure_component(KUBERNETES_NODE)
             ensure_component(COREDNS)
@@ -418,6 +443,7 @@ def main() -> int:
     print(helm)
     print(toxiproxy)
     print(cosign)
+    print(official_registry)
     return 0
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -49,3 +51,46 @@ def stop_group(pid: int, marker: str, grace_s: float = 10.0) -> None:
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
+
+
+def stop_child(
+    process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, grace_s: float = 15.0
+) -> None:
+    """Send `sig` to the process group a child of ours leads (started with `start_new_session`), and
+    SIGKILL it if it has not exited after `grace_s`; nothing if it is not running."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(grace_s)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+def spawn_logged(
+    command: list[str], log_path: Path, *, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `command` as a child leading its own process group, its output appended to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_ready(process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float) -> str | None:
+    """None as soon as `ready()` holds; else why not: the child exited (with its code), or the time ran
+    out (the child is then killed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with {process.returncode} at start-up"
+        if ready():
+            return None
+        time.sleep(0.1)
+    stop_child(process, signal.SIGKILL)
+    return f"was not ready within {timeout:.0f}s"
