@@ -69,7 +69,7 @@ def s3_settings(s3: S3Storage) -> S3Settings:
     timeout = float(os.environ.get("MCPREG_S3_TIMEOUT_SECONDS") or DEFAULT_READ_TIMEOUT)
     return dataclasses.replace(
         s3_reader_storage(s3).settings(),
-        server_side_encryption=s3.server_side_encryption.value,
+        server_side_encryption=s3.server_side_encryption,
         kms_key_id=s3.kms_key_id,
         connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout),
         read_timeout=timeout,
