@@ -38,9 +38,9 @@ from kubernetes_asyncio import config as kconfig
 from procstat import rss_kib
 from storage_bench import SHARED_DATA, timed  # bench/ is the script's directory: sys.path[0]
 
-from mcpreg.storage import ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
+from mcpreg.storage import ConfigMapAddress, ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
 from mcpreg.storage.interfaces import CatalogReader
-from mcpreg.storage.s3_config import S3Credentials
+from mcpreg.storage.s3_config import S3Address, S3Credentials
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_api.builder import build_off_loop
@@ -92,8 +92,9 @@ async def configmap_runs(
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     await core.create_namespace(kclient.V1Namespace(metadata=kclient.V1ObjectMeta(name=namespace)))
     try:
-        written = await ConfigMapCatalogStore(api, namespace, "bench", owner=None).write(stored)
-        reader = ConfigMapCatalogReader(api, namespace, "bench")
+        address = ConfigMapAddress(api, namespace, "bench")
+        written = await ConfigMapCatalogStore(address, owner=None).write(stored)
+        reader = ConfigMapCatalogReader(address)
         await load_once(reader, stored.content_hash, servers)  # warm-up
         return [await load_once(reader, stored.content_hash, servers) for _ in range(runs)], (
             written.stored_bytes
@@ -113,8 +114,9 @@ async def s3_runs(
         return credentials
 
     registry = f"bench-{uuid.uuid4().hex[:8]}"
-    written = await S3CatalogStore(settings, NAMESPACE, registry, credentials=provider).write(stored)
-    reader = S3CatalogReader(settings, NAMESPACE, registry, credentials=provider)
+    address = S3Address(settings, NAMESPACE, registry, provider)
+    written = await S3CatalogStore(address).write(stored)
+    reader = S3CatalogReader(address)
     await load_once(reader, stored.content_hash, servers)  # warm-up
     return [await load_once(reader, stored.content_hash, servers) for _ in range(runs)], written.stored_bytes
 

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 from mcpreg.storage import StoredCatalog
 from mcpreg.storage.documents import extra_documents
+from mcpreg.storage.s3_config import S3Address
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
 from mcpreg_dev.controlplane import free_port
@@ -115,8 +116,9 @@ async def one_run(
 ) -> dict[str, Any]:
     registry = f"r-{uuid.uuid4().hex[:8]}"
     settings = minio.settings(BUCKET, read_timeout=60.0, max_attempts=3)
-    store = S3CatalogStore(settings, NAMESPACE, registry, credentials=_provider(minio))
-    reader = S3CatalogReader(settings, NAMESPACE, registry, credentials=_provider(minio))
+    address = S3Address(settings, NAMESPACE, registry, _provider(minio))
+    store = S3CatalogStore(address)
+    reader = S3CatalogReader(address)
     figures: dict[str, Any] = {}
     with LoopStepMeter() as steps:
         figures["store_s"], first = await timed(lambda: store.write(a))

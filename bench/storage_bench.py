@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
 
-from mcpreg.storage import ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
+from mcpreg.storage import ConfigMapAddress, ConfigMapCatalogReader, ConfigMapCatalogStore, StoredCatalog
 from mcpreg.storage.encoding import encode
 from mcpreg_dev.samples import replicated_served
 
@@ -93,8 +93,9 @@ async def one_run(api: kclient.ApiClient, a: StoredCatalog, b: StoredCatalog) ->
     core = kclient.CoreV1Api(api)
     await core.create_namespace(kclient.V1Namespace(metadata=kclient.V1ObjectMeta(name=namespace)))
     try:
-        store = ConfigMapCatalogStore(api, namespace, REGISTRY, owner=None)
-        reader = ConfigMapCatalogReader(api, namespace, REGISTRY)
+        address = ConfigMapAddress(api, namespace, REGISTRY)
+        store = ConfigMapCatalogStore(address, owner=None)
+        reader = ConfigMapCatalogReader(address)
         figures: dict[str, Any] = {}
         with LoopStepMeter() as steps:
             figures["store_s"], first = await timed(lambda: store.write(a))
@@ -106,7 +107,7 @@ async def one_run(api: kclient.ApiClient, a: StoredCatalog, b: StoredCatalog) ->
             figures["load_s"], loaded = await timed(reader.read)
             assert loaded is not None and await asyncio.to_thread(lambda: loaded.data == a.data)
 
-            async with aclosing(ConfigMapCatalogReader(api, namespace, REGISTRY).changes()) as changes:
+            async with aclosing(ConfigMapCatalogReader(address).changes()) as changes:
                 assert (await anext(changes)).content_hash == a.content_hash
                 started = time.perf_counter()
                 switching = asyncio.ensure_future(store.write(b))

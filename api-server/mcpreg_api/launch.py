@@ -56,21 +56,20 @@ async def open_reader(config: ApiServerConfig, *, kubeconfig: str | None = None)
             )
         )
     elif storage.type == "s3":
+        from mcpreg.storage.s3_config import S3Address
         from mcpreg.storage.s3_reader import S3CatalogReader
 
         s3 = S3CatalogReader(
-            storage.settings(),
-            config.namespace,
-            config.registry,
+            S3Address(storage.settings(), config.namespace, config.registry),
             poll_interval=storage.poll_interval_seconds,
             presign_ttl=storage.presign.ttl_seconds,
         )
         yield OpenReader(s3, s3.presigned_toolhive_url if storage.presign.enabled else None)
     else:
-        from mcpreg.storage import ConfigMapCatalogReader
+        from mcpreg.storage import ConfigMapAddress, ConfigMapCatalogReader
 
         async with kube_api(kubeconfig) as api:
-            yield OpenReader(ConfigMapCatalogReader(api, config.namespace, config.registry))
+            yield OpenReader(ConfigMapCatalogReader(ConfigMapAddress(api, config.namespace, config.registry)))
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mcpreg.backoff import Backoff
 from mcpreg.catalog.childproc import ChildProcessFailed
@@ -48,22 +48,18 @@ class CatalogState:
     draining: bool = False
 
 
+@dataclass(eq=False, repr=False)
 class CatalogLoader:
-    def __init__(
-        self,
-        reader: CatalogReader,
-        state: CatalogState,
-        metrics: ApiMetrics,
-        build: SnapshotBuilder = build_off_loop,
-    ) -> None:
-        self.reader = reader
-        self.state = state
-        self.metrics = metrics
-        self.build = build
-        self.loads = 0  # generations loaded and served
-        self.processed = 0  # generations received (loaded, unchanged or refused)
-        self._changed = asyncio.Condition()
-        self._settle_retry: asyncio.TimerHandle | None = None
+    """Loads each generation `reader` announces into `state`, building snapshots with `build`."""
+
+    reader: CatalogReader
+    state: CatalogState
+    metrics: ApiMetrics
+    build: SnapshotBuilder = build_off_loop
+    loads: int = field(default=0, init=False)  # generations loaded and served
+    processed: int = field(default=0, init=False)  # generations received (loaded, unchanged or refused)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition, init=False)
+    _settle_retry: asyncio.TimerHandle | None = field(default=None, init=False)
 
     async def run(self) -> None:
         """Follow the reader until cancelled. Unexpected reader failures are retried with backoff."""

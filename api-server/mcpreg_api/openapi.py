@@ -187,6 +187,22 @@ def _options(get: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
+def _signing_text(operation_id: str, summary: str, description: str, media_type: str) -> dict[str, Any]:
+    """A signature or the signing key: text of the generation served now, 404 when unsigned."""
+    ok = {
+        "description": description,
+        "headers": _SIGNED_HEADERS,
+        "content": {media_type: {"schema": {"type": "string"}}},
+    }
+    responses = {
+        "200": ok,
+        "304": _NOT_MODIFIED,
+        "404": _problem("The catalogue is not signed"),
+        "503": _NOT_READY,
+    }
+    return _with_head(_operation(operation_id, summary, responses, tag="extensions"))
+
+
 def _with_head(get: dict[str, Any]) -> dict[str, Any]:
     """`get`, the matching `head` (same parameters and statuses, no bodies) and the preflight."""
     head = dict(get)
@@ -327,41 +343,19 @@ def _other_paths() -> dict[str, Any]:
             )
         ),
         **{
-            path + SIGNATURE_SUFFIX: _with_head(
-                _operation(
-                    f"get-{name}-signature",
-                    f"The signature of {path}: base64, as `cosign sign-blob` writes it",
-                    {
-                        "200": {
-                            "description": "The signature of the generation served now",
-                            "headers": _SIGNED_HEADERS,
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        },
-                        "304": _NOT_MODIFIED,
-                        "404": _problem("The catalogue is not signed"),
-                        "503": _NOT_READY,
-                    },
-                    tag="extensions",
-                )
+            path + SIGNATURE_SUFFIX: _signing_text(
+                f"get-{name}-signature",
+                f"The signature of {path}: base64, as `cosign sign-blob` writes it",
+                "The signature of the generation served now",
+                "text/plain",
             )
             for name, path in (("toolhive", TOOLHIVE_PATH), ("upstream", UPSTREAM_PATH))
         },
-        SIGNING_KEY_PATH: _with_head(
-            _operation(
-                "get-signing-key",
-                "The public key (PEM) that signed the generation served now",
-                {
-                    "200": {
-                        "description": "The public key",
-                        "headers": _SIGNED_HEADERS,
-                        "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
-                    },
-                    "304": _NOT_MODIFIED,
-                    "404": _problem("The catalogue is not signed"),
-                    "503": _NOT_READY,
-                },
-                tag="extensions",
-            )
+        SIGNING_KEY_PATH: _signing_text(
+            "get-signing-key",
+            "The public key (PEM) that signed the generation served now",
+            "The public key",
+            "application/x-pem-file",
         ),
         "/health": _operations_path(
             "health", "Liveness", {"200": {"description": "Alive", "content": _json_content("Health")}}

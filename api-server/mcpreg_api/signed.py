@@ -33,6 +33,7 @@ from mcpreg_api.manners import send
 from mcpreg_api.provenance import generation_headers
 from mcpreg_api.rendering import Rendered
 from mcpreg_api.routes_v01 import current_snapshot
+from mcpreg_api.snapshot import Snapshot
 
 SIGNATURE_CONTENT_TYPE = "text/plain; charset=us-ascii"
 PEM_CONTENT_TYPE = "application/x-pem-file"
@@ -66,14 +67,8 @@ class SignedDocumentRoutes:
             text = signatures.documents.get(document) if signatures is not None else None
             if signatures is None or text is None:
                 raise not_found(UNSIGNED)
-            rendered = Rendered(text.encode("ascii"), snapshot.etag("sig", document, signatures.key_id))
-            return await send(
-                request,
-                rendered,
-                cache_control=self.cache_control,
-                content_type=SIGNATURE_CONTENT_TYPE,
-                extra_headers=generation_headers(snapshot),
-            )
+            etag = snapshot.etag("sig", document, signatures.key_id)
+            return await self._send_generation_text(request, snapshot, text, etag, SIGNATURE_CONTENT_TYPE)
 
         return signature
 
@@ -82,11 +77,19 @@ class SignedDocumentRoutes:
         signatures = snapshot.signatures
         if signatures is None:
             raise not_found(UNSIGNED)
-        rendered = Rendered(signatures.public_key.encode("ascii"), snapshot.etag("key", signatures.key_id))
+        etag = snapshot.etag("key", signatures.key_id)
+        return await self._send_generation_text(
+            request, snapshot, signatures.public_key, etag, PEM_CONTENT_TYPE
+        )
+
+    async def _send_generation_text(
+        self, request: web.Request, snapshot: Snapshot, text: str, etag: str, content_type: str
+    ) -> web.StreamResponse:
+        """A signature or the key: ASCII text that belongs to the generation served now (and says so)."""
         return await send(
             request,
-            rendered,
+            Rendered(text.encode("ascii"), etag),
             cache_control=self.cache_control,
-            content_type=PEM_CONTENT_TYPE,
+            content_type=content_type,
             extra_headers=generation_headers(snapshot),
         )

@@ -90,34 +90,33 @@ def verify_document(url: str, key: PublicKey, *, signature_url: str | None, time
     raise AssertionError("unreachable")
 
 
+def _refuse(message: str, code: int) -> int:
+    """Say why on stderr; the exit status tells a script which kind of failure it was."""
+    print(message, file=sys.stderr)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         key = load_public_key(Path(args.key).read_bytes())
     except OSError as exc:
-        print(f"error: cannot read the key {args.key}: {exc.strerror}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return _refuse(f"error: cannot read the key {args.key}: {exc.strerror}", EXIT_UNREACHABLE)
     except SigningError as exc:
-        print(f"error: {args.key}: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return _refuse(f"error: {args.key}: {exc}", EXIT_UNREACHABLE)
     if urllib.parse.urlsplit(args.url).scheme not in ("http", "https"):
-        print(f"error: {args.url} is not an http(s) URL", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return _refuse(f"error: {args.url} is not an http(s) URL", EXIT_UNREACHABLE)
     urls = documents_of(args.url)
     if args.signature and len(urls) > 1:
-        print("error: --signature is the signature of one document: give its URL", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return _refuse("error: --signature is the signature of one document: give its URL", EXIT_UNREACHABLE)
     for url in urls:
         try:
             what = verify_document(url, key, signature_url=args.signature, timeout=args.timeout)
         except Unreachable as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
+            return _refuse(f"error: {exc}", EXIT_UNREACHABLE)
         except Missing as exc:
-            print(f"NOT VERIFIED: {exc}", file=sys.stderr)
-            return EXIT_MISMATCH
+            return _refuse(f"NOT VERIFIED: {exc}", EXIT_MISMATCH)
         except SignatureMismatch as exc:
-            print(f"NOT VERIFIED: {url}: {exc}", file=sys.stderr)
-            return EXIT_MISMATCH
+            return _refuse(f"NOT VERIFIED: {url}: {exc}", EXIT_MISMATCH)
         print(f"verified: {what}, key {key_id(key)}")
     return EXIT_OK
 

@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from mcpreg.kube import SECRETS, ForbiddenError, KubeClient, KubeError
+from mcpreg.storage.configmap_backend import ConfigMapAddress
 from mcpreg.storage.configmap_layout import OwnerReference
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore
 from mcpreg.storage.errors import StorageError
@@ -32,6 +33,7 @@ from mcpreg.storage.s3_config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     CredentialsProvider,
+    S3Address,
     S3Credentials,
     S3Settings,
 )
@@ -67,7 +69,7 @@ def s3_settings(s3: S3Storage) -> S3Settings:
     timeout = float(os.environ.get("MCPREG_S3_TIMEOUT_SECONDS") or DEFAULT_READ_TIMEOUT)
     return dataclasses.replace(
         s3_reader_storage(s3).settings(),
-        server_side_encryption=s3.server_side_encryption.value,
+        server_side_encryption=s3.server_side_encryption,
         kms_key_id=s3.kms_key_id,
         connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout),
         read_timeout=timeout,
@@ -150,14 +152,14 @@ def build_s3_store(
         if ref
         else ambient_credentials(s3.bucket, s3.endpoint)
     )
-    return S3CatalogStore(s3_settings(s3), namespace, registry, credentials=credentials)
+    return S3CatalogStore(S3Address(s3_settings(s3), namespace, registry, credentials))
 
 
 def build_store(api: client.ApiClient, spec: MCPRegistrySpec, body: Mapping[str, Any]) -> CatalogStore:
     meta = body["metadata"]
     if spec.storage.type is StorageType.CONFIGMAP:
         owner = OwnerReference.for_registry(meta["name"], meta["uid"])
-        return ConfigMapCatalogStore(api, namespace=meta["namespace"], registry=meta["name"], owner=owner)
+        return ConfigMapCatalogStore(ConfigMapAddress(api, meta["namespace"], meta["name"]), owner=owner)
     if spec.storage.type is StorageType.S3 and spec.storage.s3 is not None:
         return build_s3_store(api, spec.storage.s3, meta["namespace"], meta["name"])
     if spec.storage.type is StorageType.S3:  # the CRD's CEL rule requires it; the API server enforces it
@@ -221,7 +223,7 @@ def _store_at(
         credentials = _remembered(_LAST_CREDENTIALS[(namespace, registry)])
     else:
         credentials = ambient_credentials(settings.bucket, settings.endpoint)
-    return S3CatalogStore(settings, namespace, registry, credentials=credentials)
+    return S3CatalogStore(S3Address(settings, namespace, registry, credentials))
 
 
 def _remembered(credentials: S3Credentials) -> CredentialsProvider:
@@ -293,7 +295,7 @@ async def cleanup_previous_storage(
     if not previous or not previous.get("type") or _same_place(previous, current):
         return None
     if previous.get("type") == "configmap":
-        await ConfigMapCatalogStore(api, namespace, registry, owner=None).delete()
+        await ConfigMapCatalogStore(ConfigMapAddress(api, namespace, registry), owner=None).delete()
         names = ", ".join(previous.get("configMaps") or [f"{registry}-data"])
         return f"removed the catalogue ConfigMaps ({names})"
     ref = _s3_ref(previous)

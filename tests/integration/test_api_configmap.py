@@ -19,6 +19,7 @@ from kubernetes_asyncio.client import ApiClient
 from fixtures.kube import Kube, configmap_reader_role
 from integration.test_api_server import LATEST, OLDER, ApiProcess, needs_shared, start_api
 from mcpreg.storage import (
+    ConfigMapAddress,
     ConfigMapCatalogStore,
     EncodingLimits,
     OwnerReference,
@@ -65,7 +66,9 @@ async def test_serves_configmaps_with_least_privilege_across_generations(
         namespace, sync_client.V1ConfigMap(metadata=sync_client.V1ObjectMeta(name="owner"))
     )
     owner = OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=owner_map.metadata.uid)
-    store = ConfigMapCatalogStore(api_client, namespace, REGISTRY, owner=owner, limits=SMALL_PARTS)
+    store = ConfigMapCatalogStore(
+        ConfigMapAddress(api_client, namespace, REGISTRY), owner=owner, limits=SMALL_PARTS
+    )
     first_data, first_count = await asyncio.to_thread(replicated_served, LATEST, 1000)
     second_data, second_count = await asyncio.to_thread(replicated_served, OLDER, 400)
     first = StoredCatalog.create(first_data, revision="first", server_count=first_count)

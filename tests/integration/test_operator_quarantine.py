@@ -20,7 +20,7 @@ from kubernetes_asyncio import config as async_config
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
 from mcpreg.catalog.served import read_served
-from mcpreg.storage import ConfigMapCatalogReader
+from mcpreg.storage import ConfigMapAddress, ConfigMapCatalogReader
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def stored_names(kube: Kube, namespace: str, name: str) -> set[str]:
     async def read() -> bytes:
         api = await async_config.new_client_from_config(config_file=str(kube.kubeconfig))
         try:
-            stored = await ConfigMapCatalogReader(api, namespace, name).read()
+            stored = await ConfigMapCatalogReader(ConfigMapAddress(api, namespace, name)).read()
         finally:
             await api.close()
         assert stored is not None

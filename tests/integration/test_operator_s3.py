@@ -415,9 +415,10 @@ async def test_finalizer_cleanup_with_an_invalid_spec_uses_status(
     # Objects written as the operator would, for registry ns-x/broken.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", minio.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", minio.secret_key)
+    from mcpreg.storage.s3_config import S3Address
     from mcpreg.storage.s3_store import S3CatalogStore
 
-    store = S3CatalogStore(minio.settings(s3_bucket, prefix=PREFIX), "ns-x", "broken")
+    store = S3CatalogStore(S3Address(minio.settings(s3_bucket, prefix=PREFIX), "ns-x", "broken"))
     result = await store.write(StoredCatalog.create(b'{"servers": []}', revision="r", server_count=0))
     body = {
         "metadata": {"name": "broken", "namespace": "ns-x"},

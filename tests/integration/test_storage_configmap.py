@@ -27,6 +27,7 @@ from mcpreg.storage import (
     Backoff,
     CatalogReader,
     CatalogStore,
+    ConfigMapAddress,
     ConfigMapCatalogReader,
     ConfigMapCatalogStore,
     EncodingLimits,
@@ -101,12 +102,12 @@ def owner(kube: Kube, namespace: str) -> OwnerReference:
 def make_store(
     api: ApiClient, namespace: str, owner: OwnerReference | None, **kwargs: Any
 ) -> ConfigMapCatalogStore:
-    return ConfigMapCatalogStore(api, namespace, REGISTRY, owner=owner, **kwargs)
+    return ConfigMapCatalogStore(ConfigMapAddress(api, namespace, REGISTRY), owner=owner, **kwargs)
 
 
 def make_reader(api: ApiClient, namespace: str, **kwargs: Any) -> ConfigMapCatalogReader:
     kwargs.setdefault("backoff", Backoff(initial=0.05, maximum=1.0))
-    return ConfigMapCatalogReader(api, namespace, REGISTRY, **kwargs)
+    return ConfigMapCatalogReader(ConfigMapAddress(api, namespace, REGISTRY), **kwargs)
 
 
 def storage_configmaps(kube: Kube, namespace: str) -> dict[str, sync_client.V1ConfigMap]:
@@ -677,8 +678,9 @@ async def test_reader_with_only_the_reported_resource_names(
             await client.list(field_selector="metadata.name=someone-elses")
         with pytest.raises(ForbiddenError):
             await client.create({"metadata": {"name": "x"}, "data": {}})
+        store = ConfigMapCatalogStore(ConfigMapAddress(restricted, namespace, REGISTRY), owner=owner)
         with pytest.raises(ForbiddenError):
-            await ConfigMapCatalogStore(restricted, namespace, REGISTRY, owner=owner).write(a)
+            await store.write(a)
     finally:
         await restricted.close()
 

@@ -31,6 +31,7 @@ from mcpreg.catalog.served import served_documents
 from mcpreg.signing import PrivateKeySigner, load_public_key, sign_documents, verify_blob
 from mcpreg.storage import (
     Backoff,
+    ConfigMapAddress,
     ConfigMapCatalogReader,
     ConfigMapCatalogStore,
     EncodingLimits,
@@ -41,6 +42,7 @@ from mcpreg.storage import (
     sha256_hash,
 )
 from mcpreg.storage.reader import GenerationReader
+from mcpreg.storage.s3_config import S3Address
 from mcpreg.storage.s3_layout import catalog_key, generation_of, pointer_key, toolhive_key
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
@@ -73,8 +75,8 @@ class Harness:
     """One backend, and what a test needs to look at (or damage) its objects behind its back."""
 
     name: str
-    store: Callable[[], GenerationWriter]
-    reader: Callable[[], GenerationReader]
+    store: Callable[[], GenerationWriter[Any]]
+    reader: Callable[[], GenerationReader[Any]]
     versions: Callable[[], dict[str, str]]  # every stored object → its version (resourceVersion, ETag)
     corrupt_blob: Callable[[], None]  # flip one byte of the published generation's first blob
     write_old_format: Callable[[StoredCatalog], None]  # as the code before the manifest stored it
@@ -112,6 +114,7 @@ def _configmap_labels(kind: str) -> dict[str, str]:
 
 def _configmap_harness(kube: Kube, namespace: str, api: Any) -> Harness:
     core = kube.core
+    address = ConfigMapAddress(api, namespace, REGISTRY)
 
     def objects() -> list[sync_client.V1ConfigMap]:
         # The catalogue's own objects (an operator in the session may add the API configuration).
@@ -162,9 +165,9 @@ def _configmap_harness(kube: Kube, namespace: str, api: Any) -> Harness:
 
     return Harness(
         name="configmap",
-        store=lambda: ConfigMapCatalogStore(api, namespace, REGISTRY, owner=None, limits=SMALL_PARTS),
+        store=lambda: ConfigMapCatalogStore(address, owner=None, limits=SMALL_PARTS),
         reader=lambda: ConfigMapCatalogReader(
-            api, namespace, REGISTRY, limits=SMALL_PARTS, read_attempts=2, backoff=Backoff(0.05, 0.5)
+            address, limits=SMALL_PARTS, read_attempts=2, backoff=Backoff(0.05, 0.5)
         ),
         versions=lambda: {cm.metadata.name: cm.metadata.resource_version for cm in objects()},
         corrupt_blob=corrupt_blob,
@@ -179,6 +182,8 @@ def _s3_harness(minio: MinioServer, bucket: str) -> Harness:
 
     async def provide() -> Any:
         return minio.credentials
+
+    address = S3Address(settings, "team-a", REGISTRY, provide)
 
     def versions() -> dict[str, str]:
         return {key: client.head_object(Bucket=bucket, Key=key)["ETag"] for key in minio.keys(bucket)}
@@ -213,10 +218,8 @@ def _s3_harness(minio: MinioServer, bucket: str) -> Harness:
 
     return Harness(
         name="s3",
-        store=lambda: S3CatalogStore(settings, "team-a", REGISTRY, credentials=provide, keep_generations=1),
-        reader=lambda: S3CatalogReader(
-            settings, "team-a", REGISTRY, credentials=provide, poll_interval=0.1, backoff=Backoff(0.05, 0.5)
-        ),
+        store=lambda: S3CatalogStore(address, keep_generations=1),
+        reader=lambda: S3CatalogReader(address, poll_interval=0.1, backoff=Backoff(0.05, 0.5)),
         versions=versions,
         corrupt_blob=corrupt_blob,
         write_old_format=write_old_format,

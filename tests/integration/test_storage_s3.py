@@ -20,7 +20,7 @@ import pytest
 from mcpreg.storage import Backoff, StorageConflictError, StorageLocation, StoredCatalog
 from mcpreg.storage.documents import extra_documents
 from mcpreg.storage.encoding import MIB
-from mcpreg.storage.s3_config import S3Credentials, S3Settings
+from mcpreg.storage.s3_config import S3Address, S3Credentials, S3Settings
 from mcpreg.storage.s3_errors import (
     S3AccessDeniedError,
     S3BucketMissingError,
@@ -62,16 +62,15 @@ def provider(credentials: S3Credentials) -> Any:
 
 def store_for(minio: MinioServer, bucket: str, **kwargs: Any) -> S3CatalogStore:
     settings = kwargs.pop("settings", None) or minio.settings(bucket, prefix="catalogues")
-    return S3CatalogStore(
-        settings, NS, kwargs.pop("registry", REG), credentials=provider(minio.credentials), **kwargs
-    )
+    address = S3Address(settings, NS, kwargs.pop("registry", REG), provider(minio.credentials))
+    return S3CatalogStore(address, **kwargs)
 
 
 def reader_for(minio: MinioServer, bucket: str, **kwargs: Any) -> S3CatalogReader:
     settings = kwargs.pop("settings", None) or minio.settings(bucket, prefix="catalogues")
     kwargs.setdefault("poll_interval", 0.1)
     kwargs.setdefault("backoff", Backoff(initial=0.05, maximum=0.5))
-    return S3CatalogReader(settings, NS, REG, credentials=provider(minio.credentials), **kwargs)
+    return S3CatalogReader(S3Address(settings, NS, REG, provider(minio.credentials)), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -271,14 +270,14 @@ async def test_wrong_credentials_never_leak(
     caplog.set_level(logging.DEBUG)
     for credentials in (wrong, unknown):
         settings = minio.settings(bucket, prefix="catalogues")
-        store = S3CatalogStore(settings, NS, REG, credentials=provider(credentials))
+        store = S3CatalogStore(S3Address(settings, NS, REG, provider(credentials)))
         with pytest.raises(S3AccessDeniedError) as info:
             await store.write(snapshots[0])
         message = str(info.value)
         assert "rejected the credentials" in message and info.value.reason == "AccessDenied"
         for secret in (credentials.secret_access_key, credentials.access_key_id, minio.secret_key):
             assert secret not in message and secret not in repr(store) and secret not in caplog.text
-        reader = S3CatalogReader(settings, NS, REG, credentials=provider(credentials))
+        reader = S3CatalogReader(S3Address(settings, NS, REG, provider(credentials)))
         with pytest.raises(S3AccessDeniedError):
             await reader.read()
 
@@ -290,7 +289,7 @@ async def test_endpoint_unreachable(snapshots: list[StoredCatalog]) -> None:
     settings = S3Settings(
         bucket="b", endpoint=endpoint, force_path_style=True, connect_timeout=1, max_attempts=2
     )
-    store = S3CatalogStore(settings, NS, REG, credentials=provider(S3Credentials("a", "b")))
+    store = S3CatalogStore(S3Address(settings, NS, REG, provider(S3Credentials("a", "b"))))
     with pytest.raises(S3EndpointUnreachableError, match="unreachable") as info:
         await store.write(snapshots[0])
     assert info.value.reason == "EndpointUnreachable"
@@ -300,7 +299,7 @@ async def test_encryption_refused_without_kms(
     minio: MinioServer, bucket: str, snapshots: list[StoredCatalog]
 ) -> None:
     settings = minio.settings(bucket, server_side_encryption="AES256")
-    store = S3CatalogStore(settings, NS, REG, credentials=provider(minio.credentials))
+    store = S3CatalogStore(S3Address(settings, NS, REG, provider(minio.credentials)))
     with pytest.raises(S3EncryptionRefusedError, match="refused server-side encryption AES256") as info:
         await store.write(snapshots[0])
     assert info.value.reason == "EncryptionRefused"
@@ -312,13 +311,13 @@ async def test_encryption_with_kms(minio_kms: MinioServer, snapshots: list[Store
     bucket = minio_kms.create_bucket(f"sse-{sse.replace(':', '-').lower()}")
     kms_key = MinioServer.KMS_KEY_ID if sse == "aws:kms" else ""
     settings = minio_kms.settings(bucket, server_side_encryption=sse, kms_key_id=kms_key)
-    store = S3CatalogStore(settings, NS, REG, credentials=provider(minio_kms.credentials))
+    store = S3CatalogStore(S3Address(settings, NS, REG, provider(minio_kms.credentials)))
     await store.write(snapshots[-1])
     client = minio_kms.client()
     for key in minio_kms.keys(bucket):
         if generation_of(store.prefix, key):
             assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == sse
-    reader = S3CatalogReader(settings, NS, REG, credentials=provider(minio_kms.credentials))
+    reader = S3CatalogReader(S3Address(settings, NS, REG, provider(minio_kms.credentials)))
     assert (await reader.read()) == snapshots[-1]
     assert not (await store.write(snapshots[-1])).written
 
@@ -362,13 +361,13 @@ async def test_ten_thousand_servers_round_trip_multipart(
     settings = minio.settings(
         bucket, prefix="big", multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB, read_timeout=60
     )
-    store = S3CatalogStore(settings, NS, REG, credentials=provider(minio.credentials))
+    store = S3CatalogStore(S3Address(settings, NS, REG, provider(minio.credentials)))
     result = await store.write(big)
     assert result.written and big.server_count == 10_000
     th_key = toolhive_key(store.prefix, big.content_hash)
     head = minio.client().head_object(Bucket=bucket, Key=th_key)
     assert head["ContentLength"] > 5 * MIB and "-" in head["ETag"]  # a multipart ETag
-    reader = S3CatalogReader(settings, NS, REG, credentials=provider(minio.credentials))
+    reader = S3CatalogReader(S3Address(settings, NS, REG, provider(minio.credentials)))
     got = await reader.read()
     assert got is not None and got.data == big.data and got.server_count == 10_000
     # Also through a download big enough to be multipart.

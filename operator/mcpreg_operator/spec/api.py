@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
 
 from mcpreg.apiconfig import CORS_ANY_ORIGIN, CORS_ORIGIN_RE
 from mcpreg_operator.spec.api_auth import ApiAuth
-from mcpreg_operator.spec.base import JsonInt, ResourceModel, object_default
+from mcpreg_operator.spec.base import JsonInt, JsonInt32, NoSpaceStr, ResourceModel, object_default
 from mcpreg_operator.spec.cel import CelRule, cel
 from mcpreg_operator.spec.identity import MAX_API_REPLICAS
 from mcpreg_operator.spec.network_policy import NetworkPolicy
@@ -101,12 +101,11 @@ class Cors(ResourceModel):
             "list; each answer then names the caller's origin."
         ),
     )
-    max_age_seconds: JsonInt = Field(
+    max_age_seconds: JsonInt32 = Field(
         default=600,
         ge=0,
         le=86400,
         description="How long a browser may reuse a preflight answer, in seconds.",
-        json_schema_extra={"format": "int32"},
     )
 
 
@@ -117,19 +116,17 @@ class Api(ResourceModel):
         default=True,
         description="Run the registry API (Deployment and Service <name>-api). false removes them.",
     )
-    replicas: JsonInt = Field(
+    replicas: JsonInt32 = Field(
         default=1,
         ge=0,
         le=MAX_API_REPLICAS,
         description=(
             f"Number of API pods (0 to {MAX_API_REPLICAS}). Not enforced while an HPA manages the Deployment."
         ),
-        json_schema_extra={"format": "int32"},
     )
-    image: str = Field(
+    image: NoSpaceStr = Field(
         default="",
         max_length=512,
-        pattern=r"^[^\x00-\x20\x7f]*$",
         description="Container image of the registry API. Empty uses the operator's own configured image.",
     )
     resources: ResourceRequirements = object_default(

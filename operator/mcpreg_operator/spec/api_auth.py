@@ -10,8 +10,8 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StrictStr
 
-from mcpreg_operator.spec.base import JsonInt, ResourceModel, object_default
-from mcpreg_operator.spec.cel import CelRule, cel
+from mcpreg_operator.spec.base import JsonInt32, NoSpaceStr, ResourceModel, object_default
+from mcpreg_operator.spec.cel import cel, required_when
 
 
 class AuthMode(StrEnum):
@@ -25,16 +25,15 @@ class AuthMode(StrEnum):
 class KubernetesAuth(ResourceModel):
     """Bearer tokens checked by the Kubernetes API server (TokenReview) and authorized by RBAC."""
 
-    audience: str = Field(
+    audience: NoSpaceStr = Field(
         default="",
         max_length=253,
-        pattern=r"^[^\x00-\x20\x7f]*$",
         description=(
             "The audience tokens must be issued for (TokenRequest `audiences`, a projected token's "
             "`audience`). Empty: mcpregistry.dev/<namespace>/<name>, one per registry."
         ),
     )
-    cache_ttl_seconds: JsonInt = Field(
+    cache_ttl_seconds: JsonInt32 = Field(
         default=10,
         ge=1,
         le=300,
@@ -42,11 +41,7 @@ class KubernetesAuth(ResourceModel):
             "How long each API pod reuses a token's review and authorization decision, in seconds: "
             "also how long a revoked token or a removed RoleBinding may still be honoured."
         ),
-        json_schema_extra={"format": "int32"},
     )
-
-
-_NoSpace = r"^[^\x00-\x20\x7f]*$"
 
 
 class OidcAuth(ResourceModel):
@@ -57,10 +52,9 @@ class OidcAuth(ResourceModel):
         pattern=r"^https://[^\x00-\x20\x7f]+$",
         description="The issuer URL: tokens' iss claim, and where its discovery document is found.",
     )
-    audience: StrictStr = Field(
+    audience: NoSpaceStr = Field(
         min_length=1,
         max_length=253,
-        pattern=_NoSpace,
         description="What the tokens' aud claim must contain: this registry's identifier at the issuer.",
     )
     discovery_url: StrictStr = Field(
@@ -77,11 +71,10 @@ class OidcAuth(ResourceModel):
         max_length=65536,
         description="PEM certificates to trust for discovery and keys. Empty: the image's system roots.",
     )
-    username_claim: StrictStr = Field(
+    username_claim: NoSpaceStr = Field(
         default="sub",
         min_length=1,
         max_length=253,
-        pattern=_NoSpace,
         description="The claim naming the caller (in the access log and 403 answers).",
     )
     required_claims: dict[
@@ -91,17 +84,15 @@ class OidcAuth(ResourceModel):
         max_length=32,
         description="Claims a token must carry with exactly these values (else 403), e.g. {team: platform}.",
     )
-    cache_ttl_seconds: JsonInt = Field(
+    cache_ttl_seconds: JsonInt32 = Field(
         default=60,
         ge=1,
         le=3600,
         description="How long a verified token's decision is reused (never past its exp), in seconds.",
-        json_schema_extra={"format": "int32"},
     )
-    resource: StrictStr = Field(
+    resource: NoSpaceStr = Field(
         default="",
         max_length=2048,
-        pattern=_NoSpace,
         description="This API's identifier in its RFC 9728 metadata. Empty: the audience.",
     )
 
@@ -111,11 +102,8 @@ class ApiAuth(ResourceModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            CelRule(
-                rule="!has(self.mode) || self.mode != 'oidc' || has(self.oidc)",
-                message="mode oidc needs oidc.issuer and oidc.audience",
-                reason="FieldValueRequired",
-                field_path=".oidc",
+            required_when(
+                "oidc", key="mode", value="oidc", message="mode oidc needs oidc.issuer and oidc.audience"
             )
         )
     )

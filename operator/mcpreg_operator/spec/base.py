@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 from pydantic.alias_generators import to_camel
 
 from mcpreg_operator.spec.identity import (
@@ -57,6 +57,11 @@ def _json_integer(value: Any) -> Any:
 #: An integer as JSON carries it. Scalars are typed strictly (this, StrictBool, StrictStr) because
 #: the API server stores the JSON type the schema names, never a string pydantic would convert.
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+#: A JsonInt the CRD declares as int32, as Kubernetes does for counts, ports and seconds.
+JsonInt32 = Annotated[JsonInt, Field(json_schema_extra={"format": "int32"})]
+
+#: A string without spaces or control characters (an image reference, an audience, a claim name).
+NoSpaceStr = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x20\x7f]*$")]
 
 DnsSubdomainName = Annotated[
     str,

@@ -50,3 +50,17 @@ def cel_matches(expr: str, regex: str) -> str:
 def cel(*rules: CelRule) -> dict[str, Any]:
     """``json_schema_extra`` carrying CEL rules; the CRD generator copies them into the schema."""
     return {"x-kubernetes-validations": [r.to_schema() for r in rules]}
+
+
+def required_when(field: str, *, key: str, value: str, message: str) -> CelRule:
+    """A rule that ``field`` is set whenever ``key`` is ``value`` (a mode that needs its settings).
+
+    ``!has(self.<key>)`` first: the API server also checks the rule against the bare default (``{}``),
+    before nested defaults fill ``key`` in.
+    """
+    return CelRule(
+        rule=f"!has(self.{key}) || self.{key} != {cel_string(value)} || has(self.{field})",
+        message=message,
+        reason="FieldValueRequired",
+        field_path=f".{field}",
+    )

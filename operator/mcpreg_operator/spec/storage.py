@@ -6,8 +6,9 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field, StrictBool
 
+from mcpreg.storage.s3_config import ServerSideEncryption
 from mcpreg_operator.spec.base import ResourceModel, SecretReference
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string, required_when
 
 HTTP_URL_RE = r"https?://[A-Za-z0-9.:\[\]-]+(/[^\x00-\x20\x7f]*)?"
 S3_BUCKET_RE = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
@@ -19,14 +20,6 @@ class StorageType(StrEnum):
 
     CONFIGMAP = "configmap"
     S3 = "s3"
-
-
-class ServerSideEncryption(StrEnum):
-    """S3 server-side encryption requested for stored objects."""
-
-    NONE = ""
-    AES256 = "AES256"
-    AWS_KMS = "aws:kms"
 
 
 _KMS_MESSAGE = "kmsKeyId may only be set when serverSideEncryption is aws:kms"
@@ -125,7 +118,7 @@ class S3Storage(ResourceModel):
         ),
     )
     server_side_encryption: ServerSideEncryption = Field(
-        default=ServerSideEncryption.NONE,
+        default="",
         description="Server-side encryption for written objects: '' (bucket default), AES256 or aws:kms.",
     )
     kms_key_id: str = Field(
@@ -142,13 +135,8 @@ class Storage(ResourceModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            CelRule(
-                # has(self.type): the API server also checks this rule against the bare default
-                # ({}), before nested defaults fill type in.
-                rule="!has(self.type) || self.type != 's3' || has(self.s3)",
-                message="storage.s3 is required when storage.type is s3",
-                reason="FieldValueRequired",
-                field_path=".s3",
+            required_when(
+                "s3", key="type", value="s3", message="storage.s3 is required when storage.type is s3"
             )
         )
     )

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from mcpreg_operator.spec.base import JsonInt, ResourceModel
+from mcpreg_operator.spec.base import JsonInt32, ResourceModel
 
 #: Default of ``maxSkippedPercent``: a sync that would drop more than half the entries is refused.
 DEFAULT_MAX_SKIPPED_PERCENT = 50
@@ -34,7 +34,7 @@ class Validation(ResourceModel):
             "served."
         ),
     )
-    max_skipped_percent: JsonInt = Field(
+    max_skipped_percent: JsonInt32 = Field(
         default=DEFAULT_MAX_SKIPPED_PERCENT,
         ge=0,
         le=100,
@@ -45,5 +45,4 @@ class Validation(ResourceModel):
             "catalogue. A sync that would leave no server at all always fails (reason "
             "NoValidEntries). 0 refuses any skipped entry, like Reject but with its own reason."
         ),
-        json_schema_extra={"format": "int32"},
     )

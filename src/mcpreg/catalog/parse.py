@@ -11,7 +11,7 @@ import builtins
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
@@ -57,40 +57,42 @@ from mcpreg.catalog.upstream_models import (
     WrappedRegistry,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12
+
 _SERVER_LIST = TypeAdapter(list[ServerDetail])
 # Canonical JSON sorts keys, so a catalogue's canonical form always begins with its `_meta` block.
 CANONICAL_PREFIX = b'{"_meta":{"' + CATALOG_META_KEY.encode() + b'":'
 
 
-def parse_catalog(
-    data: bytes | str,
-    *,
-    format: FormatChoice = "auto",
-    limits: CatalogLimits = DEFAULT_LIMITS,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> Catalog:
-    """Parse and validate a catalogue document; raise CatalogError listing every problem.
+class ReadOptions(TypedDict, total=False):
+    """How to read a catalogue document: the keywords every reading function takes.
 
-    `format` is `auto` (detect from content), `toolhive` or `upstream`. `namespace` is the reverse-DNS
-    prefix given to ToolHive servers in the upstream view (`io.github.stacklok/<name>` by default,
-    which is where ToolHive's client looks a short name up first).
+    `format` is `auto` (detect from content, the default), `toolhive` or `upstream`. `limits` bound
+    size, depth and entry counts (`DEFAULT_LIMITS`). `namespace` is the reverse-DNS prefix given to
+    ToolHive servers in the upstream view (`io.github.stacklok/<name>` by default, which is where
+    ToolHive's client looks a short name up first).
+    """
+
+    format: FormatChoice
+    limits: CatalogLimits
+    namespace: str
+
+
+def parse_catalog(data: bytes | str, **options: Unpack[ReadOptions]) -> Catalog:
+    """Parse and validate a catalogue document (see `ReadOptions`); raise CatalogError listing every
+    problem.
 
     A catalogue's own canonical form (`Catalog.canonical_json()`, recognised by its first bytes) is
     read with `limits.for_canonical_form()`, so that whatever was accepted can always be read back.
     """
-    return read_document(data, format=format, limits=limits, namespace=namespace).strict()
+    return read_document(data, **options).strict()
 
 
-def validate_catalog(
-    data: bytes | str,
-    *,
-    format: FormatChoice = "auto",
-    limits: CatalogLimits = DEFAULT_LIMITS,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> list[CatalogIssue]:
+def validate_catalog(data: bytes | str, **options: Unpack[ReadOptions]) -> list[CatalogIssue]:
     """Every problem in a catalogue document (an empty list when it is valid). Never raises for bad input."""
     try:
-        parse_catalog(data, format=format, limits=limits, namespace=namespace)
+        parse_catalog(data, **options)
     except CatalogError as exc:
         return list(exc.issues)
     return []
@@ -110,15 +112,9 @@ def read_catalog_file(path: str | os.PathLike[str], limits: CatalogLimits = DEFA
     return data
 
 
-def catalog_from_document(
-    document: Any,
-    *,
-    format: FormatChoice = "auto",
-    limits: CatalogLimits = DEFAULT_LIMITS,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> Catalog:
+def catalog_from_document(document: Any, **options: Unpack[ReadOptions]) -> Catalog:
     """Like `parse_catalog`, for a document already decoded by `decode_json_document`."""
-    return outcome_of_document(document, format=format, limits=limits, namespace=namespace).strict()
+    return outcome_of_document(document, **options).strict()
 
 
 @dataclass(slots=True)
@@ -142,13 +138,7 @@ class DocumentOutcome:
         return self.catalog
 
 
-def read_document(
-    data: bytes | str,
-    *,
-    format: FormatChoice = "auto",
-    limits: CatalogLimits = DEFAULT_LIMITS,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> DocumentOutcome:
+def read_document(data: bytes | str, **options: Unpack[ReadOptions]) -> DocumentOutcome:
     """Decode and read a document, keeping entry errors apart from document errors.
 
     Raises CatalogError only for what stops reading altogether (size, encoding, JSON, limits, shape).
@@ -157,29 +147,28 @@ def read_document(
         # Text already decoded by the caller (a ConfigMap's `data` value, say). Lone surrogates pass
         # through, so that the decoder reports them like any other invalid UTF-8.
         data = data.encode("utf-8", errors="surrogatepass")
+    limits = options.get("limits", DEFAULT_LIMITS)
     if bytes(data[: len(CANONICAL_PREFIX)]) == CANONICAL_PREFIX:
-        limits = limits.for_canonical_form()
+        limits = options["limits"] = limits.for_canonical_form()
     with collector_paused():
         document, repeated = decode_catalog_document(data, limits)
-        return outcome_of_document(
-            document, format=format, limits=limits, namespace=namespace, repeated_servers=repeated
-        )
+        return outcome_of_document(document, repeated_servers=repeated, **options)
 
 
 def outcome_of_document(
     document: Any,
     *,
-    format: FormatChoice = "auto",
-    limits: CatalogLimits = DEFAULT_LIMITS,
-    namespace: str = DEFAULT_NAMESPACE,
     repeated_servers: Sequence[tuple[EntryKey, CatalogIssue]] = (),
+    **options: Unpack[ReadOptions],
 ) -> DocumentOutcome:
     """`read_document` for a document already decoded by `decode_json_document`.
 
     `repeated_servers` are server names the decoder found written twice in a ToolHive map of servers
     (`decode_catalog_document`): errors of those entries.
     """
-    detected = detect_format(document, format)
+    limits = options.get("limits", DEFAULT_LIMITS)
+    namespace = options.get("namespace", DEFAULT_NAMESPACE)
+    detected = detect_format(document, options.get("format", "auto"))
     if detected.format != "toolhive" and repeated_servers:
         raise CatalogError([issue for _, issue in repeated_servers])
     findings = Findings()

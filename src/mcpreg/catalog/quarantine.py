@@ -16,13 +16,14 @@ refuse it, refuse it when too much was left out) is the caller's policy, not thi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mcpreg.catalog.convert import DEFAULT_NAMESPACE
-from mcpreg.catalog.detect import FormatChoice
 from mcpreg.catalog.errors import CatalogError, CatalogIssue, Severity, document_issue, format_path
-from mcpreg.catalog.limits import DEFAULT_LIMITS, CatalogLimits
 from mcpreg.catalog.model import Catalog
-from mcpreg.catalog.parse import DocumentOutcome, read_document
+from mcpreg.catalog.parse import DocumentOutcome, ReadOptions, read_document
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12
 
 __all__ = ["CatalogReading", "Severity", "SkippedEntry", "read_catalog", "reading_of"]
 
@@ -50,19 +51,13 @@ class CatalogReading:
     total_entries: int  # entries in the document: served + skipped
 
 
-def read_catalog(
-    data: bytes | str,
-    *,
-    format: FormatChoice = "auto",
-    limits: CatalogLimits = DEFAULT_LIMITS,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> CatalogReading:
+def read_catalog(data: bytes | str, **options: Unpack[ReadOptions]) -> CatalogReading:
     """Read a catalogue, leaving out (and naming) the entries that have errors.
 
     Never raises for a bad entry; raises CatalogError only for whole-document problems: not UTF-8,
     not JSON, unknown shape, over the size/depth/entry-count limits, registry-level fields wrong.
     """
-    return reading_of(read_document(data, format=format, limits=limits, namespace=namespace))
+    return reading_of(read_document(data, **options))
 
 
 def reading_of(outcome: DocumentOutcome) -> CatalogReading:

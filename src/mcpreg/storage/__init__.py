@@ -3,11 +3,13 @@
 Typical use::
 
     from mcpreg.storage import (
-        ConfigMapCatalogReader, ConfigMapCatalogStore, FileCatalogReader, OwnerReference, StoredCatalog,
+        ConfigMapAddress, ConfigMapCatalogReader, ConfigMapCatalogStore, FileCatalogReader, OwnerReference,
+        StoredCatalog,
     )
 
     # operator
-    store = ConfigMapCatalogStore(api, namespace, name, owner=OwnerReference.for_registry(name, uid))
+    address = ConfigMapAddress(api, namespace, name)    # one registry's ConfigMaps
+    store = ConfigMapCatalogStore(address, owner=OwnerReference.for_registry(name, uid))
     data = render_served(catalog)                       # mcpreg.catalog.served: what the API serves
     result = await store.write(StoredCatalog.create(data, revision=commit, server_count=catalog.server_count),
                                before_publish=grant_reader_access)   # e.g. widen the API pod's Role
@@ -16,7 +18,7 @@ Typical use::
     await store.resource_names()        # exactly what the API pod's Role needs in resourceNames
 
     # registry API server
-    reader = ConfigMapCatalogReader(api, namespace, name)      # or FileCatalogReader(path)
+    reader = ConfigMapCatalogReader(address)                   # or FileCatalogReader(path)
     async for stored in reader.changes():                      # current generation first, then each new one
         load(stored.data)                                      # verified: sha256(data) == stored.content_hash
 
@@ -28,8 +30,9 @@ The encoding choice is in `encoding`; the extra documents S3 keeps with a genera
 S3 (`storage.type: s3`) has the same two sides, over an S3-compatible bucket::
 
     settings = S3Settings(bucket="mcp-registries", endpoint="http://minio:9000", force_path_style=True)
-    store = S3CatalogStore(settings, namespace, name, credentials=provider)   # None: AWS chain
-    reader = S3CatalogReader(settings, namespace, name, poll_interval=10, presign_ttl=300)
+    address = S3Address(settings, namespace, name, credentials=provider)    # None: AWS chain
+    store = S3CatalogStore(address)
+    reader = S3CatalogReader(address, poll_interval=10, presign_ttl=300)
     url = await reader.presigned_toolhive_url(stored.content_hash)           # for a 302, or None
 
 Errors (BucketMissing,
@@ -37,6 +40,7 @@ AccessDenied, EndpointUnreachable, EncryptionRefused, CredentialsMissing) in `s3
 """
 
 from mcpreg.backoff import Backoff
+from mcpreg.storage.configmap_backend import ConfigMapAddress
 from mcpreg.storage.configmap_layout import ConfigMapNames, HeadAnnotations, OwnerReference
 from mcpreg.storage.configmap_reader import ConfigMapCatalogReader
 from mcpreg.storage.configmap_store import ConfigMapCatalogStore
@@ -60,7 +64,7 @@ from mcpreg.storage.model import (
     WriteResult,
     sha256_hash,
 )
-from mcpreg.storage.s3_config import S3Credentials, S3Settings
+from mcpreg.storage.s3_config import S3Address, S3Credentials, S3Settings
 from mcpreg.storage.s3_errors import S3StorageError
 from mcpreg.storage.s3_reader import S3CatalogReader
 from mcpreg.storage.s3_store import S3CatalogStore
@@ -70,6 +74,7 @@ __all__ = [
     "BlobRef",
     "CatalogReader",
     "CatalogStore",
+    "ConfigMapAddress",
     "ConfigMapCatalogReader",
     "ConfigMapCatalogStore",
     "ConfigMapNames",
@@ -81,6 +86,7 @@ __all__ = [
     "Manifest",
     "OwnerReference",
     "PublishHook",
+    "S3Address",
     "S3CatalogReader",
     "S3CatalogStore",
     "S3Credentials",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from mcpreg.storage.encoding import EncodedCatalog, EncodingLimits
 from mcpreg.storage.errors import StorageError
@@ -131,3 +131,8 @@ class Backend(Protocol):
         look). Runs until closed; transient failures the backend can resume from are handled inside,
         others raised."""
         ...
+
+
+#: The backend a `GenerationReader` or `GenerationWriter` runs over, so that a backend's own reader
+#: and writer see its own type (its settings, its names) without re-declaring it.
+BackendT = TypeVar("BackendT", bound=Backend)

@@ -14,10 +14,12 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
+
+from kubernetes_asyncio.client import ApiClient
 
 from mcpreg import labels
 from mcpreg.backoff import Backoff
@@ -74,13 +76,27 @@ def _owner_refs(obj: Mapping[str, Any]) -> list[Any]:
     return list(_metadata(obj).get("ownerReferences") or [])
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigMapAddress:
+    """One registry's ConfigMaps: its namespace, reached through `api` (the caller's, not closed here)
+    with `request_timeout` seconds per request; what the store and the readers of one catalogue have
+    in common."""
+
+    api: ApiClient
+    namespace: str
+    registry: str
+    request_timeout: float = 30.0
+
+    def client(self) -> ConfigMapClient:
+        return ConfigMapClient(self.api, self.namespace, request_timeout=self.request_timeout)
+
+
 @dataclass(eq=False)
 class ConfigMapBackend:
-    """One registry's storage objects in the ConfigMaps `client` reaches (one namespace). `owner` goes
-    on every object it creates (None: a reader, or a writer that only deletes)."""
+    """One registry's storage objects in the ConfigMaps at `address`. `owner` goes on every object it
+    creates (None: a reader, or a writer that only deletes)."""
 
-    client: ConfigMapClient
-    registry: InitVar[str]
+    address: ConfigMapAddress
     owner: OwnerReference | None
     limits: EncodingLimits = DEFAULT_LIMITS
     retention: Retention = CONFIGMAP_RETENTION
@@ -88,9 +104,10 @@ class ConfigMapBackend:
     watch_timeout: int = DEFAULT_WATCH_TIMEOUT
     backoff: Backoff = field(default_factory=Backoff)
 
-    def __post_init__(self, registry: str) -> None:
-        self.names = ConfigMapNames(registry)
-        self.namespace = self.client.namespace
+    def __post_init__(self) -> None:
+        self.client = self.address.client()
+        self.names = ConfigMapNames(self.address.registry)
+        self.namespace = self.address.namespace
 
     @property
     def where(self) -> str:

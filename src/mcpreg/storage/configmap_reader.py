@@ -3,11 +3,8 @@ following the head with a metadata-only watch."""
 
 from __future__ import annotations
 
-from kubernetes_asyncio.client import ApiClient
-
 from mcpreg.backoff import Backoff
-from mcpreg.kube import ConfigMapClient
-from mcpreg.storage.configmap_backend import DEFAULT_WATCH_TIMEOUT, ConfigMapBackend
+from mcpreg.storage.configmap_backend import DEFAULT_WATCH_TIMEOUT, ConfigMapAddress, ConfigMapBackend
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits
 from mcpreg.storage.reader import GenerationReader
 
@@ -16,29 +13,22 @@ from mcpreg.storage.reader import GenerationReader
 DEFAULT_READ_ATTEMPTS = 6
 
 
-class ConfigMapCatalogReader(GenerationReader):
-    """Reads what `ConfigMapCatalogStore` publishes for `registry` in `namespace`."""
-
-    backend: ConfigMapBackend
+class ConfigMapCatalogReader(GenerationReader[ConfigMapBackend]):
+    """Reads what `ConfigMapCatalogStore` publishes at `address`."""
 
     def __init__(
         self,
-        api: ApiClient,
-        namespace: str,
-        registry: str,
+        address: ConfigMapAddress,
         *,
         limits: EncodingLimits = DEFAULT_LIMITS,
         concurrency: int = 4,
-        request_timeout: float = 30.0,
         watch_timeout: int = DEFAULT_WATCH_TIMEOUT,
         read_attempts: int = DEFAULT_READ_ATTEMPTS,
         backoff: Backoff | None = None,
     ) -> None:
         backoff = backoff or Backoff()
-        client = ConfigMapClient(api, namespace, request_timeout=request_timeout)
         backend = ConfigMapBackend(
-            client,
-            registry,
+            address,
             None,
             limits=limits,
             concurrency=concurrency,

@@ -17,10 +17,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from functools import partial
+from typing import Generic
 
 from mcpreg.backoff import Backoff
 from mcpreg.kube import KubeError
-from mcpreg.storage.backend import Backend, BlobUnavailable, Head
+from mcpreg.storage.backend import BackendT, BlobUnavailable, Head
 from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits, decode
 from mcpreg.storage.errors import StorageCorruptError, StorageError
@@ -60,7 +61,7 @@ async def _next(announcements: AsyncGenerator[str | None, None]) -> str | None:
     return await anext(announcements)
 
 
-class GenerationReader:
+class GenerationReader(Generic[BackendT]):
     """`CatalogReader` over any `Backend`.
 
     `read_attempts`: how often to try a generation whose manifest did not move while a blob it lists
@@ -68,7 +69,7 @@ class GenerationReader:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: BackendT,
         *,
         limits: EncodingLimits = DEFAULT_LIMITS,
         read_attempts: int = 1,

@@ -18,7 +18,7 @@ from mcpreg.storage.encoding import DEFAULT_MAX_DECODED_BYTES, KIB, EncodedCatal
 from mcpreg.storage.errors import StorageConflictError, StorageCorruptError, StorageError
 from mcpreg.storage.manifest import BlobRef, Manifest
 from mcpreg.storage.model import HASH_PREFIX, S3Location, StorageLocation, sha256_hash
-from mcpreg.storage.s3_config import CredentialsProvider, S3Settings
+from mcpreg.storage.s3_config import S3Address, S3Settings
 from mcpreg.storage.s3_errors import S3NotFound, S3NotModified, S3PreconditionFailed
 from mcpreg.storage.s3_io import S3Objects
 from mcpreg.storage.s3_layout import (
@@ -58,23 +58,20 @@ def s3_limits(gzip_threshold: int = DEFAULT_GZIP_THRESHOLD) -> EncodingLimits:
 
 @dataclass(eq=False)
 class S3Backend:
-    """One registry's objects under `<settings.prefix>/<namespace>/<registry>/` in a bucket."""
+    """One registry's objects at `address` (under `<settings.prefix>/<namespace>/<registry>/` in a bucket)."""
 
-    settings: S3Settings
-    namespace: InitVar[str]
-    registry: InitVar[str]
-    credentials: InitVar[CredentialsProvider | None]
+    address: S3Address
     retention: Retention = S3_RETENTION
     gzip_threshold: InitVar[int] = DEFAULT_GZIP_THRESHOLD
     poll_interval: float = DEFAULT_POLL_INTERVAL
     concurrency: int = 4
 
-    def __post_init__(
-        self, namespace: str, registry: str, credentials: CredentialsProvider | None, gzip_threshold: int
-    ) -> None:
-        self.prefix = registry_prefix(self.settings.prefix, namespace, registry)
+    def __post_init__(self, gzip_threshold: int) -> None:
+        address = self.address
+        self.settings: S3Settings = address.settings
+        self.prefix = registry_prefix(self.settings.prefix, address.namespace, address.registry)
         self.limits = s3_limits(gzip_threshold)
-        self.objects = S3Objects(self.settings, credentials)
+        self.objects = S3Objects(self.settings, address.credentials)
 
     @property
     def pointer_key(self) -> str:

@@ -103,6 +103,18 @@ class S3Settings:
         return args
 
 
+@dataclass(frozen=True, slots=True)
+class S3Address:
+    """One registry's place in a bucket, `<settings.prefix>/<namespace>/<registry>/`, and the
+    credentials that reach it (None: the standard AWS chain): what the store and the readers of one
+    catalogue have in common."""
+
+    settings: S3Settings
+    namespace: str
+    registry: str
+    credentials: CredentialsProvider | None = field(default=None, repr=False)
+
+
 # --- clients --------------------------------------------------------------------------------------
 
 _CLIENTS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()

@@ -12,24 +12,19 @@ from mcpreg.storage.documents import TOOLHIVE
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits
 from mcpreg.storage.reader import GenerationReader
 from mcpreg.storage.s3_backend import DEFAULT_POLL_INTERVAL, S3Backend
-from mcpreg.storage.s3_config import CredentialsProvider, S3Settings
+from mcpreg.storage.s3_config import S3Address
 from mcpreg.storage.s3_io import S3Objects
 
 DEFAULT_PRESIGN_TTL = 300
 
 
-class S3CatalogReader(GenerationReader):
-    """Reads what `S3CatalogStore` publishes for `registry` in `namespace`."""
-
-    backend: S3Backend
+class S3CatalogReader(GenerationReader[S3Backend]):
+    """Reads what `S3CatalogStore` publishes at `address`."""
 
     def __init__(
         self,
-        settings: S3Settings,
-        namespace: str,
-        registry: str,
+        address: S3Address,
         *,
-        credentials: CredentialsProvider | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         presign_ttl: int = DEFAULT_PRESIGN_TTL,
         backoff: Backoff | None = None,
@@ -37,12 +32,10 @@ class S3CatalogReader(GenerationReader):
     ) -> None:
         if poll_interval <= 0 or presign_ttl < 1:
             raise ValueError("poll_interval and presign_ttl must be positive")
-        backend = S3Backend(
-            settings, namespace, registry, credentials=credentials, poll_interval=poll_interval
-        )
+        backend = S3Backend(address, poll_interval=poll_interval)
         backoff = backoff or Backoff(initial=min(1.0, poll_interval), maximum=max(30.0, poll_interval))
         super().__init__(backend, limits=limits, backoff=backoff)
-        self.settings = settings
+        self.settings = address.settings
         self.prefix = backend.prefix
         self.poll_interval = poll_interval
         self.presign_ttl = presign_ttl

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from mcpreg.storage.documents import extra_documents
 from mcpreg.storage.s3_backend import DEFAULT_GZIP_THRESHOLD, S3_RETENTION, S3Backend
-from mcpreg.storage.s3_config import CredentialsProvider, S3Settings
+from mcpreg.storage.s3_config import S3Address
 from mcpreg.storage.s3_errors import S3BucketMissingError
 from mcpreg.storage.s3_io import S3Objects
 from mcpreg.storage.s3_layout import DEFAULT_KEEP_GENERATIONS
@@ -21,31 +21,23 @@ from mcpreg.storage.writer import DocumentRenderer, GenerationWriter
 log = logging.getLogger(__name__)
 
 
-class S3CatalogStore(GenerationWriter):
-    """One registry's catalogue under `<settings.prefix>/<namespace>/<registry>/` in a bucket.
-    `documents` renders the extra documents stored with each generation (None: none)."""
-
-    backend: S3Backend
+class S3CatalogStore(GenerationWriter[S3Backend]):
+    """One registry's catalogue at `address` (under `<settings.prefix>/<namespace>/<registry>/` in a
+    bucket). `documents` renders the extra documents stored with each generation (None: none)."""
 
     def __init__(
         self,
-        settings: S3Settings,
-        namespace: str,
-        registry: str,
+        address: S3Address,
         *,
-        credentials: CredentialsProvider | None = None,
         keep_generations: int = DEFAULT_KEEP_GENERATIONS,
         documents: DocumentRenderer | None = extra_documents,
         gzip_threshold: int = DEFAULT_GZIP_THRESHOLD,
     ) -> None:
         retention = replace(S3_RETENTION, generations=keep_generations)
-        backend = S3Backend(
-            settings, namespace, registry, credentials, retention, gzip_threshold=gzip_threshold
-        )
-        super().__init__(backend, documents=documents)
-        self.settings = settings
-        self.prefix = backend.prefix
-        self.objects: S3Objects = backend.objects
+        super().__init__(S3Backend(address, retention, gzip_threshold=gzip_threshold), documents=documents)
+        self.settings = address.settings
+        self.prefix = self.backend.prefix
+        self.objects: S3Objects = self.backend.objects
 
     def __repr__(self) -> str:
         return f"S3CatalogStore(s3://{self.settings.bucket}/{self.prefix})"

@@ -20,9 +20,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
+from typing import Generic
 
 from mcpreg.kube import KubeError
-from mcpreg.storage.backend import Backend, Retention, StoredObject
+from mcpreg.storage.backend import BackendT, Retention, StoredObject
 from mcpreg.storage.concurrency import bounded_gather
 from mcpreg.storage.encoding import EncodedCatalog, EncodingLimits, encode
 from mcpreg.storage.errors import StorageError
@@ -74,11 +75,11 @@ def prunable(
     ]
 
 
-class GenerationWriter:
+class GenerationWriter(Generic[BackendT]):
     """`CatalogStore` over any `Backend`; `documents` renders the extra documents of each generation
     (None: the backend stores none)."""
 
-    def __init__(self, backend: Backend, *, documents: DocumentRenderer | None = None) -> None:
+    def __init__(self, backend: BackendT, *, documents: DocumentRenderer | None = None) -> None:
         self.backend = backend
         self.documents = documents
 

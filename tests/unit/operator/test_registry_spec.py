@@ -23,7 +23,7 @@ from mcpreg_operator.spec.status import (
     Phase,
     SyncStatus,
 )
-from mcpreg_operator.spec.storage import S3Storage, ServerSideEncryption, Storage, StorageType
+from mcpreg_operator.spec.storage import S3Storage, Storage, StorageType
 from mcpreg_operator.spec.sync_policy import SyncPolicy
 
 # The spec example from DESIGN.md, minus `configMap:` (shown there for `type: configmap` only).
@@ -95,7 +95,7 @@ def test_design_spec_parses_with_its_meaning() -> None:
     assert spec.filter.names.exclude == ["*-experimental"]
     assert spec.storage.type is StorageType.CONFIGMAP
     assert spec.storage.s3 is not None
-    assert spec.storage.s3.server_side_encryption is ServerSideEncryption.NONE
+    assert spec.storage.s3.server_side_encryption == ""
     assert spec.api.enabled and spec.api.replicas == 1
 
 

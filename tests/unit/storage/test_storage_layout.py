@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from mcpreg.kube import ConfigMapClient
 from mcpreg.storage import (
     ConfigMapNames,
     EncodingLimits,
@@ -23,7 +22,7 @@ from mcpreg.storage import (
     StoredCatalog,
     encode,
 )
-from mcpreg.storage.configmap_backend import ConfigMapBackend
+from mcpreg.storage.configmap_backend import ConfigMapAddress, ConfigMapBackend
 from mcpreg.storage.configmap_layout import (
     head_body,
     parse_head,
@@ -45,7 +44,7 @@ def catalog(data: bytes, revision: str = "9f2c1e") -> StoredCatalog:
 
 def manifest_of(stored: StoredCatalog, encoded: EncodedCatalog) -> Manifest:
     """The manifest the writer makes, with the blob names the ConfigMap backend gives."""
-    backend = ConfigMapBackend(ConfigMapClient(None, "ns"), NAMES.registry, None)  # type: ignore[arg-type]
+    backend = ConfigMapBackend(ConfigMapAddress(None, "ns", NAMES.registry), None)  # type: ignore[arg-type]
     blobs, inline = backend.blob_refs(stored.content_hash, encoded)
     return Manifest.of(stored, encoding=encoded.encoding, blobs=blobs, inline=inline)
 
