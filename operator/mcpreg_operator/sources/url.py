@@ -209,6 +209,7 @@ class UrlCatalogSource:
             credentials=credentials,
             credentials_origin=origin,
             conditional=conditional,
+            limit_field="source.url.maxBytes" if what == "the catalogue" else "a signature's size limit",
         )
         async with client_session(context) as session:
             return await get(session, request, self.policy)

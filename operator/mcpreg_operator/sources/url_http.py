@@ -139,6 +139,7 @@ class Request:
     credentials: dict[str, str]  # headers sent only to url's origin
     credentials_origin: str  # where they came from ("Secret ns/name"), for 401/403 messages
     conditional: dict[str, str]
+    limit_field: str = "source.url.maxBytes"  # where max_bytes comes from, for messages
 
 
 def check_url(url: URL, policy: UrlPolicy, *, field: str) -> None:
@@ -209,7 +210,7 @@ def _too_large(request: Request, url: URL) -> SourceError:
     return SourceError(
         SourceErrorKind.TOO_LARGE,
         f"{request.what} at {display(url)} is larger than the limit of {describe_bytes(request.max_bytes)} "
-        f"(source.url.maxBytes, {request.max_bytes} bytes)",
+        f"({request.limit_field})",
     )
 
 
