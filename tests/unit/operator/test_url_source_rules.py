@@ -136,7 +136,7 @@ def test_a_name_resolving_to_a_metadata_address_is_refused_before_connecting() -
     async def resolve(address: str) -> list[ResolveResult]:
         return await GuardedResolver(_Fixed(address)).resolve("metadata.example.com", 80)
 
-    with pytest.raises(RefusedAddressError, match="169.254.169.254"):
+    with pytest.raises(RefusedAddressError, match=r"169\.254\.169\.254"):
         asyncio.run(resolve("169.254.169.254"))
     assert asyncio.run(resolve("10.1.2.3"))[0]["host"] == "10.1.2.3"
 
