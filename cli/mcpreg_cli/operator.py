@@ -57,10 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     import mcpreg_operator.handlers  # registers the handlers
     from mcpreg_operator.ambient_s3 import AmbientCredentialsPolicy
+    from mcpreg_operator.sources.url_http import UrlPolicy
 
     try:
-        # A malformed grant stops the operator at start-up, not each sync of each S3 registry.
+        # A malformed setting stops the operator at start-up, not each sync of each registry using it.
         AmbientCredentialsPolicy.from_environment()
+        UrlPolicy.from_environment()
     except ValueError as exc:
         print(f"mcpreg operator: {exc}", file=sys.stderr)
         return 2

@@ -315,7 +315,9 @@ class RegistryController:
             signing_key_id=previous.signing_key_id if previous else None,
         )
         try:
-            source = build_source(spec, self.namespace, self.ctx.kube, self.ctx.git, self.ctx.executor)
+            source = build_source(
+                spec, self.namespace, self.ctx.kube, self.ctx.git, self.ctx.executor, registry=self.name
+            )
             signer = await load_signer(spec.signing, self.namespace, self.ctx.kube)
             outcome: SyncOutcome | SyncFailure = await run_sync(
                 spec=spec,

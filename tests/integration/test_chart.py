@@ -256,6 +256,18 @@ def test_template_passes_the_ambient_s3_buckets_to_the_operator(helm: Path) -> N
     assert result.returncode != 0 and "allowedBuckets" in result.stderr, result.stderr
 
 
+def test_template_refuses_http_url_sources_unless_allowed(helm: Path) -> None:
+    env = {e["name"]: e.get("value") for e in operator_container(render(helm))["env"]}
+    assert env["MCPREG_ALLOW_INSECURE_HTTP_SOURCES"] == "false"  # the cluster install's default
+    docs = render(helm, values={"operator.allowInsecureHttpSources": True})
+    env = {e["name"]: e.get("value") for e in operator_container(docs)["env"]}
+    assert env["MCPREG_ALLOW_INSECURE_HTTP_SOURCES"] == "true"
+    result = run_helm(
+        helm, "template", "x", str(CHART), "--set", "operator.allowInsecureHttpSources=yes", check=False
+    )
+    assert result.returncode != 0 and "allowInsecureHttpSources" in result.stderr, result.stderr
+
+
 def test_template_refuses_wrong_values(helm: Path) -> None:
     cases = [
         (["--set-json", 'watchNamespaces=["team-*"]'], "watchNamespaces"),

@@ -7,69 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from fixtures.cosign import Cosign
 from fixtures.kube import Kube
 from fixtures.operator import Registries
-from mcpreg_dev.binaries import ensure_cosign
-from mcpreg_dev.controlplane import free_port
 
 pytestmark = pytest.mark.integration
 
 SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 SNAPSHOT = SHARED / "toolhive" / "registry-2026-02-18.json"
-
-
-class Cosign:
-    """The real cosign, offline: no transparency log, and a proxy on a closed loopback port."""
-
-    def __init__(self, work: Path) -> None:
-        self.binary = ensure_cosign()
-        self.work = work
-        home = work / "home"
-        home.mkdir(parents=True)
-        closed = f"http://127.0.0.1:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.env = env | {"HOME": str(home), "HTTPS_PROXY": closed, "HTTP_PROXY": closed, "NO_PROXY": ""}
-        self.env["COSIGN_PASSWORD"] = "test-password"
-
-    def key_pair(self, name: str) -> tuple[Path, Path]:
-        directory = self.work / name
-        directory.mkdir()
-        self._run(["generate-key-pair"], cwd=directory)
-        return directory / "cosign.key", directory / "cosign.pub"
-
-    def sign(self, key: Path, data: bytes) -> str:
-        blob, signature = self.work / "blob", self.work / "blob.sig"
-        blob.write_bytes(data)
-        self._run(
-            [
-                "sign-blob",
-                "--key",
-                str(key),
-                "--tlog-upload=false",
-                "--yes",
-                "--output-signature",
-                str(signature),
-                str(blob),
-            ]
-        )
-        return signature.read_text().strip()
-
-    def _run(self, args: list[str], cwd: Path | None = None) -> None:
-        subprocess.run(
-            [str(self.binary), *args],
-            cwd=cwd or self.work,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
 
 
 def reason_of(status: dict[str, Any]) -> str | None:

@@ -39,6 +39,8 @@ GIT_SPEC: Obj = {
     "source": {"type": "git", "git": {"repository": "https://git.example.com/platform/mcp-registry.git"}}
 }
 CONFIGMAP_SPEC: Obj = {"source": {"type": "configmap", "configMap": {"name": "mcp-registry-data"}}}
+URL_SPEC: Obj = {"source": {"type": "url", "url": {"url": "https://catalogue.example.com/registry.json"}}}
+URL_GIT: Obj = {"repository": "https://git.example.com/platform/mcp-registry.git"}
 S3: Obj = {"bucket": "mcp-registries"}
 
 
@@ -236,6 +238,25 @@ GOOD: dict[str, Obj] = {
             },
         )
     ),
+    "url-minimal": registry(URL_SPEC),
+    "url-full": registry(
+        with_(
+            URL_SPEC,
+            source__url={
+                "url": "http://127.0.0.1:8443/catalogues/registry.json?ref=main",
+                "auth": {"secretRef": {"name": "catalogue-token"}},
+                "caBundle": {"configMapRef": {"name": "internal-ca", "key": "ca.crt"}},
+                "maxBytes": 1048576,
+                "timeout": "2m",
+                "redirects": "AnyHost",
+                "verify": {
+                    "secretRef": {"name": "catalogue-keys"},
+                    "signatureUrl": "https://[::1]:8443/catalogues/registry.json.sig",
+                },
+            },
+        )
+    ),
+    "url-ca-secret": registry(with_(URL_SPEC, source__url__caBundle={"secretRef": {"name": "ca"}})),
     "network-policy-own-namespace": registry(with_(GIT_SPEC, api__networkPolicy={"enabled": True})),
     "name-59": registry(GIT_SPEC, name="r" * 59),
     "name-with-digits": registry(GIT_SPEC, name="team-1-registry"),
@@ -259,6 +280,90 @@ def _pods_where(operator: str, values: list[str]) -> Obj:
 # case -> (object, a fragment of the API server's message: the CEL rule's message, or None where an
 # OpenAPI keyword (type, pattern, bound, enum, required, unknown field) refuses in its own words)
 BAD: dict[str, tuple[Obj, str | None]] = {
+    # source.type url: its field required, every other one forbidden, and git's and configMap's with it
+    "url-without-url": (
+        registry({"source": {"type": "url"}}),
+        "source.url is required when source.type is url",
+    ),
+    "url-with-git": (
+        registry(with_(URL_SPEC, source__git=URL_GIT)),
+        "source.git must not be set when source.type is url",
+    ),
+    "url-with-configmap": (
+        registry(with_(URL_SPEC, source__configMap={"name": "x"})),
+        "source.configMap must not be set when source.type is url",
+    ),
+    "git-with-url": (
+        registry(with_(GIT_SPEC, source__url=URL_SPEC["source"]["url"])),
+        "source.url must not be set when source.type is git",
+    ),
+    "configmap-with-url": (
+        registry(with_(CONFIGMAP_SPEC, source__url=URL_SPEC["source"]["url"])),
+        "source.url must not be set when source.type is configmap",
+    ),
+    "url-ftp": (
+        registry(with_(URL_SPEC, source__url__url="ftp://files.example.com/registry.json")),
+        "url must be an https:// (or, where the operator allows it, http://) URL",
+    ),
+    "url-file": (registry(with_(URL_SPEC, source__url__url="file:///etc/passwd")), "url must be an https://"),
+    "url-userinfo": (
+        registry(with_(URL_SPEC, source__url__url="https://me:secret@catalogue.example.com/r.json")),
+        "url must not contain credentials",
+    ),
+    "url-space": (
+        registry(with_(URL_SPEC, source__url__url="https://catalogue.example.com/a b.json")),
+        "url must be a URL with a host",
+    ),
+    "url-signature-scheme": (
+        registry(
+            with_(
+                URL_SPEC,
+                source__url__verify={"secretRef": {"name": "k"}, "signatureUrl": "s3://bucket/r.json.sig"},
+            )
+        ),
+        "signatureUrl must be an https://",
+    ),
+    "url-signature-userinfo": (
+        registry(
+            with_(
+                URL_SPEC,
+                source__url__verify={"secretRef": {"name": "k"}, "signatureUrl": "https://u@h.example/r.sig"},
+            )
+        ),
+        "signatureUrl must not contain credentials",
+    ),
+    "url-signature-shape": (
+        registry(
+            with_(
+                URL_SPEC,
+                source__url__verify={"secretRef": {"name": "k"}, "signatureUrl": "https://h.example/a\tb"},
+            )
+        ),
+        "signatureUrl must be a URL with a host",
+    ),
+    "url-ca-both": (
+        registry(
+            with_(
+                URL_SPEC,
+                source__url__caBundle={"secretRef": {"name": "a"}, "configMapRef": {"name": "b"}},
+            )
+        ),
+        "caBundle needs exactly one of secretRef and configMapRef",
+    ),
+    "url-ca-neither": (
+        registry(with_(URL_SPEC, source__url__caBundle={})),
+        "caBundle needs exactly one of secretRef and configMapRef",
+    ),
+    "url-timeout-long": (
+        registry(with_(URL_SPEC, source__url__timeout="11m")),
+        "timeout must be a Go duration from 1s to 10m",
+    ),
+    "url-timeout-word": (
+        registry(with_(URL_SPEC, source__url__timeout="soon")),
+        "timeout must be a Go duration from 1s to 10m",
+    ),
+    "url-max-bytes": (registry(with_(URL_SPEC, source__url__maxBytes=0)), None),
+    "url-redirects": (registry(with_(URL_SPEC, source__url__redirects="Sometimes")), None),
     # source sub-object matches source.type
     "git-without-git": (
         registry({"source": {"type": "git"}}),

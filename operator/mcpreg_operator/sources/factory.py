@@ -221,14 +221,27 @@ def _config_map_value(cm: JsonObject, key: str) -> bytes | None:
 
 
 def build_source(
-    spec: MCPRegistrySpec, namespace: str, kube: KubeClient, git: GitClient, executor: Executor | None
+    spec: MCPRegistrySpec,
+    namespace: str,
+    kube: KubeClient,
+    git: GitClient,
+    executor: Executor | None,
+    *,
+    registry: str = "",
 ) -> CatalogSource:
     # The CRD's CEL rules require the sub-object source.type names; the API server enforces them.
     if spec.source.type is SourceType.GIT and spec.source.git is not None:
         return GitCatalogSource(spec.source.git, namespace, kube, git, executor)
     if spec.source.type is SourceType.CONFIGMAP and spec.source.config_map is not None:
         return ConfigMapCatalogSource(spec.source.config_map, namespace, kube)
-    field = "git" if spec.source.type is SourceType.GIT else "configMap"
+    if spec.source.type is SourceType.URL and spec.source.url is not None:
+        # Imported here: the URL source reads Secrets with this module's helpers.
+        from mcpreg_operator.sources.url import UrlCatalogSource
+
+        return UrlCatalogSource(spec.source.url, namespace=namespace, registry=registry, kube=kube)
+    field = {SourceType.GIT: "git", SourceType.CONFIGMAP: "configMap", SourceType.URL: "url"}[
+        spec.source.type
+    ]
     raise SourceError(
         SourceErrorKind.INVALID_REFERENCE,
         f"source.{field} is required when source.type is {spec.source.type.value}",

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git_signatures import SignaturePolicy, split_commit, split_tag, verify
-from mcpreg_operator.spec.source import COMMIT_SHA_RE, GIT_URL_SCHEME_RE, URL_USERINFO_RE
+from mcpreg_operator.spec.source import COMMIT_SHA_RE, GIT_URL_SCHEME_RE
+from mcpreg_operator.spec.url_rules import URL_USERINFO_RE
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 DEFAULT_TIMEOUT_S = 120.0

@@ -10,15 +10,13 @@ from pydantic import ConfigDict, Field
 from mcpreg_operator.spec.base import DnsSubdomainName, NamespacedReference, ResourceModel, SecretReference
 from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string
 from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
+from mcpreg_operator.spec.source_url import UrlSource
+from mcpreg_operator.spec.url_rules import URL_SHAPE_RE, URL_USERINFO_RE
 
 # Regular expressions of the CEL rules (RE2, via ``matches``). The git client checks a repository
 # URL and a commit against the same ones before use (see ``mcpreg_operator.sources.git``).
 COMMIT_SHA_RE = r"[0-9a-fA-F]{7,40}"
 GIT_URL_SCHEME_RE = r"(https?|git)://.*"
-URL_USERINFO_RE = r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*@.*"
-# scheme://host[:port][/path]; host is a name, an IPv4 address or a bracketed IPv6 address. The path
-# may hold anything but spaces and control characters.
-URL_SHAPE_RE = r"[a-z]+://[A-Za-z0-9.:\[\]-]+(/[^\x00-\x20\x7f]*)?"
 DOT_SEGMENT_RE = r"(^|/)[.][.](/|$)"
 
 
@@ -27,6 +25,7 @@ class SourceType(StrEnum):
 
     GIT = "git"
     CONFIGMAP = "configmap"
+    URL = "url"
 
 
 class CatalogFormat(StrEnum):
@@ -252,9 +251,13 @@ class ConfigMapSource(NamespacedReference):
         return self.verify.signature_key if self.verify and self.verify.signature_key else f"{self.key}.sig"
 
 
+# Each source type and the field holding its settings: that field is required, every other forbidden.
+_SOURCE_FIELDS = {"git": "git", "configmap": "configMap", "url": "url"}
+
+
 def _source_rules() -> dict[str, Any]:
     rules: list[CelRule] = []
-    for type_, field, other in (("git", "git", "configMap"), ("configmap", "configMap", "git")):
+    for type_, field in _SOURCE_FIELDS.items():
         rules.append(
             CelRule(
                 rule=f"self.type != '{type_}' || has(self.{field})",
@@ -263,14 +266,17 @@ def _source_rules() -> dict[str, Any]:
                 field_path=f".{field}",
             )
         )
-        rules.append(
-            CelRule(
-                rule=f"self.type != '{type_}' || !has(self.{other})",
-                message=f"source.{other} must not be set when source.type is {type_}",
-                reason="FieldValueForbidden",
-                field_path=f".{other}",
+        for other in _SOURCE_FIELDS.values():
+            if other == field:
+                continue
+            rules.append(
+                CelRule(
+                    rule=f"self.type != '{type_}' || !has(self.{other})",
+                    message=f"source.{other} must not be set when source.type is {type_}",
+                    reason="FieldValueForbidden",
+                    field_path=f".{other}",
+                )
             )
-        )
     return cel(*rules)
 
 
@@ -279,7 +285,7 @@ class Source(ResourceModel):
 
     model_config = ConfigDict(json_schema_extra=_source_rules())
 
-    type: SourceType = Field(description="Kind of source: git or configmap.")
+    type: SourceType = Field(description="Kind of source: git, configmap or url.")
     format: CatalogFormat = Field(
         default=CatalogFormat.AUTO,
         description=(
@@ -292,4 +298,7 @@ class Source(ResourceModel):
     )
     config_map: ConfigMapSource | None = Field(
         default=None, description="ConfigMap source; required when type is configmap."
+    )
+    url: UrlSource | None = Field(
+        default=None, description="One catalogue document over HTTPS; required when type is url."
     )

@@ -1,0 +1,270 @@
+"""`source.type: url`: one catalogue document over HTTPS, checked with a conditional GET.
+
+`revision()` sends If-None-Match / If-Modified-Since from what the last 200 answer said, so an
+unchanged document costs one small request answered 304. A 200 answer's body is kept on the object
+for `fetch()` of the same pass, so a change costs one download, not two. The revision is the ETag when
+the server gives one, else the sha256 of the body. The validators live in a process-wide cache keyed by
+(namespace, registry, URL), as each pass builds a new source; after a restart the cache is empty and
+the first pass downloads once (and, when the revision matches status, stores nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from yarl import URL
+
+from mcpreg.kube import CONFIGMAPS, ForbiddenError, KubeClient, KubeError
+from mcpreg_operator.sources.blob_signatures import check_detached_signature, trusted_public_keys
+from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
+from mcpreg_operator.sources.factory import check_object_name, read_secret
+from mcpreg_operator.sources.url_http import (
+    Answer,
+    Request,
+    UrlPolicy,
+    Validators,
+    check_url,
+    client_session,
+    display,
+    get,
+    ssl_context,
+)
+from mcpreg_operator.spec.source_url import KeyReference, UrlSource
+from mcpreg_operator.sync import SourceSnapshot
+
+SIGNATURE_MAX_BYTES = 64 * 1024
+_CACHE_SIZE = 4096
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers the operator sets itself, or that would change what the request means.
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "if-none-match", "if-modified-since"}
+)
+
+
+class ValidatorCache:
+    """The validators of the last 200 answer per (namespace, registry, URL); least recently used go
+    first past a few thousand entries, so deleted registries do not pile up."""
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str, str], Validators] = OrderedDict()
+
+    def get(self, key: tuple[str, str, str]) -> Validators | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[str, str, str], value: Validators) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+VALIDATORS = ValidatorCache()
+
+
+def credential_headers(data: dict[str, bytes], origin: str) -> dict[str, str]:
+    """Request headers from a Secret: token (Bearer), or username+password (basic), plus `headers`."""
+    try:
+        text = {key: value.decode("utf-8").strip() for key, value in data.items()}
+    except UnicodeDecodeError:
+        raise SourceError(
+            SourceErrorKind.AUTHENTICATION, f"{origin} holds a value that is not UTF-8 text"
+        ) from None
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.get("headers", "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        name = name.strip()
+        if not sep or _HEADER_NAME.fullmatch(name) is None or name.lower() in _RESERVED_HEADERS:
+            raise SourceError(
+                SourceErrorKind.AUTHENTICATION,
+                f"{origin} key 'headers' line {number} is not 'Name: value' with a header name the operator "
+                "may send",
+            )
+        headers[name] = value.strip()
+    if text.get("token"):
+        headers["Authorization"] = f"Bearer {text['token']}"
+    elif text.get("username") and text.get("password"):
+        pair = f"{text['username']}:{text['password']}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    if not headers:
+        raise SourceError(
+            SourceErrorKind.AUTHENTICATION,
+            f"{origin} must hold key token, or keys username and password, or key headers",
+        )
+    return headers
+
+
+def revision_of(answer: Answer) -> str:
+    assert answer.body is not None
+    return answer.etag or "sha256:" + hashlib.sha256(answer.body).hexdigest()
+
+
+@dataclass
+class UrlCatalogSource:
+    spec: UrlSource
+    namespace: str
+    registry: str
+    kube: KubeClient
+    policy: UrlPolicy = field(default_factory=UrlPolicy.from_environment)
+    cache: ValidatorCache = field(default_factory=lambda: VALIDATORS)
+    # The body of a 200 answer to revision(), for fetch() of the same pass.
+    _pending: tuple[str, bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def _url(self) -> URL:
+        return URL(self.spec.url, encoded=True)
+
+    def describe(self) -> str:
+        return f"URL {display(self._url)}"
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.namespace, self.registry, self.spec.url)
+
+    async def _credentials(self) -> tuple[dict[str, str], str]:
+        if self.spec.auth is None:
+            return {}, ""
+        name = self.spec.auth.secret_ref.name
+        origin = f"Secret {self.namespace}/{name}"
+        data = await read_secret(
+            self.kube, self.namespace, name, "source.url.auth.secretRef", SourceErrorKind.AUTHENTICATION
+        )
+        return credential_headers(data, origin), origin
+
+    async def _ca_pem(self) -> str | None:
+        bundle = self.spec.ca_bundle
+        if bundle is None:
+            return None
+        if bundle.secret_ref is not None:
+            ref, field_name = bundle.secret_ref, "source.url.caBundle.secretRef"
+            data = await read_secret(
+                self.kube, self.namespace, ref.name, field_name, SourceErrorKind.INVALID_REFERENCE
+            )
+            where = f"Secret {self.namespace}/{ref.name}"
+            value = data.get(ref.key)
+        else:
+            assert bundle.config_map_ref is not None  # the CRD requires exactly one
+            ref = bundle.config_map_ref
+            where = f"ConfigMap {self.namespace}/{ref.name}"
+            value = await self._config_map_value(ref, where)
+        if value is None:
+            raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} has no key {ref.key!r} (caBundle)")
+        pem = value.decode("utf-8", errors="replace")
+        if "-----BEGIN CERTIFICATE-----" not in pem:
+            raise SourceError(
+                SourceErrorKind.INVALID_REFERENCE,
+                f"{where} key {ref.key!r} holds no PEM certificate (caBundle)",
+            )
+        return pem
+
+    async def _config_map_value(self, ref: KeyReference, where: str) -> bytes | None:
+        check_object_name("ConfigMap", ref.name, "source.url.caBundle.configMapRef.name")
+        try:
+            config_map = await self.kube.get(CONFIGMAPS, self.namespace, ref.name)
+        except ForbiddenError:
+            raise SourceError(
+                SourceErrorKind.INVALID_REFERENCE, f"the operator may not read {where} (RBAC)"
+            ) from None
+        except KubeError as exc:
+            raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {where}: {exc}") from None
+        if config_map is None:
+            raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} (caBundle) does not exist")
+        if ref.key in (config_map.get("data") or {}):
+            return str(config_map["data"][ref.key]).encode()
+        binary = (config_map.get("binaryData") or {}).get(ref.key)
+        return None if binary is None else base64.b64decode(binary)
+
+    async def _get(self, url: URL, what: str, max_bytes: int, conditional: dict[str, str]) -> Answer:
+        check_url(
+            url, self.policy, field="source.url.url" if what == "the catalogue" else "the signature URL"
+        )
+        credentials, origin = await self._credentials()
+        if (url.scheme, url.host, url.port) != (self._url.scheme, self._url.host, self._url.port):
+            credentials = {}  # the signature elsewhere: the document's credentials stay with its host
+        pem = await self._ca_pem()
+        try:
+            context = await asyncio.to_thread(ssl_context, pem)
+        except Exception as exc:  # ssl.SSLError: PEM that is not a certificate
+            raise SourceError(
+                SourceErrorKind.INVALID_REFERENCE, f"source.url.caBundle cannot be used: {type(exc).__name__}"
+            ) from None
+        request = Request(
+            url=url,
+            what=what,
+            max_bytes=max_bytes,
+            timeout_s=self.spec.timeout_seconds,
+            redirects=self.spec.redirects,
+            credentials=credentials,
+            credentials_origin=origin,
+            conditional=conditional,
+            limit_field="source.url.maxBytes" if what == "the catalogue" else "a signature's size limit",
+        )
+        async with client_session(context) as session:
+            return await get(session, request, self.policy)
+
+    def _remember(self, answer: Answer) -> str:
+        assert answer.body is not None
+        revision = revision_of(answer)
+        self.cache.put(self._key(), Validators(answer.etag, answer.last_modified, revision))
+        return revision
+
+    async def revision(self) -> str:
+        known = self.cache.get(self._key())
+        answer = await self._get(
+            self._url, "the catalogue", self.spec.max_bytes, known.headers() if known else {}
+        )
+        if answer.status == 304 and known is not None:
+            return known.revision
+        assert answer.body is not None
+        revision = self._remember(answer)
+        self._pending = (revision, answer.body)
+        return revision
+
+    async def fetch(self) -> SourceSnapshot:
+        if self._pending is not None:
+            revision, body = self._pending
+            self._pending = None
+        else:  # revision() was answered 304, yet the sync needs the data (a spec change, a failed sync)
+            answer = await self._get(self._url, "the catalogue", self.spec.max_bytes, {})
+            assert answer.body is not None
+            revision, body = self._remember(answer), answer.body
+        if self.spec.verify is not None:
+            await self._verify(body, revision)
+        return SourceSnapshot(revision=revision, data=body, description=self.describe())
+
+    async def _verify(self, body: bytes, revision: str) -> None:
+        """The document's detached signature must verify with one of the trusted keys, before parsing."""
+        assert self.spec.verify is not None
+        name = self.spec.verify.secret_ref.name
+        secret = await read_secret(
+            self.kube, self.namespace, name, "source.url.verify.secretRef", SourceErrorKind.UNVERIFIED
+        )
+        keys = trusted_public_keys(secret, f"Secret {self.namespace}/{name}")
+        location = URL(self.spec.signature_location, encoded=True)
+        where = f"{self.describe()} (revision {revision})"
+        try:
+            answer = await self._get(location, "the signature", SIGNATURE_MAX_BYTES, {})
+        except SourceError as exc:
+            if exc.kind is SourceErrorKind.NOT_FOUND:
+                raise SourceError(
+                    SourceErrorKind.UNVERIFIED,
+                    f"{where} is not signed: {exc.message} (publish the output of `cosign sign-blob` there, "
+                    "or name it in source.url.verify.signatureUrl)",
+                ) from None
+            raise
+        assert answer.body is not None
+        check_detached_signature(
+            body, answer.body, keys, what=where, origin=f"Secret {self.namespace}/{name}"
+        )

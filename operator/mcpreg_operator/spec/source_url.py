@@ -1,0 +1,204 @@
+"""``spec.source.url``: one catalogue document fetched over HTTPS (issue 15), optionally with a detached
+cosign signature beside it (issue 18)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from mcpreg.catalog.limits import DEFAULT_MAX_BYTES
+from mcpreg_operator.spec.base import (
+    DnsSubdomainName,
+    JsonInt,
+    NamespacedReference,
+    ResourceModel,
+    SecretReference,
+)
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches
+from mcpreg_operator.spec.durations import GO_DURATION_RE, parse_go_duration
+from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
+from mcpreg_operator.spec.url_rules import http_url_rules
+
+DEFAULT_TIMEOUT = "60s"
+MIN_TIMEOUT_SECONDS = 1
+MAX_TIMEOUT_SECONDS = 600
+_URL_MAX_LENGTH = 2048
+
+
+def _url_field(name: str, description: str, *, required: bool) -> Any:
+    extra = cel(*http_url_rules(name))
+    if required:
+        return Field(
+            min_length=1, max_length=_URL_MAX_LENGTH, description=description, json_schema_extra=extra
+        )
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=_URL_MAX_LENGTH,
+        description=description,
+        json_schema_extra=extra,
+    )
+
+
+class UrlAuth(ResourceModel):
+    """Credentials sent with each request to the catalogue's host."""
+
+    secret_ref: SecretReference = Field(
+        description=(
+            "Secret in the same namespace: key 'token' (sent as 'Authorization: Bearer <token>'), or "
+            "keys 'username' and 'password' (HTTP basic), or key 'headers' (lines 'Name: value', for "
+            "servers that want e.g. 'PRIVATE-TOKEN' or 'X-API-Key'). Credentials go only to the host "
+            "of url (and of a redirect on that host); values never appear in logs, status or events."
+        )
+    )
+
+
+class KeyReference(NamespacedReference):
+    """One key of a Secret or ConfigMap in the MCPRegistry's namespace."""
+
+    name: DnsSubdomainName = Field(description="Name of the object, in the MCPRegistry's namespace.")
+    key: str = Field(
+        default="ca.crt",
+        min_length=1,
+        max_length=253,
+        pattern=CONFIGMAP_KEY_PATTERN,
+        description="Key holding the PEM certificates.",
+    )
+
+
+class CaBundle(ResourceModel):
+    """PEM CA certificates that the catalogue's server certificate must chain to."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            CelRule(
+                rule="has(self.secretRef) != has(self.configMapRef)",
+                message="caBundle needs exactly one of secretRef and configMapRef",
+                reason="FieldValueInvalid",
+            )
+        )
+    )
+
+    secret_ref: KeyReference | None = Field(
+        default=None, description="A Secret key holding the CA certificates."
+    )
+    config_map_ref: KeyReference | None = Field(
+        default=None, description="A ConfigMap key holding the CA certificates."
+    )
+
+
+class RedirectPolicy(StrEnum):
+    """Which redirects are followed (at most five, never from https:// to http://)."""
+
+    SAME_HOST = "SameHost"
+    ANY_HOST = "AnyHost"
+    REFUSE = "Refuse"
+
+
+class UrlVerification(ResourceModel):
+    """A detached signature of the document in the format of `cosign sign-blob`, checked before parsing."""
+
+    secret_ref: SecretReference = Field(
+        description=(
+            "Secret in the same namespace holding the trusted public keys: every key ending in '.pub' "
+            "(PEM, ECDSA P-256 or Ed25519, as `cosign generate-key-pair` writes cosign.pub). A signature "
+            "by any of them is accepted, so a rotation can list the old and the new key for a while."
+        )
+    )
+    signature_url: str | None = _url_field(
+        "signatureUrl",
+        (
+            "URL of the base64 signature (the output of `cosign sign-blob`); default: url with '.sig' "
+            "appended to its path. Fetched with the same CA and rules as url; credentials are sent only "
+            "when it is on url's host."
+        ),
+        required=False,
+    )
+
+
+class UrlSource(ResourceModel):
+    """One catalogue document (any supported format) fetched with a conditional GET, so that an unchanged
+    document costs one small request answered 304."""
+
+    url: str = _url_field(
+        "url",
+        (
+            "URL of the catalogue document: https://, or http:// only where the operator allows it "
+            "(its setting allowInsecureHttpSources, off by default). No credentials in the URL: use "
+            "auth.secretRef. Link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services) "
+            "are refused, whatever name resolves to them."
+        ),
+        required=True,
+    )
+    auth: UrlAuth | None = Field(default=None, description="Credentials; omit for a public document.")
+    ca_bundle: CaBundle | None = Field(
+        default=None,
+        description=(
+            "CA certificates for a server whose certificate a private CA issued. When set, only these CAs "
+            "are trusted (not the system's); omit to trust the system's CAs."
+        ),
+    )
+    max_bytes: JsonInt = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=1,
+        le=DEFAULT_MAX_BYTES,
+        description=(
+            f"Largest document accepted, in bytes after decompression (default and maximum "
+            f"{DEFAULT_MAX_BYTES // (1024 * 1024)} MiB, the catalogue limit). Reading stops past it and "
+            "the sync fails with SourceTooLarge."
+        ),
+    )
+    timeout: str = Field(
+        default=DEFAULT_TIMEOUT,
+        min_length=1,
+        max_length=32,
+        description=(
+            f"Time allowed for one fetch, redirects and body included, a Go duration "
+            f"({MIN_TIMEOUT_SECONDS}s to {MAX_TIMEOUT_SECONDS // 60}m; default {DEFAULT_TIMEOUT})."
+        ),
+        json_schema_extra=cel(
+            CelRule(
+                rule=(
+                    cel_matches("self", GO_DURATION_RE)
+                    + f" && duration(self) >= duration('{MIN_TIMEOUT_SECONDS}s')"
+                    + f" && duration(self) <= duration('{MAX_TIMEOUT_SECONDS}s')"
+                ),
+                message=(
+                    f"timeout must be a Go duration from {MIN_TIMEOUT_SECONDS}s to "
+                    f"{MAX_TIMEOUT_SECONDS // 60}m, such as 30s or 2m"
+                ),
+                reason="FieldValueInvalid",
+            )
+        ),
+    )
+    redirects: RedirectPolicy = Field(
+        default=RedirectPolicy.SAME_HOST,
+        description=(
+            "SameHost (default): follow redirects on url's host only. AnyHost: to other hosts too "
+            "(credentials are not sent there). Refuse: a redirect fails the sync. At most five are "
+            "followed, never from https:// to http://."
+        ),
+    )
+    verify: UrlVerification | None = Field(
+        default=None,
+        description=(
+            "Verify a detached signature of the document before parsing it; a missing or wrong signature "
+            "fails the sync with the reason SourceVerificationFailed and the last good catalogue stays "
+            "served."
+        ),
+    )
+
+    @property
+    def timeout_seconds(self) -> float:
+        seconds = parse_go_duration(self.timeout)
+        return min(float(MAX_TIMEOUT_SECONDS), max(float(MIN_TIMEOUT_SECONDS), seconds))
+
+    @property
+    def signature_location(self) -> str:
+        """Where the detached signature is: verify.signatureUrl, or url + '.sig' (before any query)."""
+        if self.verify is not None and self.verify.signature_url:
+            return self.verify.signature_url
+        base, sep, query = self.url.partition("?")
+        return f"{base}.sig{sep}{query}"
