@@ -327,12 +327,12 @@ def newer_crd(kube: Kube, crd: str) -> Iterator[None]:
     spec = newer["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     spec["mirror"] = {"type": "boolean", "description": "A field of a newer release."}
     spec["source"]["properties"]["git"]["properties"]["depth"] = {"type": "integer", "description": "Newer."}
-    spec["source"]["properties"]["type"]["enum"].append("url")
+    spec["source"]["properties"]["type"]["enum"].append("oci")
     kube.kubectl("replace", "-f", "-", input=json.dumps(newer))
 
-    def admits_url_sources() -> bool:
+    def admits_oci_sources() -> bool:
         body: dict[str, Any] = {"apiVersion": "mcpregistry.dev/v1alpha1", "kind": "MCPRegistry"}
-        body |= {"metadata": {"name": "probe"}, "spec": {"source": {"type": "url"}}}
+        body |= {"metadata": {"name": "probe"}, "spec": {"source": {"type": "oci"}}}
         try:
             kube.custom.create_namespaced_custom_object(
                 "mcpregistry.dev", "v1alpha1", "default", "mcpregistries", body, dry_run="All"
@@ -341,14 +341,14 @@ def newer_crd(kube: Kube, crd: str) -> Iterator[None]:
             return False
         return True
 
-    wait_until(admits_url_sources, timeout=30, what="the newer CRD in effect")
+    wait_until(admits_oci_sources, timeout=30, what="the newer CRD in effect")
     try:
         yield
     finally:
         current = json.loads(kube.kubectl("get", "crd", crd, "-o", "json").stdout)
         current["spec"] = original["spec"]
         kube.kubectl("replace", "-f", "-", input=json.dumps(current))
-        wait_until(lambda: not admits_url_sources(), timeout=30, what="the generated CRD back in effect")
+        wait_until(lambda: not admits_oci_sources(), timeout=30, what="the generated CRD back in effect")
 
 
 def test_an_operator_reads_what_a_newer_crd_admits(
@@ -366,21 +366,21 @@ def test_an_operator_reads_what_a_newer_crd_admits(
     assert registries.get("newer")["spec"]["source"]["git"]["depth"] == 1
     # A value its models cannot read (a source type it does not implement): InvalidSpec, until the
     # spec changes; nothing is synced.
-    registries.create("url", {"source": {"type": "url"}})
-    status = registries.wait_phase("url", "Failed", timeout=30)["status"]
+    registries.create("oci", {"source": {"type": "oci"}})
+    status = registries.wait_phase("oci", "Failed", timeout=30)["status"]
     [ready] = [c for c in status["conditions"] if c["type"] == "Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert status["message"].startswith("invalid spec: spec.source.type:"), status["message"]
     assert "syncStatus" not in status
     wait_until(
-        lambda: any(e.reason == "InvalidSpec" for e in events_for(kube, namespace, "url")),
+        lambda: any(e.reason == "InvalidSpec" for e in events_for(kube, namespace, "oci")),
         timeout=30,
         what="an InvalidSpec Event",
     )
-    for name in ("newer", "url"):
+    for name in ("newer", "oci"):
         registries.delete(name)
     wait_until(
-        lambda: not registries.exists("newer") and not registries.exists("url"),
+        lambda: not registries.exists("newer") and not registries.exists("oci"),
         timeout=30,
         what="deletion of both registries",
     )
