@@ -239,9 +239,16 @@ def build_source(
         from mcpreg_operator.sources.url import UrlCatalogSource
 
         return UrlCatalogSource(spec.source.url, namespace=namespace, registry=registry, kube=kube)
-    field = {SourceType.GIT: "git", SourceType.CONFIGMAP: "configMap", SourceType.URL: "url"}[
-        spec.source.type
-    ]
+    if spec.source.type is SourceType.API and spec.source.api is not None:
+        from mcpreg_operator.sources.api import ApiCatalogSource
+
+        return ApiCatalogSource(spec.source.api, namespace=namespace, registry=registry, kube=kube)
+    field = {
+        SourceType.GIT: "git",
+        SourceType.CONFIGMAP: "configMap",
+        SourceType.URL: "url",
+        SourceType.API: "api",
+    }[spec.source.type]
     raise SourceError(
         SourceErrorKind.INVALID_REFERENCE,
         f"source.{field} is required when source.type is {spec.source.type.value}",

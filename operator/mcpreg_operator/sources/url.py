@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 import re
-from collections import OrderedDict
+import ssl
 from dataclasses import dataclass, field
 
 from yarl import URL
@@ -23,6 +23,7 @@ from mcpreg.kube import CONFIGMAPS, ForbiddenError, KubeClient, KubeError
 from mcpreg_operator.sources.blob_signatures import check_detached_signature, trusted_public_keys
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.factory import check_object_name, read_secret
+from mcpreg_operator.sources.lru import LruCache
 from mcpreg_operator.sources.url_http import (
     Answer,
     Request,
@@ -34,7 +35,7 @@ from mcpreg_operator.sources.url_http import (
     get,
     ssl_context,
 )
-from mcpreg_operator.spec.source_url import KeyReference, UrlSource
+from mcpreg_operator.spec.source_url import CaBundle, KeyReference, UrlAuth, UrlSource
 from mcpreg_operator.sync import SourceSnapshot
 
 SIGNATURE_MAX_BYTES = 64 * 1024
@@ -46,28 +47,12 @@ _RESERVED_HEADERS = frozenset(
 )
 
 
-class ValidatorCache:
+class ValidatorCache(LruCache[tuple[str, str, str], Validators]):
     """The validators of the last 200 answer per (namespace, registry, URL); least recently used go
     first past a few thousand entries, so deleted registries do not pile up."""
 
     def __init__(self, size: int = _CACHE_SIZE) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, str, str], Validators] = OrderedDict()
-
-    def get(self, key: tuple[str, str, str]) -> Validators | None:
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def put(self, key: tuple[str, str, str], value: Validators) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
+        super().__init__(size)
 
 
 VALIDATORS = ValidatorCache()
@@ -107,6 +92,79 @@ def credential_headers(data: dict[str, bytes], origin: str) -> dict[str, str]:
     return headers
 
 
+async def load_auth_headers(
+    kube: KubeClient, namespace: str, auth: UrlAuth | None, prefix: str
+) -> tuple[dict[str, str], str]:
+    """The request headers of `<prefix>.auth` and where they came from ("Secret ns/name", for messages
+    that must name the credentials without showing them); ({}, "") without auth."""
+    if auth is None:
+        return {}, ""
+    name = auth.secret_ref.name
+    origin = f"Secret {namespace}/{name}"
+    data = await read_secret(
+        kube, namespace, name, f"{prefix}.auth.secretRef", SourceErrorKind.AUTHENTICATION
+    )
+    return credential_headers(data, origin), origin
+
+
+async def load_ca_pem(kube: KubeClient, namespace: str, bundle: CaBundle | None, prefix: str) -> str | None:
+    """The PEM certificates `<prefix>.caBundle` names, from a Secret or a ConfigMap key."""
+    if bundle is None:
+        return None
+    if bundle.secret_ref is not None:
+        ref, field_name = bundle.secret_ref, f"{prefix}.caBundle.secretRef"
+        data = await read_secret(kube, namespace, ref.name, field_name, SourceErrorKind.INVALID_REFERENCE)
+        where = f"Secret {namespace}/{ref.name}"
+        value = data.get(ref.key)
+    else:
+        assert bundle.config_map_ref is not None  # the CRD requires exactly one
+        ref = bundle.config_map_ref
+        where = f"ConfigMap {namespace}/{ref.name}"
+        value = await _config_map_value(kube, namespace, ref, where, prefix)
+    if value is None:
+        raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} has no key {ref.key!r} (caBundle)")
+    pem = value.decode("utf-8", errors="replace")
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE,
+            f"{where} key {ref.key!r} holds no PEM certificate (caBundle)",
+        )
+    return pem
+
+
+async def _config_map_value(
+    kube: KubeClient, namespace: str, ref: KeyReference, where: str, prefix: str
+) -> bytes | None:
+    check_object_name("ConfigMap", ref.name, f"{prefix}.caBundle.configMapRef.name")
+    try:
+        config_map = await kube.get(CONFIGMAPS, namespace, ref.name)
+    except ForbiddenError:
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE, f"the operator may not read {where} (RBAC)"
+        ) from None
+    except KubeError as exc:
+        raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {where}: {exc}") from None
+    if config_map is None:
+        raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} (caBundle) does not exist")
+    if ref.key in (config_map.get("data") or {}):
+        return str(config_map["data"][ref.key]).encode()
+    binary = (config_map.get("binaryData") or {}).get(ref.key)
+    return None if binary is None else base64.b64decode(binary)
+
+
+async def trust_context(
+    kube: KubeClient, namespace: str, bundle: CaBundle | None, prefix: str
+) -> ssl.SSLContext:
+    """The TLS trust `<prefix>.caBundle` asks for (the system's CAs without one), built off the loop."""
+    pem = await load_ca_pem(kube, namespace, bundle, prefix)
+    try:
+        return await asyncio.to_thread(ssl_context, pem)
+    except Exception as exc:  # ssl.SSLError: PEM that is not a certificate
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE, f"{prefix}.caBundle cannot be used: {type(exc).__name__}"
+        ) from None
+
+
 def revision_of(answer: Answer) -> str:
     assert answer.body is not None
     return answer.etag or "sha256:" + hashlib.sha256(answer.body).hexdigest()
@@ -134,57 +192,7 @@ class UrlCatalogSource:
         return (self.namespace, self.registry, self.spec.url)
 
     async def _credentials(self) -> tuple[dict[str, str], str]:
-        if self.spec.auth is None:
-            return {}, ""
-        name = self.spec.auth.secret_ref.name
-        origin = f"Secret {self.namespace}/{name}"
-        data = await read_secret(
-            self.kube, self.namespace, name, "source.url.auth.secretRef", SourceErrorKind.AUTHENTICATION
-        )
-        return credential_headers(data, origin), origin
-
-    async def _ca_pem(self) -> str | None:
-        bundle = self.spec.ca_bundle
-        if bundle is None:
-            return None
-        if bundle.secret_ref is not None:
-            ref, field_name = bundle.secret_ref, "source.url.caBundle.secretRef"
-            data = await read_secret(
-                self.kube, self.namespace, ref.name, field_name, SourceErrorKind.INVALID_REFERENCE
-            )
-            where = f"Secret {self.namespace}/{ref.name}"
-            value = data.get(ref.key)
-        else:
-            assert bundle.config_map_ref is not None  # the CRD requires exactly one
-            ref = bundle.config_map_ref
-            where = f"ConfigMap {self.namespace}/{ref.name}"
-            value = await self._config_map_value(ref, where)
-        if value is None:
-            raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} has no key {ref.key!r} (caBundle)")
-        pem = value.decode("utf-8", errors="replace")
-        if "-----BEGIN CERTIFICATE-----" not in pem:
-            raise SourceError(
-                SourceErrorKind.INVALID_REFERENCE,
-                f"{where} key {ref.key!r} holds no PEM certificate (caBundle)",
-            )
-        return pem
-
-    async def _config_map_value(self, ref: KeyReference, where: str) -> bytes | None:
-        check_object_name("ConfigMap", ref.name, "source.url.caBundle.configMapRef.name")
-        try:
-            config_map = await self.kube.get(CONFIGMAPS, self.namespace, ref.name)
-        except ForbiddenError:
-            raise SourceError(
-                SourceErrorKind.INVALID_REFERENCE, f"the operator may not read {where} (RBAC)"
-            ) from None
-        except KubeError as exc:
-            raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {where}: {exc}") from None
-        if config_map is None:
-            raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} (caBundle) does not exist")
-        if ref.key in (config_map.get("data") or {}):
-            return str(config_map["data"][ref.key]).encode()
-        binary = (config_map.get("binaryData") or {}).get(ref.key)
-        return None if binary is None else base64.b64decode(binary)
+        return await load_auth_headers(self.kube, self.namespace, self.spec.auth, "source.url")
 
     async def _get(self, url: URL, what: str, max_bytes: int, conditional: dict[str, str]) -> Answer:
         check_url(
@@ -193,13 +201,7 @@ class UrlCatalogSource:
         credentials, origin = await self._credentials()
         if (url.scheme, url.host, url.port) != (self._url.scheme, self._url.host, self._url.port):
             credentials = {}  # the signature elsewhere: the document's credentials stay with its host
-        pem = await self._ca_pem()
-        try:
-            context = await asyncio.to_thread(ssl_context, pem)
-        except Exception as exc:  # ssl.SSLError: PEM that is not a certificate
-            raise SourceError(
-                SourceErrorKind.INVALID_REFERENCE, f"source.url.caBundle cannot be used: {type(exc).__name__}"
-            ) from None
+        context = await trust_context(self.kube, self.namespace, self.spec.ca_bundle, "source.url")
         request = Request(
             url=url,
             what=what,

@@ -140,6 +140,7 @@ class Request:
     credentials_origin: str  # where they came from ("Secret ns/name"), for 401/403 messages
     conditional: dict[str, str]
     limit_field: str = "source.url.maxBytes"  # where max_bytes comes from, for messages
+    field_prefix: str = "source.url"  # the spec object whose settings apply, for messages
 
 
 def check_url(url: URL, policy: UrlPolicy, *, field: str) -> None:
@@ -176,7 +177,9 @@ def _next_url(current: URL, location: str | None, request: Request, policy: UrlP
     target = current.join(URL(location))
     refuse = f"{where}: redirect to {display(target)} refused: "
     if request.redirects is RedirectPolicy.REFUSE:
-        raise SourceError(SourceErrorKind.INVALID_REFERENCE, refuse + "source.url.redirects is Refuse")
+        raise SourceError(
+            SourceErrorKind.INVALID_REFERENCE, refuse + f"{request.field_prefix}.redirects is Refuse"
+        )
     if hops >= MAX_REDIRECTS:
         raise SourceError(SourceErrorKind.INVALID_REFERENCE, refuse + f"more than {MAX_REDIRECTS} redirects")
     if current.scheme == "https" and target.scheme != "https":
@@ -186,7 +189,7 @@ def _next_url(current: URL, location: str | None, request: Request, policy: UrlP
     if request.redirects is RedirectPolicy.SAME_HOST and target.host != request.url.host:
         raise SourceError(
             SourceErrorKind.INVALID_REFERENCE,
-            refuse + "another host (source.url.redirects: AnyHost allows it)",
+            refuse + f"another host ({request.field_prefix}.redirects: AnyHost allows it)",
         )
     check_url(target, policy, field="redirect target")
     return target
@@ -198,7 +201,7 @@ def _status_error(request: Request, url: URL, status: int, reason: str | None) -
         sent = (
             f"the credentials of {request.credentials_origin} were refused"
             if request.credentials and _origin(url) == _origin(request.url)
-            else "no credentials were sent (set source.url.auth.secretRef)"
+            else f"no credentials were sent (set {request.field_prefix}.auth.secretRef)"
         )
         return SourceError(SourceErrorKind.AUTHENTICATION, f"{where}: {sent}")
     if status in (404, 410):
@@ -273,14 +276,14 @@ async def get(session: aiohttp.ClientSession, request: Request, policy: UrlPolic
     except TimeoutError:
         raise SourceError(
             SourceErrorKind.UNREACHABLE,
-            f"{where}: no complete answer within {request.timeout_s:g}s (source.url.timeout)",
+            f"{where}: no complete answer within {request.timeout_s:g}s ({request.field_prefix}.timeout)",
         ) from None
     except aiohttp.ClientConnectorCertificateError as exc:
         detail = getattr(exc.certificate_error, "verify_message", None) or str(exc.certificate_error)
         raise SourceError(
             SourceErrorKind.UNREACHABLE,
             f"{where}: TLS verification failed, the server's certificate is not trusted ({detail}); "
-            "if a private CA issued it, name that CA in source.url.caBundle",
+            f"if a private CA issued it, name that CA in {request.field_prefix}.caBundle",
         ) from None
     except aiohttp.ClientSSLError as exc:
         raise SourceError(SourceErrorKind.UNREACHABLE, f"{where}: TLS handshake failed ({exc})") from None

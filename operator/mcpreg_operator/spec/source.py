@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from mcpreg_operator.spec.base import DnsSubdomainName, NamespacedReference, ResourceModel, SecretReference
 from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string
 from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
+from mcpreg_operator.spec.source_api import ApiSource
 from mcpreg_operator.spec.source_url import UrlSource
 from mcpreg_operator.spec.url_rules import URL_SHAPE_RE, URL_USERINFO_RE
 
@@ -26,6 +27,7 @@ class SourceType(StrEnum):
     GIT = "git"
     CONFIGMAP = "configmap"
     URL = "url"
+    API = "api"
 
 
 class CatalogFormat(StrEnum):
@@ -252,7 +254,7 @@ class ConfigMapSource(NamespacedReference):
 
 
 # Each source type and the field holding its settings: that field is required, every other forbidden.
-_SOURCE_FIELDS = {"git": "git", "configmap": "configMap", "url": "url"}
+_SOURCE_FIELDS = {"git": "git", "configmap": "configMap", "url": "url", "api": "api"}
 
 
 def _source_rules() -> dict[str, Any]:
@@ -277,6 +279,15 @@ def _source_rules() -> dict[str, Any]:
                     field_path=f".{other}",
                 )
             )
+    rules.append(
+        CelRule(
+            # An API mirror is assembled as an upstream-format list: no other format can read it.
+            rule="self.type != 'api' || !has(self.format) || self.format != 'toolhive'",
+            message="source.format must be auto or upstream when source.type is api",
+            reason="FieldValueInvalid",
+            field_path=".format",
+        )
+    )
     return cel(*rules)
 
 
@@ -285,7 +296,7 @@ class Source(ResourceModel):
 
     model_config = ConfigDict(json_schema_extra=_source_rules())
 
-    type: SourceType = Field(description="Kind of source: git, configmap or url.")
+    type: SourceType = Field(description="Kind of source: git, configmap, url or api.")
     format: CatalogFormat = Field(
         default=CatalogFormat.AUTO,
         description=(
@@ -301,4 +312,8 @@ class Source(ResourceModel):
     )
     url: UrlSource | None = Field(
         default=None, description="One catalogue document over HTTPS; required when type is url."
+    )
+    api: ApiSource | None = Field(
+        default=None,
+        description="An MCP Registry API v0.1 endpoint to mirror; required when type is api.",
     )

@@ -27,7 +27,8 @@ MAX_TIMEOUT_SECONDS = 600
 _URL_MAX_LENGTH = 2048
 
 
-def _url_field(name: str, description: str, *, required: bool) -> Any:
+def url_field(name: str, description: str, *, required: bool) -> Any:
+    """An http(s) URL field with the CEL rules of `http_url_rules`."""
     extra = cel(*http_url_rules(name))
     if required:
         return Field(
@@ -40,6 +41,40 @@ def _url_field(name: str, description: str, *, required: bool) -> Any:
         description=description,
         json_schema_extra=extra,
     )
+
+
+def _describe_seconds(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def duration_field(name: str, default: str, min_s: int, max_s: int, what: str) -> Any:
+    """A Go duration string from `min_s` to `max_s` seconds, checked by a CEL rule at admission."""
+    low, high = _describe_seconds(min_s), _describe_seconds(max_s)
+    return Field(
+        default=default,
+        min_length=1,
+        max_length=32,
+        description=f"{what}, a Go duration ({low} to {high}; default {default}).",
+        json_schema_extra=cel(
+            CelRule(
+                rule=(
+                    cel_matches("self", GO_DURATION_RE)
+                    + f" && duration(self) >= duration('{min_s}s')"
+                    + f" && duration(self) <= duration('{max_s}s')"
+                ),
+                message=f"{name} must be a Go duration from {low} to {high}, such as {default}",
+                reason="FieldValueInvalid",
+            )
+        ),
+    )
+
+
+def bounded_seconds(text: str, min_s: int, max_s: int) -> float:
+    """The seconds of a duration the CRD admitted, held inside its bounds whatever admitted it."""
+    return min(float(max_s), max(float(min_s), parse_go_duration(text)))
 
 
 class UrlAuth(ResourceModel):
@@ -107,7 +142,7 @@ class UrlVerification(ResourceModel):
             "by any of them is accepted, so a rotation can list the old and the new key for a while."
         )
     )
-    signature_url: str | None = _url_field(
+    signature_url: str | None = url_field(
         "signatureUrl",
         (
             "URL of the base64 signature (the output of `cosign sign-blob`); default: url with '.sig' "
@@ -122,7 +157,7 @@ class UrlSource(ResourceModel):
     """One catalogue document (any supported format) fetched with a conditional GET, so that an unchanged
     document costs one small request answered 304."""
 
-    url: str = _url_field(
+    url: str = url_field(
         "url",
         (
             "URL of the catalogue document: https://, or http:// only where the operator allows it "
@@ -150,28 +185,12 @@ class UrlSource(ResourceModel):
             "the sync fails with SourceTooLarge."
         ),
     )
-    timeout: str = Field(
-        default=DEFAULT_TIMEOUT,
-        min_length=1,
-        max_length=32,
-        description=(
-            f"Time allowed for one fetch, redirects and body included, a Go duration "
-            f"({MIN_TIMEOUT_SECONDS}s to {MAX_TIMEOUT_SECONDS // 60}m; default {DEFAULT_TIMEOUT})."
-        ),
-        json_schema_extra=cel(
-            CelRule(
-                rule=(
-                    cel_matches("self", GO_DURATION_RE)
-                    + f" && duration(self) >= duration('{MIN_TIMEOUT_SECONDS}s')"
-                    + f" && duration(self) <= duration('{MAX_TIMEOUT_SECONDS}s')"
-                ),
-                message=(
-                    f"timeout must be a Go duration from {MIN_TIMEOUT_SECONDS}s to "
-                    f"{MAX_TIMEOUT_SECONDS // 60}m, such as 30s or 2m"
-                ),
-                reason="FieldValueInvalid",
-            )
-        ),
+    timeout: str = duration_field(
+        "timeout",
+        DEFAULT_TIMEOUT,
+        MIN_TIMEOUT_SECONDS,
+        MAX_TIMEOUT_SECONDS,
+        "Time allowed for one fetch, redirects and body included",
     )
     redirects: RedirectPolicy = Field(
         default=RedirectPolicy.SAME_HOST,
@@ -192,8 +211,7 @@ class UrlSource(ResourceModel):
 
     @property
     def timeout_seconds(self) -> float:
-        seconds = parse_go_duration(self.timeout)
-        return min(float(MAX_TIMEOUT_SECONDS), max(float(MIN_TIMEOUT_SECONDS), seconds))
+        return bounded_seconds(self.timeout, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
 
     @property
     def signature_location(self) -> str:
