@@ -65,7 +65,7 @@ def test_reference_links_resolve_to_sections() -> None:
 
 def test_reference_renders_constraints_and_rules() -> None:
     text = crddocs.DOCS_FILE.read_text()
-    assert "One of `git`, `configmap`, `url`." in text
+    assert "One of `git`, `configmap`, `url`, `api`." in text
     assert "Default: `registry.json`." in text
     assert "Rule: interval must be at least 30s and at most 8760h." in text
     assert "- at most one of branch, tag and commit may be set" in text

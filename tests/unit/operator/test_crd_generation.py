@@ -144,7 +144,7 @@ def test_spec_strings_and_lists_are_bounded(root: Schema) -> None:
 def test_enums_and_defaults(root: Schema) -> None:
     spec = root["properties"]["spec"]["properties"]
     source = spec["source"]["properties"]
-    assert source["type"]["enum"] == ["git", "configmap", "url"]
+    assert source["type"]["enum"] == ["git", "configmap", "url", "api"]
     assert source["format"] == {
         **source["format"],
         "enum": ["auto", "toolhive", "upstream"],
