@@ -41,6 +41,8 @@ GIT_SPEC: Obj = {
 CONFIGMAP_SPEC: Obj = {"source": {"type": "configmap", "configMap": {"name": "mcp-registry-data"}}}
 URL_SPEC: Obj = {"source": {"type": "url", "url": {"url": "https://catalogue.example.com/registry.json"}}}
 URL_GIT: Obj = {"repository": "https://git.example.com/platform/mcp-registry.git"}
+API_SPEC: Obj = {"source": {"type": "api", "api": {"url": "https://registry.modelcontextprotocol.io"}}}
+API = API_SPEC["source"]["api"]
 S3: Obj = {"bucket": "mcp-registries"}
 
 
@@ -257,6 +259,24 @@ GOOD: dict[str, Obj] = {
         )
     ),
     "url-ca-secret": registry(with_(URL_SPEC, source__url__caBundle={"secretRef": {"name": "ca"}})),
+    "api-minimal": registry(API_SPEC),
+    "api-full": registry(
+        with_(
+            API_SPEC,
+            source__format="upstream",
+            source__api={
+                "url": "http://127.0.0.1:8080/mirror/v0.1",
+                "versions": "all",
+                "auth": {"secretRef": {"name": "registry-token"}},
+                "caBundle": {"secretRef": {"name": "registry-ca", "key": "ca.pem"}},
+                "maxPages": 50,
+                "maxBytes": 1048576,
+                "timeout": "30m",
+                "fullResyncInterval": "24h",
+                "redirects": "Refuse",
+            },
+        )
+    ),
     "network-policy-own-namespace": registry(with_(GIT_SPEC, api__networkPolicy={"enabled": True})),
     "name-59": registry(GIT_SPEC, name="r" * 59),
     "name-with-digits": registry(GIT_SPEC, name="team-1-registry"),
@@ -363,6 +383,69 @@ BAD: dict[str, tuple[Obj, str | None]] = {
         "timeout must be a Go duration from 1s to 10m",
     ),
     "url-max-bytes": (registry(with_(URL_SPEC, source__url__maxBytes=0)), None),
+    # source.type api: its field required, every other one forbidden; its own fields
+    "api-without-api": (
+        registry({"source": {"type": "api"}}),
+        "source.api is required when source.type is api",
+    ),
+    "api-with-url": (
+        registry(with_(API_SPEC, source__url=URL_SPEC["source"]["url"])),
+        "source.url must not be set when source.type is api",
+    ),
+    "api-with-git": (
+        registry(with_(API_SPEC, source__git=URL_GIT)),
+        "source.git must not be set when source.type is api",
+    ),
+    "api-with-configmap": (
+        registry(with_(API_SPEC, source__configMap={"name": "x"})),
+        "source.configMap must not be set when source.type is api",
+    ),
+    "url-with-api": (
+        registry(with_(URL_SPEC, source__api=API)),
+        "source.api must not be set when source.type is url",
+    ),
+    "git-with-api": (
+        registry(with_(GIT_SPEC, source__api=API)),
+        "source.api must not be set when source.type is git",
+    ),
+    "configmap-with-api": (
+        registry(with_(CONFIGMAP_SPEC, source__api=API)),
+        "source.api must not be set when source.type is configmap",
+    ),
+    "api-toolhive-format": (
+        registry(with_(API_SPEC, source__format="toolhive")),
+        "source.format must be auto or upstream when source.type is api",
+    ),
+    "api-url-scheme": (
+        registry(with_(API_SPEC, source__api__url="ftp://registry.example.com")),
+        "url must be an https://",
+    ),
+    "api-url-userinfo": (
+        registry(with_(API_SPEC, source__api__url="https://me:secret@registry.example.com")),
+        "url must not contain credentials",
+    ),
+    "api-url-space": (
+        registry(with_(API_SPEC, source__api__url="https://registry.example.com/a b")),
+        "url must be a URL with a host",
+    ),
+    "api-ca-neither": (
+        registry(with_(API_SPEC, source__api__caBundle={})),
+        "caBundle needs exactly one of secretRef and configMapRef",
+    ),
+    "api-timeout-long": (
+        registry(with_(API_SPEC, source__api__timeout="31m")),
+        "timeout must be a Go duration from 1s to 30m",
+    ),
+    "api-resync-short": (
+        registry(with_(API_SPEC, source__api__fullResyncInterval="30s")),
+        "fullResyncInterval must be a Go duration from 1m to 168h",
+    ),
+    "api-resync-word": (
+        registry(with_(API_SPEC, source__api__fullResyncInterval="daily")),
+        "fullResyncInterval must be a Go duration from 1m to 168h",
+    ),
+    "api-max-pages": (registry(with_(API_SPEC, source__api__maxPages=0)), None),
+    "api-versions": (registry(with_(API_SPEC, source__api__versions="newest")), None),
     "url-redirects": (registry(with_(URL_SPEC, source__url__redirects="Sometimes")), None),
     # source sub-object matches source.type
     "git-without-git": (
