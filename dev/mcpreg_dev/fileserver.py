@@ -34,6 +34,7 @@ class Served:
     conditional: bool  # it carried If-None-Match or If-Modified-Since
     authorized: bool  # it carried an Authorization header
     bytes_sent: int  # Content-Length of the answer (0 for a 304)
+    query: str = ""  # the query string, as sent
 
 
 class StaticFileServer:
@@ -103,6 +104,7 @@ class StaticFileServer:
             conditional="If-None-Match" in request.headers or "If-Modified-Since" in request.headers,
             authorized="Authorization" in request.headers,
             bytes_sent=response.content_length or 0,
+            query=request.query_string,
         )
         with self._lock:
             self._log.append(served)
