@@ -131,6 +131,9 @@ class RegistryController:
     pass_failures: int = 0  # consecutive passes that ended in an error
     api_failures: int = 0  # consecutive passes that could not reconcile the API workload
     syncing: bool = False
+    # The head's content hash last seen in a watch event during the current sync: our own write, or
+    # an edit by hand that raced it. Checked once the sync's hash is known, so no such edit is lost.
+    head_seen_while_syncing: str | None = None
     # The content hash status last showed as stored: tells our own data writes from foreign edits.
     known_hash: str | None = None
     own_writes: deque[str] = field(default_factory=lambda: deque(maxlen=OWN_WRITES_REMEMBERED))
@@ -147,8 +150,17 @@ class RegistryController:
 
     def storage_event_is_foreign(self, content_hash: str | None) -> bool:
         """Whether a data ConfigMap holding `content_hash` was changed by someone else. During a sync our
-        own write's events arrive before status knows the new hash: those are never foreign."""
-        return not self.syncing and content_hash != self.known_hash
+        own write's events arrive before status knows the new hash: they are remembered and judged when
+        the sync ends (`_head_edited_while_syncing`)."""
+        if self.syncing:
+            self.head_seen_while_syncing = content_hash
+            return False
+        return content_hash != self.known_hash
+
+    def _head_edited_while_syncing(self) -> bool:
+        """Whether the last head event of the sync that just ended held another hash than it stored."""
+        seen, self.head_seen_while_syncing = self.head_seen_while_syncing, None
+        return seen is not None and seen != self.known_hash
 
     def workload_changed(self) -> None:
         """An owned Deployment/Service/ServiceAccount/Role/RoleBinding/ConfigMap changed: check it."""
@@ -253,7 +265,7 @@ class RegistryController:
         if reason is not None:
             self.pending.clear()
             async with self.ctx.sync_slots:
-                self.syncing = True
+                self.syncing, self.head_seen_while_syncing = True, None
                 try:
                     obj = await self._sync(obj, spec, observed, reason, generation, result)
                 finally:
@@ -270,6 +282,8 @@ class RegistryController:
                 self.ctx.events.post(written, type_, event_reason, message)
             final = parse_status(written)
             self.known_hash = final.sync_status.last_sync_hash if final.sync_status else self.known_hash
+            if self._head_edited_while_syncing():
+                self.wake(decisions.STORAGE_CHANGED)
             return decisions.seconds_until_next_pass(spec, final, _now(), self.api_failures)
         return None
 

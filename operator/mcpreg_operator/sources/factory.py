@@ -8,7 +8,7 @@ import base64
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError
+from mcpreg.kube import CONFIGMAPS, SECRETS, ForbiddenError, JsonObject, KubeClient, KubeError, Resource
 from mcpreg_operator.sources.blob_signatures import check_detached_signature, trusted_public_keys
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.git import GitClient, GitCredentials, GitRef
@@ -36,30 +36,48 @@ def check_object_name(kind: str, name: str, field: str) -> None:
         )
 
 
+async def read_object(
+    kube: KubeClient,
+    resource: Resource,
+    namespace: str,
+    name: str,
+    *,
+    field: str,
+    what: str,
+    kind: SourceErrorKind,
+    missing: SourceErrorKind | None = None,
+    metadata_only: bool = False,
+) -> JsonObject:
+    """A Secret or ConfigMap `name` in the registry's namespace, the reference at `field`. Failures are
+    `SourceError`s naming `what` (never a value): refused by RBAC → `kind`, absent → `missing` (default
+    `kind`), the API server failing → UNREACHABLE."""
+    check_object_name(_KIND_NAMES[resource], name, field)
+    try:
+        found = await kube.get(resource, namespace, name, metadata_only=metadata_only)
+    except ForbiddenError:
+        raise SourceError(kind, f"the operator may not read {what} (RBAC)") from None
+    except KubeError as exc:
+        raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {what}: {exc}") from None
+    if found is None:
+        raise SourceError(missing or kind, f"{what} does not exist")
+    return found
+
+
+_KIND_NAMES = {SECRETS: "Secret", CONFIGMAPS: "ConfigMap"}
+
+
 async def read_secret(
     kube: KubeClient, namespace: str, secret_name: str, field: str, kind: SourceErrorKind
 ) -> dict[str, bytes]:
-    """The decoded values of a Secret in the registry's namespace. Failures are `SourceError`s of
-    `kind`, naming the Secret (never a value)."""
-    check_object_name("Secret", secret_name, f"{field}.name")
-    try:
-        secret = await kube.get(SECRETS, namespace, secret_name)
-    except ForbiddenError:
-        raise SourceError(
-            kind, f"the operator may not read Secret {namespace}/{secret_name} (RBAC)"
-        ) from None
-    except KubeError as exc:
-        raise SourceError(
-            SourceErrorKind.UNREACHABLE, f"cannot read Secret {namespace}/{secret_name}: {exc}"
-        ) from None
-    if secret is None:
-        raise SourceError(kind, f"Secret {namespace}/{secret_name} ({field}) does not exist")
+    """The decoded values of a Secret in the registry's namespace, referenced at `field`."""
+    what = f"Secret {namespace}/{secret_name} ({field})"
+    secret = await read_object(
+        kube, SECRETS, namespace, secret_name, field=f"{field}.name", what=what, kind=kind
+    )
     try:
         return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
     except ValueError:
-        raise SourceError(
-            kind, f"Secret {namespace}/{secret_name} holds a value that is not base64"
-        ) from None
+        raise SourceError(kind, f"{what} holds a value that is not base64") from None
 
 
 def _text(data: dict[str, bytes], key: str) -> str | None:
@@ -156,20 +174,17 @@ class ConfigMapCatalogSource:
         return f"ConfigMap {self.namespace}/{self.config_map.name} key {self.config_map.key}"
 
     async def _read(self, *, metadata_only: bool = False) -> JsonObject:
-        check_object_name("ConfigMap", self.config_map.name, "source.configMap.name")
-        try:
-            config_map = await self.kube.get(
-                CONFIGMAPS, self.namespace, self.config_map.name, metadata_only=metadata_only
-            )
-        except ForbiddenError:
-            raise SourceError(
-                SourceErrorKind.AUTHENTICATION, f"the operator may not read {self.describe()} (RBAC)"
-            ) from None
-        except KubeError as exc:
-            raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {self.describe()}: {exc}") from None
-        if config_map is None:
-            raise SourceError(SourceErrorKind.NOT_FOUND, f"{self.describe()}: the ConfigMap does not exist")
-        return config_map
+        return await read_object(
+            self.kube,
+            CONFIGMAPS,
+            self.namespace,
+            self.config_map.name,
+            field="source.configMap.name",
+            what=self.describe(),
+            kind=SourceErrorKind.AUTHENTICATION,
+            missing=SourceErrorKind.NOT_FOUND,
+            metadata_only=metadata_only,
+        )
 
     async def revision(self) -> str:
         # Reading a ConfigMap's metadata is the cheap check: its resourceVersion is the revision.
@@ -178,7 +193,7 @@ class ConfigMapCatalogSource:
     async def fetch(self) -> SourceSnapshot:
         cm = await self._read()
         key = self.config_map.key
-        data = _config_map_value(cm, key)
+        data = config_map_value(cm, key)
         if data is None:
             present = sorted([*(cm.get("data") or {}), *(cm.get("binaryData") or {})])
             raise SourceError(
@@ -201,7 +216,7 @@ class ConfigMapCatalogSource:
         )
         keys = trusted_public_keys(secret, f"Secret {self.namespace}/{name}")
         signature_key = self.config_map.signature_key_name
-        signature = _config_map_value(cm, signature_key)
+        signature = config_map_value(cm, signature_key)
         if signature is None:
             raise SourceError(
                 SourceErrorKind.UNVERIFIED,
@@ -211,7 +226,8 @@ class ConfigMapCatalogSource:
         check_detached_signature(data, signature, keys, what=where, origin=f"Secret {self.namespace}/{name}")
 
 
-def _config_map_value(cm: JsonObject, key: str) -> bytes | None:
+def config_map_value(cm: JsonObject, key: str) -> bytes | None:
+    """The value under `key` of a ConfigMap's data or binaryData, as bytes; None when absent."""
     text, binary = cm.get("data") or {}, cm.get("binaryData") or {}
     if key in text:
         return str(text[key]).encode()

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from yarl import URL
 
-from mcpreg.kube import CONFIGMAPS, ForbiddenError, KubeClient, KubeError
+from mcpreg.kube import CONFIGMAPS, KubeClient
 from mcpreg_operator.sources.blob_signatures import check_detached_signature, trusted_public_keys
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
-from mcpreg_operator.sources.factory import check_object_name, read_secret
+from mcpreg_operator.sources.factory import config_map_value, read_object, read_secret
 from mcpreg_operator.sources.lru import LruCache
 from mcpreg_operator.sources.url_http import (
     Answer,
@@ -35,7 +35,7 @@ from mcpreg_operator.sources.url_http import (
     get,
     ssl_context,
 )
-from mcpreg_operator.spec.source_url import CaBundle, KeyReference, UrlAuth, UrlSource
+from mcpreg_operator.spec.source_url import CaBundle, UrlAuth, UrlSource
 from mcpreg_operator.sync import SourceSnapshot
 
 SIGNATURE_MAX_BYTES = 64 * 1024
@@ -120,7 +120,16 @@ async def load_ca_pem(kube: KubeClient, namespace: str, bundle: CaBundle | None,
         assert bundle.config_map_ref is not None  # the CRD requires exactly one
         ref = bundle.config_map_ref
         where = f"ConfigMap {namespace}/{ref.name}"
-        value = await _config_map_value(kube, namespace, ref, where, prefix)
+        config_map = await read_object(
+            kube,
+            CONFIGMAPS,
+            namespace,
+            ref.name,
+            field=f"{prefix}.caBundle.configMapRef.name",
+            what=f"{where} (caBundle)",
+            kind=SourceErrorKind.INVALID_REFERENCE,
+        )
+        value = config_map_value(config_map, ref.key)
     if value is None:
         raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} has no key {ref.key!r} (caBundle)")
     pem = value.decode("utf-8", errors="replace")
@@ -130,26 +139,6 @@ async def load_ca_pem(kube: KubeClient, namespace: str, bundle: CaBundle | None,
             f"{where} key {ref.key!r} holds no PEM certificate (caBundle)",
         )
     return pem
-
-
-async def _config_map_value(
-    kube: KubeClient, namespace: str, ref: KeyReference, where: str, prefix: str
-) -> bytes | None:
-    check_object_name("ConfigMap", ref.name, f"{prefix}.caBundle.configMapRef.name")
-    try:
-        config_map = await kube.get(CONFIGMAPS, namespace, ref.name)
-    except ForbiddenError:
-        raise SourceError(
-            SourceErrorKind.INVALID_REFERENCE, f"the operator may not read {where} (RBAC)"
-        ) from None
-    except KubeError as exc:
-        raise SourceError(SourceErrorKind.UNREACHABLE, f"cannot read {where}: {exc}") from None
-    if config_map is None:
-        raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} (caBundle) does not exist")
-    if ref.key in (config_map.get("data") or {}):
-        return str(config_map["data"][ref.key]).encode()
-    binary = (config_map.get("binaryData") or {}).get(ref.key)
-    return None if binary is None else base64.b64decode(binary)
 
 
 async def trust_context(
