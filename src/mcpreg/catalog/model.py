@@ -59,6 +59,8 @@ class CatalogEntry:
     version: str
     server: Mapping[str, Any]
     status: EntryStatus = "active"
+    # Why the status is what it is (a deprecation's migration advice), as the official registry says it.
+    status_message: str | None = None
     published_at: str | None = None
     updated_at: str | None = None
     is_latest: bool = False
@@ -74,6 +76,8 @@ class CatalogEntry:
     def official_meta(self) -> dict[str, Any]:
         """`_meta["io.modelcontextprotocol.registry/official"]` for this version."""
         meta: dict[str, Any] = {"status": self.status, "isLatest": self.is_latest}
+        if self.status_message is not None:
+            meta["statusMessage"] = self.status_message
         if self.published_at is not None:
             meta["publishedAt"] = self.published_at
         if self.updated_at is not None:

@@ -690,6 +690,7 @@ def _upstream_entry(
         version=server["version"],
         server=server,
         status=status,
+        status_message=official.statusMessage if official is not None else None,
         published_at=published_at,
         updated_at=updated_at,
         tags=tuple(extensions.get("tags") or ()),

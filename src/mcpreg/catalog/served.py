@@ -170,6 +170,8 @@ def _render_entry(entry: CatalogEntry) -> tuple[bytes, bytes]:
     published_text = format_time(published) if published is not None else None
     updated_text = format_time(updated) if updated is not None else None
     official: dict[str, Any] = {"status": entry.status}
+    if entry.status_message is not None:
+        official["statusMessage"] = entry.status_message
     if published_text is not None:
         official["publishedAt"] = published_text
     if updated_text is not None:

@@ -173,6 +173,7 @@ class OfficialMeta(BaseModel):
     model_config = _OPEN
 
     status: Literal["active", "deprecated", "deleted"] | None = None
+    statusMessage: str | None = None
     publishedAt: DateTimeString | None = None
     updatedAt: DateTimeString | None = None
     isLatest: bool | None = None

@@ -395,3 +395,17 @@ def test_docker_style_env_arguments_become_env_vars_like_toolhive_client() -> No
             "default": "none",
         },
     ]
+
+
+def test_a_deprecation_message_is_read_and_served_again() -> None:
+    official = {"status": "deprecated", "statusMessage": "use io.github.acme/fetch2 instead"}
+    document = {
+        "servers": [
+            {"server": server_json(), "_meta": {"io.modelcontextprotocol.registry/official": official}}
+        ]
+    }
+    entry = parse_catalog(encode(document)).entries[0]
+    assert entry.status_message == "use io.github.acme/fetch2 instead"
+    assert entry.official_meta()["statusMessage"] == "use io.github.acme/fetch2 instead"
+    plain = parse_catalog(encode({"servers": [{"server": server_json()}]})).entries[0]
+    assert "statusMessage" not in plain.official_meta()
