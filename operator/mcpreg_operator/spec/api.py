@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
+from pydantic import Field, StrictBool, StrictStr, WithJsonSchema
 
 from mcpreg.apiconfig import CORS_ANY_ORIGIN, CORS_ORIGIN_RE
 from mcpreg_operator.spec.api_auth import ApiAuth
 from mcpreg_operator.spec.base import JsonInt, JsonInt32, NoSpaceStr, ResourceModel, object_default
-from mcpreg_operator.spec.cel import CelRule, cel
+from mcpreg_operator.spec.cel import CelRule, cel_rules
 from mcpreg_operator.spec.identity import MAX_API_REPLICAS
 from mcpreg_operator.spec.network_policy import NetworkPolicy
 
@@ -61,28 +61,25 @@ _Origin = Annotated[
 class Cors(ResourceModel):
     """Which web pages may read the registry API from a browser (CORS), e.g. MCP clients in an IDE."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                # has(): the API server also checks the rules against the bare default `{}`
-                rule=(
-                    "!has(self.allowCredentials) || !self.allowCredentials || "
-                    "(has(self.allowedOrigins) && !('*' in self.allowedOrigins))"
-                ),
-                message="allowCredentials needs an explicit list of allowedOrigins: browsers refuse '*'",
-                reason="FieldValueForbidden",
-                field_path=".allowCredentials",
+    model_config = cel_rules(
+        CelRule(
+            # has(): the API server also checks the rules against the bare default `{}`
+            rule=(
+                "!has(self.allowCredentials) || !self.allowCredentials || "
+                "(has(self.allowedOrigins) && !('*' in self.allowedOrigins))"
             ),
-            CelRule(
-                rule=(
-                    "!has(self.allowedOrigins) || !('*' in self.allowedOrigins) || "
-                    "size(self.allowedOrigins) == 1"
-                ),
-                message="allowedOrigins: '*' already allows every origin; list it alone",
-                reason="FieldValueInvalid",
-                field_path=".allowedOrigins",
+            message="allowCredentials needs an explicit list of allowedOrigins: browsers refuse '*'",
+            reason="FieldValueForbidden",
+            field_path=".allowCredentials",
+        ),
+        CelRule(
+            rule=(
+                "!has(self.allowedOrigins) || !('*' in self.allowedOrigins) || size(self.allowedOrigins) == 1"
             ),
-        )
+            message="allowedOrigins: '*' already allows every origin; list it alone",
+            reason="FieldValueInvalid",
+            field_path=".allowedOrigins",
+        ),
     )
 
     allowed_origins: list[_Origin] = Field(

@@ -8,10 +8,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StrictStr
+from pydantic import Field, StrictStr
 
 from mcpreg_operator.spec.base import JsonInt32, NoSpaceStr, ResourceModel, object_default
-from mcpreg_operator.spec.cel import cel, required_when
+from mcpreg_operator.spec.cel import cel_rules, required_when
 
 
 class AuthMode(StrEnum):
@@ -100,11 +100,9 @@ class OidcAuth(ResourceModel):
 class ApiAuth(ResourceModel):
     """Who may read the registry API. /health, /readiness and /metrics always answer without credentials."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            required_when(
-                "oidc", key="mode", value="oidc", message="mode oidc needs oidc.issuer and oidc.audience"
-            )
+    model_config = cel_rules(
+        required_when(
+            "oidc", key="mode", value="oidc", message="mode oidc needs oidc.issuer and oidc.audience"
         )
     )
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 from pydantic.alias_generators import to_camel
 
 from mcpreg_operator.spec.identity import (
+    CONFIGMAP_KEY_PATTERN,
     DNS1123_LABEL_MAX_LENGTH,
     DNS1123_LABEL_PATTERN,
     DNS1123_SUBDOMAIN_MAX_LENGTH,
@@ -71,6 +72,9 @@ DnsSubdomainName = Annotated[
         pattern=DNS1123_SUBDOMAIN_PATTERN,
     ),
 ]
+
+#: A key of a ConfigMap's or Secret's data (what Kubernetes accepts as one).
+ObjectKey = Annotated[str, Field(min_length=1, max_length=253, pattern=CONFIGMAP_KEY_PATTERN)]
 
 
 #: A reference's namespace: there only so that a reference into another namespace is refused with a

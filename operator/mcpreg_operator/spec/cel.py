@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ConfigDict
+
 
 @dataclass(frozen=True)
 class CelRule:
@@ -64,3 +66,9 @@ def required_when(field: str, *, key: str, value: str, message: str) -> CelRule:
         reason="FieldValueRequired",
         field_path=f".{field}",
     )
+
+
+def cel_rules(*rules: CelRule) -> ConfigDict:
+    """A model's ``model_config`` carrying CEL rules on the object itself (its fields' rules go in
+    ``Field(json_schema_extra=cel(...))``)."""
+    return ConfigDict(json_schema_extra=cel(*rules))

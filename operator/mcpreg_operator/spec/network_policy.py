@@ -10,10 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StrictBool, StrictStr
+from pydantic import Field, StrictBool, StrictStr
 
 from mcpreg_operator.spec.base import JsonInt, ResourceModel
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches
+from mcpreg_operator.spec.cel import CelRule, cel_matches, cel_rules
 from mcpreg_operator.spec.identity import API_PORT
 
 _LABEL_KEY_RE = (
@@ -60,14 +60,12 @@ class SelectorOperator(StrEnum):
 class LabelSelectorRequirement(ResourceModel):
     """One requirement of a label selector, as in Kubernetes (key, operator, values)."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                rule=("(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)"),
-                message="values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
-                reason="FieldValueInvalid",
-                field_path=".values",
-            )
+    model_config = cel_rules(
+        CelRule(
+            rule=("(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)"),
+            message="values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
+            reason="FieldValueInvalid",
+            field_path=".values",
         )
     )
 
@@ -82,18 +80,16 @@ class LabelSelector(ResourceModel):
     """A Kubernetes label selector: every matchLabels pair and every requirement must hold; an empty
     selector selects everything."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                # The keys of a map cannot carry a pattern in a structural schema: checked here.
-                rule=(
-                    "!has(self.matchLabels) || self.matchLabels.all(k, "
-                    f"size(k) <= {_LABEL_KEY_MAX} && {cel_matches('k', _LABEL_KEY_RE)})"
-                ),
-                message="matchLabels: every key must be a label key, e.g. team or app.kubernetes.io/name",
-                reason="FieldValueInvalid",
-                field_path=".matchLabels",
-            )
+    model_config = cel_rules(
+        CelRule(
+            # The keys of a map cannot carry a pattern in a structural schema: checked here.
+            rule=(
+                "!has(self.matchLabels) || self.matchLabels.all(k, "
+                f"size(k) <= {_LABEL_KEY_MAX} && {cel_matches('k', _LABEL_KEY_RE)})"
+            ),
+            message="matchLabels: every key must be a label key, e.g. team or app.kubernetes.io/name",
+            reason="FieldValueInvalid",
+            field_path=".matchLabels",
         )
     )
 
@@ -110,13 +106,11 @@ class NetworkPolicyPeer(ResourceModel):
     by `namespaceSelector`. Only `podSelector`: those pods in the registry's own namespace. Only
     `namespaceSelector`: every pod of those namespaces."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                rule="has(self.namespaceSelector) || has(self.podSelector)",
-                message="a peer needs a namespaceSelector, a podSelector or both",
-                reason="FieldValueRequired",
-            )
+    model_config = cel_rules(
+        CelRule(
+            rule="has(self.namespaceSelector) || has(self.podSelector)",
+            message="a peer needs a namespaceSelector, a podSelector or both",
+            reason="FieldValueRequired",
         )
     )
 

@@ -7,9 +7,14 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from mcpreg_operator.spec.base import DnsSubdomainName, NamespacedReference, ResourceModel, SecretReference
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string
-from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
+from mcpreg_operator.spec.base import (
+    DnsSubdomainName,
+    NamespacedReference,
+    ObjectKey,
+    ResourceModel,
+    SecretReference,
+)
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules, cel_string
 from mcpreg_operator.spec.source_api import ApiSource
 from mcpreg_operator.spec.source_url import UrlSource
 from mcpreg_operator.spec.url_rules import URL_SHAPE_RE, URL_USERINFO_RE
@@ -101,20 +106,18 @@ def _git_ref_field(description: str) -> Any:
 class GitSource(ResourceModel):
     """A file in a git repository, fetched over https://, http:// or git://."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                rule="(has(self.branch) ? 1 : 0) + (has(self.tag) ? 1 : 0) + (has(self.commit) ? 1 : 0) <= 1",
-                message="at most one of branch, tag and commit may be set",
-                reason="FieldValueForbidden",
-            ),
-            CelRule(
-                rule="!has(self.verify) || self.verify.mode == 'HEAD' || has(self.tag)",
-                message="verify.mode Tag and TagAndHEAD need tag: only an annotated tag carries a signature",
-                reason="FieldValueRequired",
-                field_path=".verify.mode",
-            ),
-        )
+    model_config = cel_rules(
+        CelRule(
+            rule="(has(self.branch) ? 1 : 0) + (has(self.tag) ? 1 : 0) + (has(self.commit) ? 1 : 0) <= 1",
+            message="at most one of branch, tag and commit may be set",
+            reason="FieldValueForbidden",
+        ),
+        CelRule(
+            rule="!has(self.verify) || self.verify.mode == 'HEAD' || has(self.tag)",
+            message="verify.mode Tag and TagAndHEAD need tag: only an annotated tag carries a signature",
+            reason="FieldValueRequired",
+            field_path=".verify.mode",
+        ),
     )
 
     repository: str = Field(
@@ -216,11 +219,8 @@ class BlobVerification(ResourceModel):
             "by any of them is accepted, so a rotation can list the old and the new key for a while."
         )
     )
-    signature_key: str | None = Field(
+    signature_key: ObjectKey | None = Field(
         default=None,
-        min_length=1,
-        max_length=253,
-        pattern=CONFIGMAP_KEY_PATTERN,
         description=(
             "Key of the same ConfigMap holding the base64 signature (the output of `cosign sign-blob`); "
             "default: the catalogue's key with '.sig' appended."
@@ -232,11 +232,8 @@ class ConfigMapSource(NamespacedReference):
     """A key of a ConfigMap in the MCPRegistry's namespace."""
 
     name: DnsSubdomainName = Field(description="Name of the ConfigMap, in the MCPRegistry's namespace.")
-    key: str = Field(
+    key: ObjectKey = Field(
         default="registry.json",
-        min_length=1,
-        max_length=253,
-        pattern=CONFIGMAP_KEY_PATTERN,
         description="Key in the ConfigMap's data (or binaryData) holding the catalogue.",
     )
     verify: BlobVerification | None = Field(

@@ -6,19 +6,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from mcpreg.catalog.limits import DEFAULT_MAX_BYTES
 from mcpreg_operator.spec.base import (
     DnsSubdomainName,
     JsonInt,
     NamespacedReference,
+    ObjectKey,
     ResourceModel,
     SecretReference,
 )
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules
 from mcpreg_operator.spec.durations import GO_DURATION_RE, parse_go_duration
-from mcpreg_operator.spec.identity import CONFIGMAP_KEY_PATTERN
 from mcpreg_operator.spec.url_rules import http_url_rules
 
 DEFAULT_TIMEOUT = "60s"
@@ -29,17 +29,13 @@ _URL_MAX_LENGTH = 2048
 
 def url_field(name: str, description: str, *, required: bool) -> Any:
     """An http(s) URL field with the CEL rules of `http_url_rules`."""
-    extra = cel(*http_url_rules(name))
-    if required:
-        return Field(
-            min_length=1, max_length=_URL_MAX_LENGTH, description=description, json_schema_extra=extra
-        )
+    optional: dict[str, Any] = {} if required else {"default": None}
     return Field(
-        default=None,
+        **optional,
         min_length=1,
         max_length=_URL_MAX_LENGTH,
         description=description,
-        json_schema_extra=extra,
+        json_schema_extra=cel(*http_url_rules(name)),
     )
 
 
@@ -94,11 +90,8 @@ class KeyReference(NamespacedReference):
     """One key of a Secret or ConfigMap in the MCPRegistry's namespace."""
 
     name: DnsSubdomainName = Field(description="Name of the object, in the MCPRegistry's namespace.")
-    key: str = Field(
+    key: ObjectKey = Field(
         default="ca.crt",
-        min_length=1,
-        max_length=253,
-        pattern=CONFIGMAP_KEY_PATTERN,
         description="Key holding the PEM certificates.",
     )
 
@@ -106,13 +99,11 @@ class KeyReference(NamespacedReference):
 class CaBundle(ResourceModel):
     """PEM CA certificates that the catalogue's server certificate must chain to."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                rule="has(self.secretRef) != has(self.configMapRef)",
-                message="caBundle needs exactly one of secretRef and configMapRef",
-                reason="FieldValueInvalid",
-            )
+    model_config = cel_rules(
+        CelRule(
+            rule="has(self.secretRef) != has(self.configMapRef)",
+            message="caBundle needs exactly one of secretRef and configMapRef",
+            reason="FieldValueInvalid",
         )
     )
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from mcpreg.storage.s3_config import ServerSideEncryption
 from mcpreg_operator.spec.base import ResourceModel, SecretReference
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_string, required_when
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules, cel_string, required_when
 
 HTTP_URL_RE = r"https?://[A-Za-z0-9.:\[\]-]+(/[^\x00-\x20\x7f]*)?"
 S3_BUCKET_RE = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
@@ -35,17 +35,15 @@ _S3_PREFIX_DOT_MESSAGE = "prefix must not contain '.' or '..' segments"
 class S3Storage(ResourceModel):
     """An S3-compatible bucket (AWS S3, MinIO, ...)."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                rule=(
-                    "!has(self.kmsKeyId) || self.kmsKeyId == '' || "
-                    "(has(self.serverSideEncryption) && self.serverSideEncryption == 'aws:kms')"
-                ),
-                message=_KMS_MESSAGE,
-                reason="FieldValueForbidden",
-                field_path=".kmsKeyId",
-            )
+    model_config = cel_rules(
+        CelRule(
+            rule=(
+                "!has(self.kmsKeyId) || self.kmsKeyId == '' || "
+                "(has(self.serverSideEncryption) && self.serverSideEncryption == 'aws:kms')"
+            ),
+            message=_KMS_MESSAGE,
+            reason="FieldValueForbidden",
+            field_path=".kmsKeyId",
         )
     )
 
@@ -133,12 +131,8 @@ class S3Storage(ResourceModel):
 class Storage(ResourceModel):
     """Where the processed catalogue is kept for the registry API."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            required_when(
-                "s3", key="type", value="s3", message="storage.s3 is required when storage.type is s3"
-            )
-        )
+    model_config = cel_rules(
+        required_when("s3", key="type", value="s3", message="storage.s3 is required when storage.type is s3")
     )
 
     type: StorageType = Field(
