@@ -20,6 +20,7 @@ EXPECTED = {
     "registry-filters.yaml",
     "registry-s3.yaml",
     "registry-url.yaml",
+    "registry-api.yaml",
 }
 
 
