@@ -44,9 +44,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
+from mcpreg_dev.background import Background
 from mcpreg_dev.binaries import BuildError, ensure_toxiproxy
 from mcpreg_dev.controlplane import free_port
 
@@ -313,7 +313,7 @@ class Proxy:
 
 
 @dataclass
-class ToxiproxyServer:
+class ToxiproxyServer(Background):
     """A Toxiproxy server process whose API listens on `host`:`port` (a free loopback port unless
     given). Proxies may listen on any local address (`create_proxy(listen=...)`)."""
 
@@ -384,14 +384,6 @@ class ToxiproxyServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

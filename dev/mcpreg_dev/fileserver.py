@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hmac
 import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
+
+from mcpreg_dev.background import ThreadLoopServer
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,10 @@ class Served:
     query: str = ""  # the query string, as sent
 
 
-class StaticFileServer:
+class StaticFileServer(ThreadLoopServer):
     """Serves the files under `root` at `/<relative path>`."""
+
+    what = "the static file server"
 
     def __init__(
         self,
@@ -59,9 +60,6 @@ class StaticFileServer:
         self.redirects: dict[str, str] = {}  # request path -> Location (answered 302)
         self._log: list[Served] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
 
     @property
     def base_url(self) -> str:
@@ -136,42 +134,3 @@ class StaticFileServer:
             await self._stopping.wait()
         finally:
             await runner.cleanup()
-
-    def start(self, timeout: float = 10.0) -> Self:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._serve(ready, failure))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fileserver", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or failure:
-            self.stop()
-            detail = f": {failure[0]}" if failure else f": not listening within {timeout:.0f}s"
-            raise RuntimeError(f"the static file server could not start on {self.host}:{self.port}{detail}")
-        return self
-
-    def stop(self) -> None:
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None or loop is None:
-            return
-        if stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        thread.join(15)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

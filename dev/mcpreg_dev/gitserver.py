@@ -42,8 +42,9 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
+
+from mcpreg_dev.background import Background
 
 log = logging.getLogger(__name__)
 
@@ -453,7 +454,7 @@ class DaemonRequest:
 _DAEMON_REQUEST = re.compile(r"Request (\S+) for '([^']*)'")
 
 
-class GitDaemonServer:
+class GitDaemonServer(Background):
     """`git daemon` serving every bare repository under `base_path` on `git://HOST:PORT/<name>.git`.
 
     Use as a context manager, or call `start()`/`stop()`. After `stop()`, `start()` reuses the same
@@ -614,14 +615,6 @@ class GitDaemonServer:
     def clear_log(self) -> None:
         with self._log_lock:
             self._log.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1081,7 +1074,7 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class SmartHTTPGitServer:
+class SmartHTTPGitServer(Background):
     """Smart HTTP git (`git http-backend`) for every bare repository under `base_path`, read-only, on
     `http://HOST:PORT/<name>.git`, served by a threaded HTTP server in a background thread (so an
     asyncio test or operator in the same process is never blocked by it).
@@ -1257,14 +1250,6 @@ class SmartHTTPGitServer:
     def pack_fetches(self, repo: str | BareRepo | None = None) -> int:
         """Successful upload-pack POSTs that negotiate or send a pack (protocol v2 `fetch`, or v0)."""
         return self.count(repo, method="POST", service="git-upload-pack", command="fetch", status=200)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------------------------------

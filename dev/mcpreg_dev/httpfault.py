@@ -39,13 +39,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import yaml
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.client_exceptions import ClientError
 
+from mcpreg_dev.background import ThreadLoopServer
 from mcpreg_dev.pki import ControlPlanePKI, issue_certificate
 
 # The reason the API server gives with each status code (k8s.io/apimachinery metav1.StatusReason).
@@ -163,8 +163,10 @@ def _abort_with_reset(transport: asyncio.Transport | None) -> None:
         transport.abort()
 
 
-class HTTPFaultProxy:
+class HTTPFaultProxy(ThreadLoopServer):
     """A TLS-terminating reverse proxy to `upstream` (`https://127.0.0.1:6443`) with fault rules."""
+
+    what = "the HTTP fault proxy"
 
     def __init__(
         self,
@@ -193,9 +195,6 @@ class HTTPFaultProxy:
         self._lock = threading.Lock()
         self._open: set[asyncio.Transport] = set()
         self._session: ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
 
     @classmethod
     def for_kubeconfig(
@@ -440,43 +439,3 @@ class HTTPFaultProxy:
             self.drop_connections()
             await runner.cleanup()
             await self._session.close()
-
-    def start(self, timeout: float = 10.0) -> Self:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._loop = asyncio.new_event_loop()
-        loop = self._loop
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._serve(ready, failure))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="httpfault", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or failure:
-            self.stop()
-            detail = f": {failure[0]}" if failure else f": not listening within {timeout:.0f}s"
-            raise RuntimeError(f"the HTTP fault proxy could not start on {self.host}:{self.port}{detail}")
-        return self
-
-    def stop(self) -> None:
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None or loop is None:
-            return
-        if stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        thread.join(15)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
