@@ -23,13 +23,36 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("MCPREG_TOOLS_DIR", REPO_ROOT / "tools"))
 
 
+_T = TypeVar("_T")
+
+
 class BuildError(RuntimeError):
     """A binary could not be built; the message is one line saying what to do."""
+
+
+def built(make: Callable[[], _T]) -> _T | None:
+    """`make()` for a `python -m` entry point: on a BuildError its message on stderr, and None."""
+    try:
+        return make()
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def print_built(*makers: Callable[[], object]) -> int:
+    """A `python -m` entry point that builds (or finds) things and prints each path: its exit code."""
+    for make in makers:
+        made = built(make)
+        if made is None:
+            return 1
+        print(made)
+    return 0
 
 
 @dataclass(frozen=True)

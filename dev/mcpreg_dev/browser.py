@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mcpreg_dev.binaries import BuildError, cache_dir
+from mcpreg_dev.binaries import BuildError, cache_dir, print_built
 
 AXE_CORE_VERSION = "4.14.1"
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
@@ -70,13 +70,7 @@ def axe_script() -> Path:
 
 def main() -> int:
     """`python -m mcpreg_dev.browser`: find Chromium, install axe-core, print both paths."""
-    try:
-        print(chromium_executable())
-        print(axe_script())
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return print_built(chromium_executable, axe_script)
 
 
 if __name__ == "__main__":

@@ -487,14 +487,7 @@ class ControlPlane:
     def _start_controller_manager(self) -> None:
         pki = self.pki
         assert pki is not None
-        kubeconfig = write_cert_kubeconfig(
-            self.state_dir / "controller-manager.kubeconfig",
-            server=self.server,
-            ca_cert=pki.ca_cert,
-            client_cert=pki.controller_manager_cert,
-            client_key=pki.controller_manager_key,
-            name="kube-controller-manager",
-        )
+        kubeconfig = self._system_kubeconfig()
         self._spawn(
             "kube-controller-manager",
             [

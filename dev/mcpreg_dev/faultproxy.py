@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mcpreg_dev.background import Background
-from mcpreg_dev.binaries import BuildError, ensure_toxiproxy
+from mcpreg_dev.binaries import built, ensure_toxiproxy
 from mcpreg_dev.controlplane import free_port
 
 TOXIC_TYPES = frozenset(
@@ -393,10 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8474)
     args = parser.parse_args(argv)
-    try:
-        binary = ensure_toxiproxy()
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    binary = built(ensure_toxiproxy)
+    if binary is None:
         return 1
     if args.command != "serve":
         print(binary)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpreg.storage.s3_config import S3Credentials, S3Settings, make_client
-from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
+from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, built, ensure_component
 from mcpreg_dev.controlplane import free_port
 
 MINIO = GoComponent(
@@ -231,10 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=9000)
     serve.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    try:
-        binary = ensure_minio()
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    binary = built(ensure_minio)
+    if binary is None:
         return 1
     if args.command != "serve":
         print(binary)

@@ -16,7 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mcpreg_dev.binaries import TOOLS_DIR, BuildError, _find_go, _go_env, cache_dir, pinned_version
+from mcpreg_dev.binaries import (
+    TOOLS_DIR,
+    BuildError,
+    _find_go,
+    _go_env,
+    cache_dir,
+    pinned_version,
+    print_built,
+)
 
 MODULE = "github.com/modelcontextprotocol/registry"
 MODULE_DIR = TOOLS_DIR / "mcp-registry"
@@ -71,12 +79,7 @@ def ensure_official_openapi() -> Path:
 
 def main() -> int:
     """`python -m mcpreg_dev.officialspec`: fetch (or find) the document and print its path."""
-    try:
-        print(ensure_official_openapi())
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return print_built(ensure_official_openapi)
 
 
 if __name__ == "__main__":

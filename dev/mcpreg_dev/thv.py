@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component
+from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component, print_built
 
 THV = GoComponent(
     name="thv",
@@ -66,12 +66,7 @@ def thv_config_env(home: Path) -> dict[str, str]:
 
 def main() -> int:
     """`python -m mcpreg_dev.thv`: build (or find) thv and print its path."""
-    try:
-        print(ensure_thv())
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return print_built(ensure_thv)
 
 
 if __name__ == "__main__":
