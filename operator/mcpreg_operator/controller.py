@@ -356,7 +356,7 @@ class RegistryController:
         if current_obj is None:
             return None
         now = _now()
-        result.mutations.append(lambda s: decisions.record_trigger(s, reason=reason, trigger=trigger))
+        result.mutations.append(lambda s: decisions.record_trigger(s, trigger=trigger))
         if isinstance(outcome, SyncFailure):
             failure = outcome
             result.mutations.append(

@@ -117,9 +117,11 @@ def mark_syncing(status: MCPRegistryStatus, *, reason: str, now: datetime) -> No
     sync.message = f"sync started ({reason})"
 
 
-def record_trigger(status: MCPRegistryStatus, *, reason: str, trigger: str | None) -> None:
-    """A manual trigger is acknowledged whether its sync succeeds or fails."""
-    if reason == "ManualTrigger" and trigger is not None:
+def record_trigger(status: MCPRegistryStatus, *, trigger: str | None) -> None:
+    """A manual trigger is acknowledged whether its sync succeeds or fails, and by any sync that read
+    it: a trigger set just before an operator start is served by the Startup sync, and no later event
+    would come to ask for it again."""
+    if trigger is not None:
         status.last_manual_sync_trigger = trigger
 
 

@@ -68,8 +68,17 @@ def test_manual_trigger_is_due_until_recorded() -> None:
     s = spec()
     status = synced_status(s)
     assert decisions.sync_reason(s, status, observed(trigger="t2")) == "ManualTrigger"
-    decisions.record_trigger(status, reason="ManualTrigger", trigger="t2")
+    decisions.record_trigger(status, trigger="t2")
     assert decisions.sync_reason(s, status, observed(trigger="t2")) is None
+
+
+def test_a_trigger_read_by_the_startup_sync_is_acknowledged_by_it() -> None:
+    s = spec()
+    status = synced_status(s)
+    assert decisions.sync_reason(s, status, observed(trigger="t3", first_pass=True)) == "Startup"
+    decisions.record_trigger(status, trigger="t3")
+    assert status.last_manual_sync_trigger == "t3"
+    assert decisions.sync_reason(s, status, observed(trigger="t3")) is None
 
 
 def test_data_shaping_spec_change_syncs_but_an_api_change_does_not() -> None:
