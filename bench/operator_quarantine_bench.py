@@ -19,15 +19,13 @@ skipped, and the child's peak memory.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
-import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
+from alternating import alternate, arguments, child, medians, print_json  # bench/ is sys.path[0]
 from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
 
 SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
@@ -76,42 +74,17 @@ def one_run(way: str, servers: int) -> dict[str, Any]:
     }
 
 
-def in_child(way: str, servers: int) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", way, "--servers", str(servers)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(output)
-    return result
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--child", choices=WAYS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = arguments(__doc__, WAYS)
     if args.child:
-        print(json.dumps(one_run(args.child, args.servers)))
-        return 0
-
-    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
-    for _ in range(args.runs):  # alternating, so every way sees the same machine load
-        for way in WAYS:
-            runs[way].append(in_child(way, args.servers))
+        return child(args, one_run)
+    runs = alternate(__file__, WAYS, args)
     report = {
-        way: {key: statistics.median(run[key] for run in results) for key in results[0]}
-        | {"max_total_s": max(run["total_s"] for run in results)}
+        way: medians(results) | {"max_total_s": max(run["total_s"] for run in results)}
         for way, results in runs.items()
     }
     if args.json:
-        print(json.dumps({"servers": args.servers, "runs": args.runs, **report}, indent=2))
-        return 0
+        return print_json(args, report)
     print(f"{args.servers} servers (ToolHive source), {args.runs} runs each (median / max)")
     for way, figures in report.items():
         print(
