@@ -36,9 +36,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from storage_bench import timed, write_and_load  # bench/ is sys.path[0]
 
 from mcpreg.storage import StoredCatalog
 from mcpreg.storage.documents import extra_documents
@@ -58,12 +59,6 @@ SHARED_DATA = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" /
 NAMESPACE = "bench"
 BUCKET = "bench"
 T = TypeVar("T")
-
-
-async def timed(action: Callable[[], Awaitable[T]]) -> tuple[float, T]:
-    started = time.perf_counter()
-    result = await action()
-    return time.perf_counter() - started, result
 
 
 def _served_hash(port: int) -> str | None:
@@ -121,14 +116,8 @@ async def one_run(
     reader = S3CatalogReader(address)
     figures: dict[str, Any] = {}
     with LoopStepMeter() as steps:
-        figures["store_s"], first = await timed(lambda: store.write(a))
-        assert first.written
-        figures["store_unchanged_s"], again = await timed(lambda: store.write(a))
-        assert not again.written
-        figures["current_hash_s"], current = await timed(store.current_hash)
-        assert current == a.content_hash
-        figures["load_s"], loaded = await timed(reader.read)
-        assert loaded is not None and await asyncio.to_thread(lambda: loaded.data == a.data)
+        first_figures, first = await write_and_load(store, reader, a)
+        figures.update(first_figures)
         api, port = start_api(minio, registry, poll_interval, log_dir)
         try:
             await asyncio.to_thread(wait_served, port, a.content_hash)
