@@ -49,6 +49,7 @@ from typing import Any, Self
 from mcpreg_dev.background import Background
 from mcpreg_dev.binaries import built, ensure_toxiproxy
 from mcpreg_dev.controlplane import free_port
+from mcpreg_dev.processes import stop_child
 
 TOXIC_TYPES = frozenset(
     {"latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"}
@@ -369,21 +370,11 @@ class ToxiproxyServer(Background):
         raise FaultProxyError(f"toxiproxy exited with {process.returncode} at start-up; see {self.log_path}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time; every proxy goes with it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        """SIGTERM, then SIGKILL if it does not exit in time: every proxy goes with it."""
+        stop_child(self.process, grace_s=timeout)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        stop_child(self.process, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from typing import Any
 from mcpreg.storage.s3_config import S3Credentials, S3Settings, make_client
 from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, built, ensure_component
 from mcpreg_dev.controlplane import free_port
+from mcpreg_dev.processes import stop_child
 
 MINIO = GoComponent(
     name="minio",
@@ -178,18 +179,10 @@ class MinioServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time. The data and the port are kept."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_child(self.process, grace_s=timeout)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        stop_child(self.process, signal.SIGKILL)
 
     def restart(self) -> None:
         self.stop()
