@@ -154,9 +154,12 @@ def run_wrk(
     args: argparse.Namespace,
     headers: dict[str, str] | None = None,
     pid: int | None = None,
+    **options: Any,
 ) -> WrkResult:
     """The median (by requests/s) of `args.repeat` wrk runs: this machine is shared, runs vary."""
-    runs = sorted((run_wrk_once(name, url, args, headers, pid) for _ in range(args.repeat)), key=_rate)
+    runs = sorted(
+        (run_wrk_once(name, url, args, headers, pid, **options) for _ in range(args.repeat)), key=_rate
+    )
     return runs[len(runs) // 2]
 
 
@@ -170,17 +173,24 @@ def run_wrk_once(
     args: argparse.Namespace,
     headers: dict[str, str] | None = None,
     pid: int | None = None,
+    *,
+    script: Path | None = None,
+    threads: int | None = None,
 ) -> WrkResult:
+    """One wrk run (with a Lua `script`, and `threads` instead of --threads, when given), and the
+    server's CPU time per request when `pid` is the server's."""
     command = [
         "wrk",
         "-t",
-        str(args.threads),
+        str(threads or args.threads),
         "-c",
         str(args.connections),
         "-d",
         f"{args.duration}s",
         "--latency",
     ]
+    if script is not None:
+        command += ["-s", str(script)]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     cpu_before = cpu_seconds(pid) if pid else 0.0

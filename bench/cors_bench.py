@@ -21,13 +21,10 @@ from pathlib import Path
 
 from api_bench import (
     LATEST,
-    LOAD_CPU,
     ApiServer,
     WrkResult,
-    cpu_seconds,
     get,
-    parse_wrk,
-    pinned,
+    run_wrk,
     wrk_arguments,
 )
 
@@ -44,27 +41,8 @@ PATH = "/v0.1/servers"
 def wrk(
     name: str, url: str, args: argparse.Namespace, pid: int, script: Path | None, headers: dict[str, str]
 ) -> WrkResult:
-    runs = []
-    for _ in range(args.repeat):
-        command = ["wrk", "-t", "1", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency"]
-        if script is not None:
-            command += ["-s", str(script)]
-        for key, value in headers.items():
-            command += ["-H", f"{key}: {value}"]
-        before = cpu_seconds(pid)
-        output = subprocess.run(
-            pinned(LOAD_CPU, [*command, url]),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=args.duration + 60,
-        ).stdout
-        result = parse_wrk(name, url, output)
-        if result.requests:
-            result.server_cpu_us_per_request = round((cpu_seconds(pid) - before) / result.requests * 1e6, 1)
-        runs.append(result)
-    runs.sort(key=lambda r: r.requests_per_s)
-    return runs[len(runs) // 2]
+    """The median of `args.repeat` runs of one wrk thread with `script` and `headers`."""
+    return run_wrk(name, url, args, headers, pid, script=script, threads=1)
 
 
 def main() -> int:
