@@ -58,12 +58,12 @@ def measure(servers: int, runs: int) -> dict[str, Any]:
     prepare_s = median_seconds(max(1, runs // 2), prepare)
     data = prepare()
     stored = StoredCatalog.create(data, revision="bench", server_count=servers)
-    documents = served_documents(data)
+    documents = served_documents(data, stored.content_hash)
     result: dict[str, Any] = {
         "servers": servers,
         "document_bytes": {name: len(body) for name, body in documents.items()},
         "prepare_s": prepare_s,
-        "split_s": median_seconds(runs, lambda: served_documents(data)),
+        "split_s": median_seconds(runs, lambda: served_documents(data, stored.content_hash)),
     }
     keys: dict[str, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey] = {
         "ecdsa-p256": ec.generate_private_key(ec.SECP256R1()),

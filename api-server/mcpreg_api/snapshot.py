@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcpreg.catalog import CatalogError, parse_catalog
+from mcpreg.catalog.provenance import entries_manifest, entry_digest, manifest_row
 from mcpreg.catalog.served import (
     ServedEntry,
     ServedFormatError,
@@ -32,11 +33,11 @@ from mcpreg.catalog.served import (
     render_served,
     upstream_list,
 )
-from mcpreg.signing import GenerationSignatures
+from mcpreg.signing import ENTRIES_DOCUMENT, GenerationSignatures
 from mcpreg.storage.model import StoredCatalog, generation_id
 from mcpreg_api import __version__
 from mcpreg_api.pagination import SortKey
-from mcpreg_api.rendering import Rendered, ResponseCache, make_etag
+from mcpreg_api.rendering import Rendered, ResponseCache, dump_json, make_etag
 
 EntryView = ServedEntry  # one server version as served
 FORMAT_SERVED = "served"  # what /readiness says of a generation read as stored
@@ -79,7 +80,7 @@ class Snapshot:
         signatures: GenerationSignatures | None = None,
     ) -> None:
         self.content_hash = content_hash
-        self.signatures = signatures  # the operator's, over `toolhive.body` and `upstream.body`
+        self.signatures = signatures  # the operator's, over `toolhive.body`, `upstream.body`, `entries`
         self.generation_id = generation_id(content_hash, signatures.key_id if signatures else None)
         self.revision = revision
         self.stored_at = stored_at
@@ -89,8 +90,9 @@ class Snapshot:
         self.build_seconds = build_seconds
         self.stored_format = stored_format
         self.toolhive = toolhive
-        # Seeds every ETag: same data served by the same server version gives the same tags.
-        self.tag = f"{__version__}:{content_hash}"
+        # Seeds every ETag: same data served by the same server version gives the same tags (and a new
+        # key, which every entry's provenance block names, new tags).
+        self.tag = f"{__version__}:{self.generation_id}"
         self._views: dict[tuple[bool, bool], ListView] = {
             (False, True): ListView.of(entries),
             (False, False): ListView.of(tuple(e for e in entries if not e.deleted)),
@@ -100,6 +102,18 @@ class Snapshot:
         self.names: dict[str, NameIndex] = _index_names(entries)
         self.cache = ResponseCache()
         self._upstream: Rendered | None = None
+        # Per-entry provenance, when the operator signed the entries manifest: each entry's digest and
+        # the manifest, made here (in the build's worker thread: 10,000 hashes, some 20 ms), not on the
+        # event loop. A generation signed before entries were is served without provenance blocks.
+        self.entry_digests: dict[SortKey, str] | None = None
+        self.entries_manifest: Rendered | None = None
+        if signatures is not None and ENTRIES_DOCUMENT in signatures.documents:
+            self.entry_digests = {entry.key: entry_digest(entry.body) for entry in entries}
+            rows = (
+                manifest_row(dump_json(e.name), dump_json(e.version), self.entry_digests[e.key])
+                for e in entries
+            )
+            self.entries_manifest = Rendered(entries_manifest(content_hash, rows), self.etag("entries"))
 
     @property
     def upstream(self) -> Rendered:

@@ -18,7 +18,7 @@ from mcpreg.signing import PrivateKeySigner, load_public_key, sign_documents, ve
 from mcpreg.storage.model import StoredCatalog
 from mcpreg_api.app import LOADER, create_app
 from mcpreg_api.config import AccessLogConfig, HttpConfig
-from mcpreg_api.extensions import INFO_PATH, SIGNING_KEY_PATH, UPSTREAM_PATH
+from mcpreg_api.paths import ENTRIES_PATH, INFO_PATH, SIGNING_KEY_PATH, UPSTREAM_PATH
 from mcpreg_api.provenance import HEADER_GENERATION, HEADER_KEY_ID, HEADER_SIGNATURE
 from mcpreg_api.snapshot import served_form
 from mcpreg_cli.main import main as cli
@@ -40,7 +40,7 @@ def generation(signer: PrivateKeySigner | None) -> StoredCatalog:
     return (
         stored
         if signer is None
-        else replace(stored, signatures=sign_documents(signer, served_documents(data)))
+        else replace(stored, signatures=sign_documents(signer, served_documents(data, stored.content_hash)))
     )
 
 
@@ -60,7 +60,7 @@ async def test_each_signed_document_is_served_as_signed_with_its_signature_and_k
         key = await client.get(SIGNING_KEY_PATH)
         assert key.status == 200 and key.headers[HEADER_KEY_ID] == signer.key_id
         public = load_public_key(await key.read())
-        for path in (TOOLHIVE_PATH, UPSTREAM_PATH):
+        for path in (TOOLHIVE_PATH, UPSTREAM_PATH, ENTRIES_PATH):
             for encoding in ("identity", "gzip"):  # gzip is only a transfer encoding of the signed bytes
                 document = await client.get(path, headers={"Accept-Encoding": encoding})
                 assert document.status == 200
@@ -75,7 +75,7 @@ async def test_each_signed_document_is_served_as_signed_with_its_signature_and_k
         assert info["signing"] == {
             "keyId": signer.key_id,
             "keyUrl": SIGNING_KEY_PATH,
-            "documents": {TOOLHIVE_PATH: TOOLHIVE_PATH + ".sig", UPSTREAM_PATH: UPSTREAM_PATH + ".sig"},
+            "documents": {path: path + ".sig" for path in (TOOLHIVE_PATH, UPSTREAM_PATH, ENTRIES_PATH)},
         }
     finally:
         await client.close()
@@ -84,7 +84,13 @@ async def test_each_signed_document_is_served_as_signed_with_its_signature_and_k
 async def test_an_unsigned_registry_says_so_on_the_signature_and_key_paths() -> None:
     client = await start(generation(None))
     try:
-        for path in (TOOLHIVE_PATH + ".sig", UPSTREAM_PATH + ".sig", SIGNING_KEY_PATH):
+        for path in (
+            TOOLHIVE_PATH + ".sig",
+            UPSTREAM_PATH + ".sig",
+            ENTRIES_PATH,
+            ENTRIES_PATH + ".sig",
+            SIGNING_KEY_PATH,
+        ):
             response = await client.get(path)
             assert response.status == 404
             assert "not signed" in (await response.json())["detail"]
