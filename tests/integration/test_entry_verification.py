@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fixtures.api_process import get
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
-from fixtures.signing import SECRET, SNAPSHOT, pem_private, put_key
+from fixtures.signing import SNAPSHOT, create_signed, pem_private, put_key
 from mcpreg.catalog.provenance import PROVENANCE_META_KEY, EntriesManifest, canonical_entry, entry_digest
 from mcpreg.signing import PrivateKeySigner, load_public_key, verify_blob
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
@@ -119,19 +119,7 @@ def test_a_synced_registrys_entry_verifies_and_a_tampered_one_is_refused(
     signer = PrivateKeySigner.from_pem(pem)
     put_key(kube, namespace, pem)
     bare_repo.commit({"registry.json": SNAPSHOT.read_bytes()})
-    spec = {
-        "source": {"type": "git", "git": {"repository": git_daemon.url(bare_repo), "path": "registry.json"}},
-        "signing": {"secretRef": {"name": SECRET}},
-    }
-    registries.create("entries", spec)
-    registries.wait(
-        "entries",
-        lambda s: (
-            (s.get("syncStatus") or {}).get("signingKeyId") == signer.key_id and s.get("phase") == "Ready"
-        ),
-        timeout=90,
-        what="signed and Ready",
-    )
+    create_signed(registries, "entries", git_daemon.url(bare_repo), signer.key_id)
     base = api_process("entries")
     key = tmp_path / "signing.pub"
     key.write_text(signer.public_key_pem)  # the hosts' copy: not the one the registry publishes

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fixtures.api_process import get
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
-from fixtures.signing import SECRET, SNAPSHOT, pem_private, put_key
+from fixtures.signing import SNAPSHOT, create_signed, pem_private, put_key
 from mcpreg.signing import PrivateKeySigner, load_public_key, verify_blob
 from mcpreg_dev.binaries import ensure_cosign
 from mcpreg_dev.controlplane import free_port
@@ -98,20 +98,7 @@ def test_cosign_verifies_what_the_api_serves_and_refuses_tampering_other_keys_an
     first_signer = PrivateKeySigner.from_pem(pem_private(first))
     put_key(kube, namespace, pem_private(first))
     bare_repo.commit({"registry.json": SNAPSHOT.read_bytes()})
-    spec = {
-        "source": {"type": "git", "git": {"repository": git_daemon.url(bare_repo), "path": "registry.json"}},
-        "signing": {"secretRef": {"name": SECRET}},
-    }
-    registries.create("signed", spec)
-    registries.wait(
-        "signed",
-        lambda s: (
-            (s.get("syncStatus") or {}).get("signingKeyId") == first_signer.key_id
-            and s.get("phase") == "Ready"
-        ),
-        timeout=90,
-        what="signed and Ready",
-    )
+    create_signed(registries, "signed", git_daemon.url(bare_repo), first_signer.key_id)
     base = api_process("signed")
     home = tmp_path / "home"
     home.mkdir()
