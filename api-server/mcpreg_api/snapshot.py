@@ -18,6 +18,7 @@ child process).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,12 +109,8 @@ class Snapshot:
         self.entry_digests: dict[SortKey, str] | None = None
         self.entries_manifest: Rendered | None = None
         if signatures is not None and ENTRIES_DOCUMENT in signatures.documents:
-            self.entry_digests = {entry.key: entry_digest(entry.body) for entry in entries}
-            rows = (
-                manifest_row(dump_json(e.name), dump_json(e.version), self.entry_digests[e.key])
-                for e in entries
-            )
-            self.entries_manifest = Rendered(entries_manifest(content_hash, rows), self.etag("entries"))
+            self.entry_digests, manifest = entry_provenance(entries, content_hash)
+            self.entries_manifest = Rendered(manifest, self.etag("entries"))
 
     @property
     def upstream(self) -> Rendered:
@@ -228,3 +225,11 @@ _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 def _newest_first_key(entry: EntryView) -> tuple[datetime, str]:
     return (entry.published_at or _EPOCH, entry.version)
+
+
+def entry_provenance(entries: Sequence[EntryView], generation: str) -> tuple[dict[SortKey, str], bytes]:
+    """Each entry's digest, and the entries manifest of `generation`: the bytes the operator signed
+    (`served_documents`), made from the entries as read."""
+    digests = {entry.key: entry_digest(entry.body) for entry in entries}
+    rows = (manifest_row(dump_json(e.name), dump_json(e.version), digests[e.key]) for e in entries)
+    return digests, entries_manifest(generation, rows)
