@@ -30,7 +30,11 @@ from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 
 pytestmark = pytest.mark.integration
 
-DOCUMENTS = {"toolhive": "/api/v1/registry", "upstream": "/v0.1/x/dev.mcpregistry/servers.json"}
+DOCUMENTS = {
+    "toolhive": "/api/v1/registry",
+    "upstream": "/v0.1/x/dev.mcpregistry/servers.json",
+    "entries": "/v0.1/x/dev.mcpregistry/entries.json",  # per-entry provenance: the digests, signed alike
+}
 KEY_PATH = "/v0.1/x/dev.mcpregistry/signing-key"
 
 
