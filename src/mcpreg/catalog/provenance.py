@@ -41,7 +41,7 @@ PROVENANCE_META_KEY = "dev.mcpregistry/provenance"
 UPSTREAM_PROVENANCE_META_KEY = "dev.mcpregistry/upstream-provenance"
 ENTRIES_FORMAT = "mcpreg.entries/v1"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
-_FACTS_SEPARATOR = b'","'  # never inside an escaped JSON string: a quote in one follows a backslash
+_FACTS_SEPARATOR = b'","'  # between two JSON strings; inside one, its first quote follows a backslash
 
 
 def dump_sorted(value: Any) -> bytes:
@@ -94,9 +94,23 @@ def name_and_version_in(data: bytes, start: int, end: int) -> tuple[bytes, bytes
     """The name and version, as JSON strings, of the served facts line `data[start:end]`
     (`["name","version","status",…]`), as written there: not decoded, and what `json.dumps` of the
     decoded name and version gives back (how the API writes the same rows)."""
-    end_of_name = data.index(_FACTS_SEPARATOR, start + 2, end)
-    end_of_version = data.index(_FACTS_SEPARATOR, end_of_name + 3, end)
+    end_of_name = _string_end(data, start + 1, end)
+    end_of_version = _string_end(data, end_of_name + 2, end)
     return data[start + 1 : end_of_name + 1], data[end_of_name + 2 : end_of_version + 1]
+
+
+def _string_end(data: bytes, opening: int, end: int) -> int:
+    """Where the JSON string opened at `data[opening]` closes and the next one opens (`","`): a quote
+    after an odd run of backslashes is escaped, one after an even run (none) closes the string. Fast
+    for what the facts line holds: a name has no quote, a version rarely one."""
+    at = data.index(_FACTS_SEPARATOR, opening + 1, end)
+    while True:
+        backslashes = 0
+        while data[at - 1 - backslashes] == 0x5C:  # a backslash
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return at
+        at = data.index(_FACTS_SEPARATOR, at + 1, end)
 
 
 def entries_manifest(generation: str, rows: Iterable[bytes]) -> bytes:

@@ -21,6 +21,7 @@ from mcpreg.catalog.provenance import (
 from mcpreg.catalog.served import read_served, render_served, served_documents
 from mcpreg.signing import ENTRIES_DOCUMENT
 from mcpreg.storage.model import sha256_hash
+from mcpreg_api.snapshot import entry_provenance
 from mcpreg_cli.verify_entry import entry_url, parse_entry_arg
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
@@ -122,3 +123,14 @@ def test_the_entry_argument_and_its_url() -> None:
         entry_url("http://r.example/prefix/", "io.github.acme/weather", "1.0.0+b")
         == "http://r.example/prefix/v0.1/servers/io.github.acme%2Fweather/versions/1.0.0%2Bb"
     )
+
+
+@pytest.mark.parametrize("version", ['1.0",', '1.0\\",', '2.0","x', "3.0\\", '4.0"', "5.0 \u00e9\U0001d11e"])
+def test_the_api_makes_the_manifest_the_operator_signed_whatever_the_version_holds(version: str) -> None:
+    # The operator takes each name and version as its facts line writes them; the API re-encodes them.
+    data = served([item("io.github.acme/weather", version), item("io.github.acme/weather", "1.0.0")])
+    generation = sha256_hash(data)
+    digests, manifest = entry_provenance(read_served(data).entries, generation)
+    assert served_documents(data, generation)[ENTRIES_DOCUMENT] == manifest
+    names = EntriesManifest.model_validate_json(manifest)
+    assert names.digest_of("io.github.acme/weather", version) == digests[("io.github.acme/weather", version)]
