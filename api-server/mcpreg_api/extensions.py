@@ -27,8 +27,7 @@ from mcpreg_api import __version__
 from mcpreg_api.config import HttpConfig
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import send
-from mcpreg_api.paths import INFO_PATH as INFO_PATH  # where the tests and other modules look for it
-from mcpreg_api.paths import SIGNATURE_SUFFIX, SIGNED_PATHS, SIGNING_KEY_PATH
+from mcpreg_api.paths import INFO_PATH, SIGNATURE_SUFFIX, SIGNED_PATHS, SIGNING_KEY_PATH
 from mcpreg_api.rendering import Rendered, dump_json
 from mcpreg_api.routes_v01 import current_snapshot
 from mcpreg_api.snapshot import Snapshot
