@@ -5,7 +5,10 @@ whole (`served_documents`: the ToolHive document decompressed, the upstream list
 (ECDSA P-256 and Ed25519), compared with the rest of the sync's CPU work on the same data (parse,
 validate, render the served document, hash, compress for storage: `prepare`; the git fetch and the
 storage requests come on top, so the share of a whole sync is smaller still). Per document (a
-client, `mcpreg verify`): verify each document's signature. Median of `--runs`, in this process.
+client, `mcpreg verify`): verify each document's signature. Per entry: what an API replica adds to
+each build (every entry's digest and the entries manifest, `snapshot.entry_provenance`) and what a
+host's check of one entry costs once fetched (`mcpreg verify --entry`'s `verify_entry`: the manifest's
+signature, parsing it, the entry's canonical digest). Median of `--runs`, in this process.
 
     .venv/bin/python bench/signing_bench.py [--servers 10000] [--runs 5] [--json]
 """
@@ -40,10 +43,14 @@ def measure(servers: int, runs: int) -> dict[str, Any]:
 
     from mcpreg.catalog import parse_catalog
     from mcpreg.catalog.hashing import content_hash
-    from mcpreg.catalog.served import render_served, served_documents
+    from mcpreg.catalog.provenance import with_provenance
+    from mcpreg.catalog.served import read_served, render_served, served_documents
     from mcpreg.signing import PrivateKeySigner, load_public_key, sign_documents, verify_blob
     from mcpreg.storage.encoding import encode
     from mcpreg.storage.model import StoredCatalog
+    from mcpreg_api.rendering import dump_json
+    from mcpreg_api.snapshot import entry_provenance
+    from mcpreg_cli.verify_entry import verify_entry
     from mcpreg_dev.samples import replicated_toolhive
     from mcpreg_operator.sync import sign_stored
 
@@ -58,13 +65,18 @@ def measure(servers: int, runs: int) -> dict[str, Any]:
     prepare_s = median_seconds(max(1, runs // 2), prepare)
     data = prepare()
     stored = StoredCatalog.create(data, revision="bench", server_count=servers)
-    documents = served_documents(data)
+    documents = served_documents(data, stored.content_hash)
     result: dict[str, Any] = {
         "servers": servers,
         "document_bytes": {name: len(body) for name, body in documents.items()},
         "prepare_s": prepare_s,
-        "split_s": median_seconds(runs, lambda: served_documents(data)),
+        "split_s": median_seconds(runs, lambda: served_documents(data, stored.content_hash)),
     }
+    entries = read_served(data).entries
+    result["api_entry_provenance_s"] = median_seconds(
+        runs, lambda: entry_provenance(entries, stored.content_hash)
+    )
+    one = entries[len(entries) // 2]
     keys: dict[str, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey] = {
         "ecdsa-p256": ec.generate_private_key(ec.SECP256R1()),
         "ed25519": ed25519.Ed25519PrivateKey.generate(),
@@ -81,7 +93,21 @@ def measure(servers: int, runs: int) -> dict[str, Any]:
             doc: median_seconds(runs, partial(verify_blob, public, signatures.documents[doc], documents[doc]))
             for doc in documents
         }
+        # A host's check of one entry, the three answers already fetched (`fetch` serves them).
+        block = {"manifest": "/m", "signature": "/s", "digest": "sha256:" + "0" * 64}
+        block |= {"generation": stored.content_hash, "keyId": signer.key_id}
+        answers = {
+            "/e": with_provenance(one.body, dump_json(block)),
+            "/m": documents["entries"],
+            "/s": signatures.documents["entries"].encode(),
+        }
+
+        def fetch(url: str, timeout: float, limit: int | None, answers: dict[str, bytes] = answers) -> bytes:
+            return answers["/e" if "/servers/" in url else url]
+
+        check = partial(verify_entry, "", one.name, one.version, public, timeout=1, fetch=fetch)
         result[name] = {
+            "verify_one_entry_s": median_seconds(runs, check),
             "sign_per_sync_s": sign_s,
             "share_of_prepare": sign_s / prepare_s,
             "verify_s": verify,
@@ -105,12 +131,15 @@ def main() -> None:
         f"rest of the sync's CPU work (parse, validate, render, hash, compress): {result['prepare_s']:.2f} s"
     )
     print(f"split the served document into the signed documents: {result['split_s'] * 1000:.0f} ms")
+    provenance_ms = result["api_entry_provenance_s"] * 1000
+    print(f"API build: every entry's digest and the entries manifest: {provenance_ms:.0f} ms")
     for name in ("ecdsa-p256", "ed25519"):
         row = result[name]
         verify = ", ".join(f"{doc} {seconds * 1000:.1f} ms" for doc, seconds in row["verify_s"].items())
         print(
             f"{name}: signing per sync {row['sign_per_sync_s'] * 1000:.0f} ms "
-            f"({row['share_of_prepare']:.1%} of the rest); verify per document: {verify}"
+            f"({row['share_of_prepare']:.1%} of the rest); verify per document: {verify}; "
+            f"one entry: {row['verify_one_entry_s'] * 1000:.1f} ms"
         )
 
 

@@ -14,6 +14,7 @@ pytest_plugins = [
     "fixtures.minio",
     "fixtures.faults",
     "fixtures.official_registry",
+    "fixtures.api_process",
 ]
 
 

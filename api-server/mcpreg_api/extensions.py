@@ -23,24 +23,14 @@ from aiohttp import web
 
 from mcpreg.apiconfig import SourceSummary
 from mcpreg.catalog.served import format_time
-from mcpreg.signing import TOOLHIVE_DOCUMENT, UPSTREAM_DOCUMENT
 from mcpreg_api import __version__
 from mcpreg_api.config import HttpConfig
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import send
+from mcpreg_api.paths import INFO_PATH, SIGNATURE_SUFFIX, SIGNED_PATHS, SIGNING_KEY_PATH
 from mcpreg_api.rendering import Rendered, dump_json
 from mcpreg_api.routes_v01 import current_snapshot
 from mcpreg_api.snapshot import Snapshot
-
-EXTENSION_NAMESPACE = "dev.mcpregistry"
-EXTENSION_PREFIX = f"/v0.1/x/{EXTENSION_NAMESPACE}"
-INFO_PATH = f"{EXTENSION_PREFIX}/info"
-UPSTREAM_PATH = f"{EXTENSION_PREFIX}/servers.json"
-SIGNING_KEY_PATH = f"{EXTENSION_PREFIX}/signing-key"
-SIGNATURE_SUFFIX = ".sig"
-TOOLHIVE_PATH = "/api/v1/registry"
-# Each document served whole and signed → its path (its signature: the path + SIGNATURE_SUFFIX).
-SIGNED_PATHS = {TOOLHIVE_DOCUMENT: TOOLHIVE_PATH, UPSTREAM_DOCUMENT: UPSTREAM_PATH}
 
 
 @dataclass(frozen=True, slots=True)

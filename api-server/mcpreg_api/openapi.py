@@ -21,7 +21,10 @@ from pydantic.json_schema import models_json_schema
 from mcpreg_api import __version__
 from mcpreg_api.config import DOCUMENT_CACHE_CONTROL
 from mcpreg_api.errors import PROBLEM_CONTENT_TYPE
-from mcpreg_api.extensions import (
+from mcpreg_api.manners import send
+from mcpreg_api.metrics import METRICS_CONTENT_TYPE
+from mcpreg_api.paths import (
+    ENTRIES_PATH,
     EXTENSION_PREFIX,
     INFO_PATH,
     SIGNATURE_SUFFIX,
@@ -29,8 +32,6 @@ from mcpreg_api.extensions import (
     TOOLHIVE_PATH,
     UPSTREAM_PATH,
 )
-from mcpreg_api.manners import send
-from mcpreg_api.metrics import METRICS_CONTENT_TYPE
 from mcpreg_api.queries import DetailQuery, ListServersQuery
 from mcpreg_api.rendering import Rendered, make_etag
 from mcpreg_api.routes_v01 import API_PREFIXES
@@ -342,6 +343,20 @@ def _other_paths() -> dict[str, Any]:
                 tag="extensions",
             )
         ),
+        ENTRIES_PATH: _with_head(
+            _operation(
+                "get-entries-manifest",
+                "The entries manifest: each server version's digest, the document that makes one entry "
+                "verifiable (its provenance block names it)",
+                {
+                    "200": {**_ok("EntriesManifest", "The entries manifest"), "headers": _SIGNED_HEADERS},
+                    "304": _NOT_MODIFIED,
+                    "404": _problem("The catalogue is not signed, or its entries manifest is not"),
+                    "503": _NOT_READY,
+                },
+                tag="extensions",
+            )
+        ),
         **{
             path + SIGNATURE_SUFFIX: _signing_text(
                 f"get-{name}-signature",
@@ -349,7 +364,11 @@ def _other_paths() -> dict[str, Any]:
                 "The signature of the generation served now",
                 "text/plain",
             )
-            for name, path in (("toolhive", TOOLHIVE_PATH), ("upstream", UPSTREAM_PATH))
+            for name, path in (
+                ("toolhive", TOOLHIVE_PATH),
+                ("upstream", UPSTREAM_PATH),
+                ("entries", ENTRIES_PATH),
+            )
         },
         SIGNING_KEY_PATH: _signing_text(
             "get-signing-key",

@@ -25,6 +25,7 @@ from mcpreg_api.errors import ApiError, not_found
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import ROUTE_KEY, send
 from mcpreg_api.pagination import SortKey, decode_cursor, paginate
+from mcpreg_api.provenance import served_entry
 from mcpreg_api.queries import DetailQuery, ListServersQuery, parse_query
 from mcpreg_api.rendering import Rendered, render_list
 from mcpreg_api.snapshot import EntryView, NameIndex, Snapshot
@@ -140,7 +141,9 @@ class RegistryRoutes:
             entry = _one_version(index, target.version or "latest", query.include_deleted)
             if entry is None:
                 raise not_found(f"server {target.name!r} has no version {target.version or 'latest'!r}")
-            rendered = Rendered(entry.body, snapshot.etag("entry", entry.name, entry.version))
+            rendered = Rendered(
+                served_entry(snapshot, entry), snapshot.etag("entry", entry.name, entry.version)
+            )
         return await send(request, rendered, cache_control=self.cache_control)
 
 
@@ -154,7 +157,8 @@ def _render_page(
     view = snapshot.view(latest_only=query.latest_only, with_deleted=query.with_deleted)
     keep = _filter(query.exact_version, search, query)
     page = paginate(view.entries, view.keys, after=after, limit=query.limit, keep=keep)
-    return render_list((e.body for e in page.items), len(page.items), page.next_cursor, snapshot.etag(key))
+    bodies = (served_entry(snapshot, e) for e in page.items)
+    return render_list(bodies, len(page.items), page.next_cursor, snapshot.etag(key))
 
 
 def _filter(
@@ -188,7 +192,7 @@ def _versions(snapshot: Snapshot, index: NameIndex, name: str, include_deleted: 
         if not versions:
             raise not_found(f"server {name!r} has no versions that are not deleted")
         return render_list(
-            (v.body for v in versions),
+            (served_entry(snapshot, v) for v in versions),
             len(versions),
             None,
             snapshot.etag("versions", name, str(include_deleted)),

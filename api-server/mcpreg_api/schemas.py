@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from mcpreg.catalog.provenance import PROVENANCE_META_KEY, EntriesManifest, ProvenanceBlock
+
 OFFICIAL_META_KEY = "io.modelcontextprotocol.registry/official"
 
 Status = Literal["active", "deprecated", "deleted"]
@@ -45,6 +47,14 @@ class ResponseMeta(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     official: Annotated[OfficialMeta, Field(alias=OFFICIAL_META_KEY)]
+    provenance: Annotated[
+        ProvenanceBlock | SkipJsonSchema[None],
+        Field(
+            alias=PROVENANCE_META_KEY,
+            description="Where to verify this entry (our extension; only when the catalogue is signed): "
+            "its digest, the generation, the key, and the signed entries manifest that names the digest",
+        ),
+    ] = None
 
 
 class ServerResponse(BaseModel):
@@ -195,4 +205,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Readiness,
     VersionInfo,
     RegistryInfo,
+    ProvenanceBlock,
+    EntriesManifest,
 )

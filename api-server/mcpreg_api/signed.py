@@ -7,6 +7,8 @@ and the public key with the generation; this server holds no private key and sig
     GET /api/v1/registry.sig                      its signature: base64, as `cosign sign-blob` writes it
     GET /v0.1/x/dev.mcpregistry/servers.json      every server version, in a v0.1 list response's shape
     GET /v0.1/x/dev.mcpregistry/servers.json.sig  its signature
+    GET /v0.1/x/dev.mcpregistry/entries.json      the entries manifest: each entry's digest (provenance)
+    GET /v0.1/x/dev.mcpregistry/entries.json.sig  its signature
     GET /v0.1/x/dev.mcpregistry/signing-key       the public key (PEM) that signed the served generation
 
 Every one of these answers says which generation it belongs to (`X-Mcpreg-Generation`, the content
@@ -24,12 +26,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from mcpreg.signing import UPSTREAM_DOCUMENT
+from mcpreg.signing import ENTRIES_DOCUMENT, UPSTREAM_DOCUMENT
 from mcpreg_api.config import HttpConfig
 from mcpreg_api.errors import not_found
-from mcpreg_api.extensions import SIGNATURE_SUFFIX, SIGNED_PATHS, SIGNING_KEY_PATH, UPSTREAM_PATH
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import send
+from mcpreg_api.paths import ENTRIES_PATH, SIGNATURE_SUFFIX, SIGNED_PATHS, SIGNING_KEY_PATH, UPSTREAM_PATH
 from mcpreg_api.provenance import generation_headers
 from mcpreg_api.rendering import Rendered
 from mcpreg_api.routes_v01 import current_snapshot
@@ -38,6 +40,10 @@ from mcpreg_api.snapshot import Snapshot
 SIGNATURE_CONTENT_TYPE = "text/plain; charset=us-ascii"
 PEM_CONTENT_TYPE = "application/x-pem-file"
 UNSIGNED = "this registry's catalogue is not signed (the MCPRegistry has no spec.signing)"
+NO_ENTRIES = (
+    "this generation's entries manifest is not signed (signed by an operator older than per-entry "
+    "provenance; its next sync signs it)"
+)
 
 
 class SignedDocumentRoutes:
@@ -47,6 +53,7 @@ class SignedDocumentRoutes:
 
     def register(self, app: web.Application) -> None:
         app.router.add_get(UPSTREAM_PATH, self.upstream)
+        app.router.add_get(ENTRIES_PATH, self.entries)
         app.router.add_get(SIGNING_KEY_PATH, self.signing_key)
         for document, path in SIGNED_PATHS.items():
             app.router.add_get(path + SIGNATURE_SUFFIX, self._signature_handler(document))
@@ -60,13 +67,24 @@ class SignedDocumentRoutes:
             extra_headers=generation_headers(snapshot, UPSTREAM_DOCUMENT),
         )
 
+    async def entries(self, request: web.Request) -> web.StreamResponse:
+        snapshot = current_snapshot(self.state)
+        if snapshot.entries_manifest is None:
+            raise not_found(UNSIGNED if snapshot.signatures is None else NO_ENTRIES)
+        return await send(
+            request,
+            snapshot.entries_manifest,
+            cache_control=self.cache_control,
+            extra_headers=generation_headers(snapshot, ENTRIES_DOCUMENT),
+        )
+
     def _signature_handler(self, document: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def signature(request: web.Request) -> web.StreamResponse:
             snapshot = current_snapshot(self.state)
             signatures = snapshot.signatures
             text = signatures.documents.get(document) if signatures is not None else None
             if signatures is None or text is None:
-                raise not_found(UNSIGNED)
+                raise not_found(UNSIGNED if signatures is None else NO_ENTRIES)
             etag = snapshot.etag("sig", document, signatures.key_id)
             return await self._send_generation_text(request, snapshot, text, etag, SIGNATURE_CONTENT_TYPE)
 

@@ -15,9 +15,9 @@ from aiohttp import web
 
 from mcpreg.signing import TOOLHIVE_DOCUMENT
 from mcpreg_api.config import HttpConfig
-from mcpreg_api.extensions import TOOLHIVE_PATH
 from mcpreg_api.loader import CatalogState
 from mcpreg_api.manners import send
+from mcpreg_api.paths import TOOLHIVE_PATH
 from mcpreg_api.provenance import generation_headers
 from mcpreg_api.routes_v01 import current_snapshot
 

@@ -5,28 +5,33 @@ document and its signature (`URL.sig`, or `--signature`), verify the signature w
 obtained through another channel than the registry, and refuse on any mismatch. A registry's base URL
 checks both documents it signs (the ToolHive document and the upstream server list).
 
-Exit codes: 0 verified; 1 a signature is missing or does not match (tampered document, another key);
-2 the registry cannot be reached or the arguments are wrong.
+With `--entry NAME[@VERSION]`, only that server entry is checked, against the signed entries manifest
+its provenance block names (see verify_entry): what a host runs before launching one server.
+
+Exit codes: 0 verified; 1 a signature is missing or does not match (tampered document or entry,
+another key); 2 the registry cannot be reached or the arguments are wrong.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mcpreg.signing import PublicKey, SignatureMismatch, SigningError, key_id, load_public_key, verify_blob
+from mcpreg_cli.verify_entry import MAX_SIGNATURE_BYTES, parse_entry_arg, verify_entry
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNREACHABLE = 0, 1, 2
 # The documents a registry signs, by path (the API's `SIGNED_PATHS`; the CLI does not import the API).
 SIGNED_DOCUMENT_PATHS = ("/api/v1/registry", "/v0.1/x/dev.mcpregistry/servers.json")
 SIGNATURE_SUFFIX = ".sig"
 HEADER_GENERATION = "X-Mcpreg-Generation"
-MAX_SIGNATURE_BYTES = 4096
 
 
 class Unreachable(Exception):
@@ -49,7 +54,7 @@ def _get(url: str, timeout: float, limit: int | None = None) -> Fetched:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked
             body = response.read() if limit is None else response.read(limit + 1)
             if limit is not None and len(body) > limit:
-                raise Unreachable(f"{url} sent more than {limit} bytes: not a signature")
+                raise Unreachable(f"{url} sent more than {limit} bytes")
             return Fetched(body, response.headers.get(HEADER_GENERATION))
     except urllib.error.HTTPError as exc:
         if exc.code == 404 and url.endswith(SIGNATURE_SUFFIX):
@@ -105,20 +110,51 @@ def run(args: argparse.Namespace) -> int:
         return _refuse(f"error: {args.key}: {exc}", EXIT_UNREACHABLE)
     if urllib.parse.urlsplit(args.url).scheme not in ("http", "https"):
         return _refuse(f"error: {args.url} is not an http(s) URL", EXIT_UNREACHABLE)
+    if args.entry is not None:
+        return _run_entry(args, key)
     urls = documents_of(args.url)
     if args.signature and len(urls) > 1:
         return _refuse("error: --signature is the signature of one document: give its URL", EXIT_UNREACHABLE)
     for url in urls:
-        try:
-            what = verify_document(url, key, signature_url=args.signature, timeout=args.timeout)
-        except Unreachable as exc:
-            return _refuse(f"error: {exc}", EXIT_UNREACHABLE)
-        except Missing as exc:
-            return _refuse(f"NOT VERIFIED: {exc}", EXIT_MISMATCH)
-        except SignatureMismatch as exc:
-            return _refuse(f"NOT VERIFIED: {url}: {exc}", EXIT_MISMATCH)
-        print(f"verified: {what}, key {key_id(key)}")
+        code = _checked(
+            functools.partial(verify_document, url, key, signature_url=args.signature, timeout=args.timeout),
+            key,
+            where=f"{url}: ",
+        )
+        if code != EXIT_OK:
+            return code
     return EXIT_OK
+
+
+def _checked(check: Callable[[], str], key: PublicKey, where: str = "") -> int:
+    """Run one check: say what was verified, or why not; the exit status for it."""
+    try:
+        what = check()
+    except Unreachable as exc:
+        return _refuse(f"error: {exc}", EXIT_UNREACHABLE)
+    except Missing as exc:
+        return _refuse(f"NOT VERIFIED: {exc}", EXIT_MISMATCH)
+    except SignatureMismatch as exc:
+        return _refuse(f"NOT VERIFIED: {where}{exc}", EXIT_MISMATCH)
+    print(f"verified: {what}, key {key_id(key)}")
+    return EXIT_OK
+
+
+def _body(url: str, timeout: float, limit: int | None) -> bytes:
+    return _get(url, timeout, limit).body
+
+
+def _run_entry(args: argparse.Namespace, key: PublicKey) -> int:
+    """`--entry NAME[@VERSION]`: the registry's base URL, one entry checked (see verify_entry)."""
+    if args.signature:
+        return _refuse("error: --signature is for a document; an entry names its own", EXIT_UNREACHABLE)
+    try:
+        name, version = parse_entry_arg(args.entry)
+    except ValueError as exc:
+        return _refuse(f"error: {exc}", EXIT_UNREACHABLE)
+    return _checked(
+        lambda: verify_entry(args.url, name, version, key, timeout=args.timeout, fetch=_body), key
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,5 +168,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--key", required=True, help="the public key (PEM), obtained outside the registry")
     parser.add_argument("--signature", help="the signature's URL (default: the document's URL + .sig)")
+    parser.add_argument(
+        "--entry",
+        metavar="NAME[@VERSION]",
+        help="verify one server entry (default version: latest) against the signed entries manifest; "
+        "URL is then the registry's base URL",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     parser.set_defaults(func=run)

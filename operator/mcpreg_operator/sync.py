@@ -252,4 +252,5 @@ async def run_sync(
 
 def sign_stored(stored: StoredCatalog, signer: Signer) -> StoredCatalog:
     """`stored` with the signatures of the documents the API serves whole (CPU work: off the loop)."""
-    return dataclasses.replace(stored, signatures=sign_documents(signer, served_documents(stored.data)))
+    documents = served_documents(stored.data, stored.content_hash)
+    return dataclasses.replace(stored, signatures=sign_documents(signer, documents))

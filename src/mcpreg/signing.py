@@ -1,10 +1,10 @@
 """Signatures over served catalogue documents, in the format of `cosign sign-blob`.
 
-The operator signs each document the API serves whole (the ToolHive registry document and the upstream
-server list: `SIGNED_DOCUMENTS`) over its exact bytes, and stores the signatures and the public key with
-the generation (`GenerationSignatures`, part of the storage manifest). The API serves them; `mcpreg
-verify` and `cosign verify-blob --key` check them. Nothing here ever sees the private key except a
-`Signer`, which only the operator builds.
+The operator signs each document the API serves whole (the ToolHive registry document, the upstream
+server list and the entries manifest: `SIGNED_DOCUMENTS`) over its exact bytes, and stores the
+signatures and the public key with the generation (`GenerationSignatures`, part of the storage
+manifest). The API serves them; `mcpreg verify` and `cosign verify-blob --key` check them. Nothing
+here ever sees the private key except a `Signer`, which only the operator builds.
 
 The format is cosign's for a key pair (no transparency log, no certificate):
 - ECDSA P-256: base64 of the ASN.1 DER signature over SHA-256 of the bytes;
@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TOOLHIVE_DOCUMENT = "toolhive"
 UPSTREAM_DOCUMENT = "upstream"
-SIGNED_DOCUMENTS = (TOOLHIVE_DOCUMENT, UPSTREAM_DOCUMENT)
+ENTRIES_DOCUMENT = "entries"  # the digest of each entry (mcpreg.catalog.provenance): per-entry checks
+SIGNED_DOCUMENTS = (TOOLHIVE_DOCUMENT, UPSTREAM_DOCUMENT, ENTRIES_DOCUMENT)
 KEY_ID_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
@@ -57,16 +55,7 @@ def spec_for(url: str, storage: dict[str, Any]) -> dict[str, Any]:
 
 
 def put_secret(kube: Kube, namespace: str, access: str, secret: str, name: str = "s3-creds") -> None:
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=name),
-        string_data={"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret},
-    )
-    try:
-        kube.core.create_namespaced_secret(namespace, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        kube.core.replace_namespaced_secret(name, namespace, body)
+    kube.put_secret(namespace, name, {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret})
 
 
 def ready_with(count: int) -> Any:

@@ -13,20 +13,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
+from fixtures.api_process import get
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
+from fixtures.signing import SNAPSHOT, create_signed, pem_private, put_key
 from mcpreg.signing import PrivateKeySigner, load_public_key, verify_blob
 from mcpreg_dev.binaries import ensure_cosign
 from mcpreg_dev.controlplane import free_port
@@ -34,11 +30,12 @@ from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 
 pytestmark = pytest.mark.integration
 
-SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-SNAPSHOT = SHARED / "toolhive" / "registry-2026-02-18.json"
-DOCUMENTS = {"toolhive": "/api/v1/registry", "upstream": "/v0.1/x/dev.mcpregistry/servers.json"}
+DOCUMENTS = {
+    "toolhive": "/api/v1/registry",
+    "upstream": "/v0.1/x/dev.mcpregistry/servers.json",
+    "entries": "/v0.1/x/dev.mcpregistry/entries.json",  # per-entry provenance: the digests, signed alike
+}
 KEY_PATH = "/v0.1/x/dev.mcpregistry/signing-key"
-SECRET = "catalogue-signing"
 
 
 @pytest.fixture(scope="module")
@@ -61,77 +58,6 @@ def verify_blob_with_cosign(cosign: Path, home: Path, key: Path, signature: Path
     if result.returncode == 0:
         assert "Verified OK" in result.stderr + result.stdout
     return result.returncode == 0
-
-
-def pem_private(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def put_key(kube: Kube, namespace: str, pem: bytes) -> None:
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=SECRET), string_data={"signing.key": pem.decode()}
-    )
-    try:
-        kube.core.create_namespaced_secret(namespace, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        kube.core.replace_namespaced_secret(SECRET, namespace, body)
-
-
-def get(url: str) -> tuple[int, bytes, dict[str, str]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(), dict(exc.headers)
-
-
-@pytest.fixture
-def api_process(kube: Kube, namespace: str, tmp_path: Path) -> Iterator[Any]:
-    """`start(registry)`: the registry's API as its pods run it, on loopback; yields its base URL."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(registry: str) -> str:
-        config_map = kube.core.read_namespaced_config_map(f"{registry}-api-config", namespace)
-        config_file = tmp_path / f"{registry}-config.json"
-        config_file.write_text(config_map.data["config.json"])
-        deployment = kube.apps.read_namespaced_deployment(f"{registry}-api", namespace)
-        pod = deployment.spec.template.spec
-        # The pod gets no Secret and no key: only its configuration document and its token.
-        assert not [v for v in pod.volumes or [] if v.secret is not None]
-        assert not [
-            e for c in pod.containers for e in c.env or [] if e.value_from and e.value_from.secret_key_ref
-        ]
-        kubeconfig = kube.service_account_kubeconfig(
-            namespace, pod.service_account_name, tmp_path / f"{registry}.kubeconfig"
-        )
-        port = free_port()
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "mcpreg_cli.main", "serve", "--config", str(config_file),
-                 "--host", "127.0.0.1", "--port", str(port)],
-                env=dict(os.environ, KUBECONFIG=str(kubeconfig)),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _ready(base), timeout=30, what="the API serving the catalogue")
-        return base
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(10)
-
-
-def _ready(base: str) -> bool | None:
-    try:
-        return get(base + "/readiness")[0] == 200 or None
-    except OSError:
-        return None
 
 
 def served_key_id(base: str) -> str | None:
@@ -176,20 +102,7 @@ def test_cosign_verifies_what_the_api_serves_and_refuses_tampering_other_keys_an
     first_signer = PrivateKeySigner.from_pem(pem_private(first))
     put_key(kube, namespace, pem_private(first))
     bare_repo.commit({"registry.json": SNAPSHOT.read_bytes()})
-    spec = {
-        "source": {"type": "git", "git": {"repository": git_daemon.url(bare_repo), "path": "registry.json"}},
-        "signing": {"secretRef": {"name": SECRET}},
-    }
-    registries.create("signed", spec)
-    registries.wait(
-        "signed",
-        lambda s: (
-            (s.get("syncStatus") or {}).get("signingKeyId") == first_signer.key_id
-            and s.get("phase") == "Ready"
-        ),
-        timeout=90,
-        what="signed and Ready",
-    )
+    create_signed(registries, "signed", git_daemon.url(bare_repo), first_signer.key_id)
     base = api_process("signed")
     home = tmp_path / "home"
     home.mkdir()

@@ -387,7 +387,9 @@ async def test_old_format_is_read_and_kept(backend: Harness, generations: list[S
 
 
 def _signed(stored: StoredCatalog, signer: PrivateKeySigner) -> StoredCatalog:
-    return replace(stored, signatures=sign_documents(signer, served_documents(stored.data)))
+    return replace(
+        stored, signatures=sign_documents(signer, served_documents(stored.data, stored.content_hash))
+    )
 
 
 async def test_signatures_are_stored_with_the_generation_and_a_new_key_republishes_it(
@@ -416,7 +418,7 @@ async def test_signatures_are_stored_with_the_generation_and_a_new_key_republish
         assert rotated.content_hash == a.content_hash
         assert rotated.signatures is not None and rotated.signatures.key_id == second.key_id
         public = load_public_key(rotated.signatures.public_key)
-        for name, document in served_documents(rotated.data).items():
+        for name, document in served_documents(rotated.data, rotated.content_hash).items():
             verify_blob(public, rotated.signatures.documents[name], document)
         # Unsigned again: readers see the generation without signatures.
         assert (await store.write(a)).written

@@ -10,8 +10,9 @@ from api_testdata import Serve, Served
 from mcpreg.apiconfig import ApiServerConfig, SourceSummary
 from mcpreg.storage import FileCatalogReader
 from mcpreg_api.app import LOADER, create_app
-from mcpreg_api.extensions import INFO_PATH, RegistryIdentity
+from mcpreg_api.extensions import RegistryIdentity
 from mcpreg_api.launch import registry_identity
+from mcpreg_api.paths import INFO_PATH
 from mcpreg_api.schemas import RegistryInfo
 
 

@@ -2,54 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from api_testdata import OneGeneration, catalogue_bytes, edge_catalogue
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from signed_testdata import generation, new_signer, start, verify
 
-from mcpreg.catalog.served import served_documents
-from mcpreg.signing import PrivateKeySigner, load_public_key, sign_documents, verify_blob
-from mcpreg.storage.model import StoredCatalog
-from mcpreg_api.app import LOADER, create_app
-from mcpreg_api.config import AccessLogConfig, HttpConfig
-from mcpreg_api.extensions import INFO_PATH, SIGNING_KEY_PATH, UPSTREAM_PATH
+from mcpreg.signing import load_public_key, verify_blob
+from mcpreg_api.paths import ENTRIES_PATH, INFO_PATH, SIGNING_KEY_PATH, UPSTREAM_PATH
 from mcpreg_api.provenance import HEADER_GENERATION, HEADER_KEY_ID, HEADER_SIGNATURE
-from mcpreg_api.snapshot import served_form
-from mcpreg_cli.main import main as cli
 
 TOOLHIVE_PATH = "/api/v1/registry"
-
-
-def new_signer() -> PrivateKeySigner:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return PrivateKeySigner.from_pem(pem)
-
-
-def generation(signer: PrivateKeySigner | None) -> StoredCatalog:
-    data = served_form(catalogue_bytes(edge_catalogue()))
-    stored = StoredCatalog.create(data, revision="r1", server_count=5)
-    return (
-        stored
-        if signer is None
-        else replace(stored, signatures=sign_documents(signer, served_documents(data)))
-    )
-
-
-async def start(stored: StoredCatalog) -> TestClient[web.Request, web.Application]:
-    app = create_app(OneGeneration(stored), config=HttpConfig(access_log=AccessLogConfig(enabled=False)))
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    await app[LOADER].wait_loaded()
-    return client
 
 
 async def test_each_signed_document_is_served_as_signed_with_its_signature_and_key() -> None:
@@ -60,7 +22,7 @@ async def test_each_signed_document_is_served_as_signed_with_its_signature_and_k
         key = await client.get(SIGNING_KEY_PATH)
         assert key.status == 200 and key.headers[HEADER_KEY_ID] == signer.key_id
         public = load_public_key(await key.read())
-        for path in (TOOLHIVE_PATH, UPSTREAM_PATH):
+        for path in (TOOLHIVE_PATH, UPSTREAM_PATH, ENTRIES_PATH):
             for encoding in ("identity", "gzip"):  # gzip is only a transfer encoding of the signed bytes
                 document = await client.get(path, headers={"Accept-Encoding": encoding})
                 assert document.status == 200
@@ -75,7 +37,7 @@ async def test_each_signed_document_is_served_as_signed_with_its_signature_and_k
         assert info["signing"] == {
             "keyId": signer.key_id,
             "keyUrl": SIGNING_KEY_PATH,
-            "documents": {TOOLHIVE_PATH: TOOLHIVE_PATH + ".sig", UPSTREAM_PATH: UPSTREAM_PATH + ".sig"},
+            "documents": {path: path + ".sig" for path in (TOOLHIVE_PATH, UPSTREAM_PATH, ENTRIES_PATH)},
         }
     finally:
         await client.close()
@@ -84,7 +46,13 @@ async def test_each_signed_document_is_served_as_signed_with_its_signature_and_k
 async def test_an_unsigned_registry_says_so_on_the_signature_and_key_paths() -> None:
     client = await start(generation(None))
     try:
-        for path in (TOOLHIVE_PATH + ".sig", UPSTREAM_PATH + ".sig", SIGNING_KEY_PATH):
+        for path in (
+            TOOLHIVE_PATH + ".sig",
+            UPSTREAM_PATH + ".sig",
+            ENTRIES_PATH,
+            ENTRIES_PATH + ".sig",
+            SIGNING_KEY_PATH,
+        ):
             response = await client.get(path)
             assert response.status == 404
             assert "not signed" in (await response.json())["detail"]
@@ -93,10 +61,6 @@ async def test_an_unsigned_registry_says_so_on_the_signature_and_key_paths() -> 
         assert (await (await client.get(INFO_PATH)).json())["signing"] is None
     finally:
         await client.close()
-
-
-async def verify(*args: str) -> int:
-    return await asyncio.to_thread(cli, ["verify", *args])
 
 
 async def test_mcpreg_verify_exits_0_on_a_match_1_on_a_mismatch_or_no_signature_2_when_unreachable(

@@ -152,7 +152,7 @@ async def test_a_signed_sync_stores_the_signatures_and_a_rotated_key_skips_the_c
     assert outcome.signing_key_id == first.key_id
     assert store.stored is not None and store.stored.signatures is not None
     public = load_public_key(store.stored.signatures.public_key)
-    for name, document in served_documents(store.stored.data).items():
+    for name, document in served_documents(store.stored.data, store.stored.content_hash).items():
         verify_blob(public, store.stored.signatures.documents[name], document)
 
     # Same key: the cheap path. Another key (the Secret rotated): fetched, signed anew and written.

@@ -26,7 +26,7 @@ from mcpreg.signing import (
 )
 from mcpreg.storage.configmap_layout import HeadAnnotations
 from mcpreg.storage.manifest import BlobRef, Manifest
-from mcpreg.storage.model import StoredCatalog
+from mcpreg.storage.model import StoredCatalog, sha256_hash
 from mcpreg.storage.s3_layout import PointerDocument
 
 CATALOGUE = {
@@ -126,7 +126,7 @@ def test_an_unusable_key_is_refused_with_a_message_that_names_no_key_material(
 
 def test_the_signed_documents_are_the_bytes_the_api_serves(signer: PrivateKeySigner) -> None:
     data = served()
-    documents = served_documents(data)
+    documents = served_documents(data, sha256_hash(data))
     assert set(documents) == set(SIGNED_DOCUMENTS)
     document = read_served(data)
     assert documents["toolhive"] == document.toolhive
@@ -153,7 +153,9 @@ def test_signatures_survive_both_storage_encodings_and_change_the_generation_id(
     unsigned = StoredCatalog.create(
         data, revision="abc", server_count=3, stored_at=datetime(2026, 1, 1, tzinfo=UTC)
     )
-    stored = replace(unsigned, signatures=sign_documents(signer, served_documents(data)))
+    stored = replace(
+        unsigned, signatures=sign_documents(signer, served_documents(data, unsigned.content_hash))
+    )
     manifest = _manifest(stored)
     head = HeadAnnotations.model_validate(HeadAnnotations.of(manifest).to_annotations())
     assert head.manifest().signatures == stored.signatures
