@@ -51,6 +51,7 @@ from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import MCPRegistryStatus
 from mcpreg_operator.storage_factory import cleanup_after_move
 from mcpreg_operator.sync import LastGood, SyncFailure, SyncOutcome, SyncStage, failure_from_error, run_sync
+from mcpreg_operator.sync_metrics import count_sync
 from mcpreg_operator.workload import Owner
 
 log = logging.getLogger(__name__)
@@ -357,6 +358,7 @@ class RegistryController:
             return None
         now = _now()
         result.mutations.append(lambda s: decisions.record_trigger(s, trigger=trigger))
+        count_sync(outcome if isinstance(outcome, SyncOutcome) else None)
         if isinstance(outcome, SyncFailure):
             failure = outcome
             result.mutations.append(

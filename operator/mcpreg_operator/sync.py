@@ -29,6 +29,7 @@ from mcpreg_operator.parsing import ParsingFailed, prepare_stored
 from mcpreg_operator.quarantine import INVALID_DATA, EntryReport, refusal, render_issue_list
 from mcpreg_operator.sources.errors import SourceError
 from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.sync_metrics import SyncStep, timed_step
 
 
 class SyncStage(StrEnum):
@@ -166,7 +167,8 @@ async def run_sync(
     changed. With `signer`, the documents served whole are signed and stored with the generation."""
     spec_hash = data_spec_hash(spec)
     try:
-        revision = await source.revision()
+        with timed_step(SyncStep.REVISION):
+            revision = await source.revision()
     except SourceError as exc:
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
 
@@ -180,7 +182,8 @@ async def run_sync(
         # Cheap path: same revision, same spec. Only confirm that storage still holds that data
         # (someone may have deleted it), without downloading anything.
         try:
-            stored_hash = await store.current_hash()
+            with timed_step(SyncStep.STORE):
+                stored_hash = await store.current_hash()
         except Exception as exc:
             raise failure_from_error(exc, SyncStage.STORAGE, "cannot read storage") from None
         if stored_hash == last_good.content_hash:
@@ -200,7 +203,8 @@ async def run_sync(
     if on_fetch is not None:
         await on_fetch()
     try:
-        snapshot = await source.fetch()
+        with timed_step(SyncStep.FETCH):
+            snapshot = await source.fetch()
     except SourceError as exc:
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
     assert snapshot.data is not None
@@ -210,14 +214,15 @@ async def run_sync(
     # small ones. Then spec.validation decides whether what is left may be stored (see quarantine).
     where = f"{snapshot.description} at {snapshot.revision[:12]}"
     try:
-        stored, entries = await prepare_stored(
-            snapshot.data,
-            format=spec.source.format.value,
-            filter_spec=_filter_spec(spec),
-            limits=limits or CatalogLimits(),
-            revision=snapshot.revision,
-            executor=executor,
-        )
+        with timed_step(SyncStep.PREPARE):
+            stored, entries = await prepare_stored(
+                snapshot.data,
+                format=spec.source.format.value,
+                filter_spec=_filter_spec(spec),
+                limits=limits or CatalogLimits(),
+                revision=snapshot.revision,
+                executor=executor,
+            )
     except CatalogError as exc:  # the document as a whole, or the filter: whatever spec.validation says
         raise SyncFailure(SyncStage.DATA, INVALID_DATA, f"{where}: {render_issues(exc)}") from None
     except ParsingFailed as exc:
@@ -228,13 +233,15 @@ async def run_sync(
         raise SyncFailure(SyncStage.DATA, refused.reason, f"{where}: {refused.message}")
     if signer is not None:
         try:
-            stored = await asyncio.to_thread(sign_stored, stored, signer)
+            with timed_step(SyncStep.SIGN):
+                stored = await asyncio.to_thread(sign_stored, stored, signer)
         except Exception as exc:  # a KMS signer's failure, or a served document that cannot be split
             raise SyncFailure(
                 SyncStage.STORAGE, "SigningFailed", f"cannot sign the catalogue: {exc}"
             ) from None
     try:
-        result = await store.write(stored, before_publish=before_publish)
+        with timed_step(SyncStep.STORE):
+            result = await store.write(stored, before_publish=before_publish)
     except Exception as exc:  # storage backends raise their own errors; status must name them
         raise failure_from_error(exc, SyncStage.STORAGE, "cannot store the catalogue") from None
     return SyncOutcome(

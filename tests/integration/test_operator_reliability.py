@@ -298,3 +298,39 @@ def test_the_operator_reports_its_event_loop_lag(operator_process: OperatorProce
     )
     assert count > 0  # the monitor samples every 100 ms
     assert "mcpreg_operator_event_loop_lag_max_seconds" in text
+
+
+def scrape(operator: OperatorProcess) -> dict[str, float]:
+    """The operator's /metrics as {series: value} (comments left out)."""
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines if not line.startswith("#")
+    }
+
+
+def test_the_operator_reports_each_sync_step_and_how_syncs_end(
+    registries: Registries,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+    operator_process: OperatorProcess,
+) -> None:
+    before = scrape(operator_process)
+    bare_repo.commit({"registry.json": SNAPSHOTS[0].read_bytes()})
+    registries.create("metered", {**git_spec(git_daemon.url(bare_repo)), "api": {"enabled": False}})
+    registries.wait("metered", is_ready_with(expected_count(SNAPSHOTS[0])), timeout=60)
+    value = registries.trigger("metered")  # nothing new upstream: an unchanged sync
+    registries.wait("metered", lambda s: s.get("lastManualSyncTrigger") == value, timeout=60)
+    registries.patch("metered", {"spec": {"source": {"git": {"repository": "git://127.0.0.1:1/none.git"}}}})
+    registries.wait("metered", lambda s: (s.get("syncStatus") or {}).get("phase") == "Failed", timeout=60)
+    after = scrape(operator_process)
+
+    def grew(series: str) -> float:
+        return after.get(series, 0.0) - before.get(series, 0.0)
+
+    for step in ("revision", "fetch", "prepare", "store"):
+        assert grew(f'mcpreg_operator_sync_step_seconds_count{{step="{step}"}}') >= 1, step
+        assert grew(f'mcpreg_operator_sync_step_seconds_sum{{step="{step}"}}') > 0, step
+    for result in ("stored", "unchanged", "failed"):
+        assert grew(f'mcpreg_operator_syncs_total{{result="{result}"}}') >= 1, result
