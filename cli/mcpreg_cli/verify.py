@@ -3,7 +3,8 @@
 The step an MCP host runs before launching anything from a registry (docs/signing.md): fetch the
 document and its signature (`URL.sig`, or `--signature`), verify the signature with a public key
 obtained through another channel than the registry, and refuse on any mismatch. A registry's base URL
-checks both documents it signs (the ToolHive document and the upstream server list).
+checks both documents it signs (the ToolHive document and the upstream server list), and the entries
+manifest when the registry serves one (generations signed before per-entry provenance have none).
 
 With `--entry NAME[@VERSION]`, only that server entry is checked, against the signed entries manifest
 its provenance block names (see verify_entry): what a host runs before launching one server.
@@ -31,6 +32,7 @@ EXIT_OK, EXIT_MISMATCH, EXIT_UNREACHABLE = 0, 1, 2
 # The documents a registry signs, by path (the API's `SIGNED_PATHS`; the CLI does not import the API).
 SIGNED_DOCUMENT_PATHS = ("/api/v1/registry", "/v0.1/x/dev.mcpregistry/servers.json")
 SIGNATURE_SUFFIX = ".sig"
+ENTRIES_MANIFEST_PATH = "/v0.1/x/dev.mcpregistry/entries.json"
 HEADER_GENERATION = "X-Mcpreg-Generation"
 
 
@@ -123,16 +125,30 @@ def run(args: argparse.Namespace) -> int:
         )
         if code != EXIT_OK:
             return code
+    if len(urls) > 1:
+        # Checked like the documents when signed; a registry without one (no per-entry provenance yet)
+        # is said to be so, not refused: its documents verified, and --entry refuses it on its own.
+        manifest = args.url.rstrip("/") + ENTRIES_MANIFEST_PATH
+        return _checked(
+            functools.partial(verify_document, manifest, key, signature_url=None, timeout=args.timeout),
+            key,
+            where=f"{manifest}: ",
+            absent=f"{manifest}: the registry serves no entries manifest (no per-entry provenance)",
+        )
     return EXIT_OK
 
 
-def _checked(check: Callable[[], str], key: PublicKey, where: str = "") -> int:
-    """Run one check: say what was verified, or why not; the exit status for it."""
+def _checked(check: Callable[[], str], key: PublicKey, where: str = "", absent: str | None = None) -> int:
+    """Run one check: say what was verified, or why not; the exit status for it. With `absent`, a
+    missing signature is not a failure: `absent` says what was not checked."""
     try:
         what = check()
     except Unreachable as exc:
         return _refuse(f"error: {exc}", EXIT_UNREACHABLE)
     except Missing as exc:
+        if absent is not None:
+            print(f"not checked: {absent}")
+            return EXIT_OK
         return _refuse(f"NOT VERIFIED: {exc}", EXIT_MISMATCH)
     except SignatureMismatch as exc:
         return _refuse(f"NOT VERIFIED: {where}{exc}", EXIT_MISMATCH)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from signed_testdata import generation, new_signer, start, verify
 
-from mcpreg.signing import load_public_key, verify_blob
+from mcpreg.catalog.served import served_documents
+from mcpreg.signing import ENTRIES_DOCUMENT, load_public_key, sign_documents, verify_blob
 from mcpreg_api.paths import ENTRIES_PATH, INFO_PATH, SIGNING_KEY_PATH, UPSTREAM_PATH
 from mcpreg_api.provenance import HEADER_GENERATION, HEADER_KEY_ID, HEADER_SIGNATURE
 
@@ -77,7 +79,8 @@ async def test_mcpreg_verify_exits_0_on_a_match_1_on_a_mismatch_or_no_signature_
         base = str(signed.make_url("/"))
         assert await verify(base, "--key", str(good_key)) == 0
         out = capsys.readouterr().out
-        assert out.count("verified:") == 2 and signer.key_id in out
+        assert out.count("verified:") == 3 and signer.key_id in out  # two documents, the entries manifest
+        assert "entries.json" in out
         assert await verify(str(signed.make_url(UPSTREAM_PATH)), "--key", str(good_key)) == 0
         assert await verify(base, "--key", str(other_key)) == 1
         assert "does not match" in capsys.readouterr().err
@@ -97,3 +100,22 @@ async def test_mcpreg_verify_exits_0_on_a_match_1_on_a_mismatch_or_no_signature_
     assert "cannot connect" in capsys.readouterr().err
     assert await verify("ftp://x/", "--key", str(good_key)) == 2
     assert await verify("http://127.0.0.1:1/", "--key", str(tmp_path / "absent.pub")) == 2
+
+
+async def test_a_generation_signed_before_the_entries_manifest_still_verifies_as_a_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signer = new_signer()
+    key = tmp_path / "key.pub"
+    key.write_text(signer.public_key_pem)
+    unsigned = generation(None)
+    documents = served_documents(unsigned.data, unsigned.content_hash)
+    del documents[ENTRIES_DOCUMENT]  # what an operator signed before per-entry provenance
+    older = await start(replace(unsigned, signatures=sign_documents(signer, documents)))
+    try:
+        assert await verify(str(older.make_url("/")), "--key", str(key)) == 0
+        out = capsys.readouterr().out
+        assert out.count("verified:") == 2
+        assert "not checked:" in out and "no entries manifest" in out
+    finally:
+        await older.close()
