@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,3 +55,11 @@ def medians(results: list[Figures]) -> Figures:
 def print_json(args: argparse.Namespace, report: dict[str, Figures]) -> int:
     print(json.dumps({"servers": args.servers, "runs": args.runs, **report}, indent=2))
     return 0
+
+
+def memory(baseline_kib: int) -> Figures:
+    """The child's peak memory, and what it held before the measured work (both MiB)."""
+    return {
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "baseline_rss_mib": baseline_kib / 1024,
+    }

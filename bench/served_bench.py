@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from alternating import alternate, arguments, child, medians, print_json  # bench/ is sys.path[0]
+from alternating import alternate, arguments, child, medians, memory, print_json  # bench/ is sys.path[0]
 from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
 
 SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
@@ -50,8 +50,7 @@ def one_run(way: str, servers: int) -> dict[str, Any]:
         "stored_bytes": len(data),
         "gzip_bytes": len(compress(data)),
         "configmap_parts": len(encode(data).chunks),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "baseline_rss_mib": baseline_kib / 1024,
+        **memory(baseline_kib),
     }
 
 
