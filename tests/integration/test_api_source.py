@@ -26,7 +26,7 @@ from kubernetes_asyncio import config as async_config
 
 from fixtures.kube import Kube, fresh_namespace
 from fixtures.official_registry import SEED_COUNT, SEED_NAMESPACE
-from fixtures.operator import OperatorProcess, Registries
+from fixtures.operator import OperatorProcess, Registries, wait_until_handling_registries
 from integration.test_api_server import LATEST, needs_shared, start_api
 from integration.test_url_source import condition, failed_with, secret, sync_once
 from mcpreg.catalog.served import ServedEntry, read_served
@@ -52,6 +52,7 @@ def api_operator(
         extra_args=["--namespace", "tn-api-*"],
     )
     proc.start()
+    wait_until_handling_registries(kube, "tn-api-warmup-")
     yield proc
     proc.stop()
 
