@@ -20,6 +20,7 @@ from mcpreg_operator.spec.source import (
     ConfigMapSource,
     GitSource,
     GitVerification,
+    Source,
     SourceType,
 )
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
@@ -221,7 +222,7 @@ def _config_map_value(cm: JsonObject, key: str) -> bytes | None:
 
 
 def build_source(
-    spec: MCPRegistrySpec,
+    source: Source | MCPRegistrySpec,
     namespace: str,
     kube: KubeClient,
     git: GitClient,
@@ -229,20 +230,22 @@ def build_source(
     *,
     registry: str = "",
 ) -> CatalogSource:
+    """The `CatalogSource` of one `Source`: an item of `spec.sources`, or `spec.source` when given the
+    whole spec (the one-source form)."""
+    if isinstance(source, MCPRegistrySpec):
+        source = source.single_source
     # The CRD's CEL rules require the sub-object source.type names; the API server enforces them.
-    if spec.source.type is SourceType.GIT and spec.source.git is not None:
-        return GitCatalogSource(spec.source.git, namespace, kube, git, executor)
-    if spec.source.type is SourceType.CONFIGMAP and spec.source.config_map is not None:
-        return ConfigMapCatalogSource(spec.source.config_map, namespace, kube)
-    if spec.source.type is SourceType.URL and spec.source.url is not None:
+    if source.type is SourceType.GIT and source.git is not None:
+        return GitCatalogSource(source.git, namespace, kube, git, executor)
+    if source.type is SourceType.CONFIGMAP and source.config_map is not None:
+        return ConfigMapCatalogSource(source.config_map, namespace, kube)
+    if source.type is SourceType.URL and source.url is not None:
         # Imported here: the URL source reads Secrets with this module's helpers.
         from mcpreg_operator.sources.url import UrlCatalogSource
 
-        return UrlCatalogSource(spec.source.url, namespace=namespace, registry=registry, kube=kube)
-    field = {SourceType.GIT: "git", SourceType.CONFIGMAP: "configMap", SourceType.URL: "url"}[
-        spec.source.type
-    ]
+        return UrlCatalogSource(source.url, namespace=namespace, registry=registry, kube=kube)
+    field = {SourceType.GIT: "git", SourceType.CONFIGMAP: "configMap", SourceType.URL: "url"}[source.type]
     raise SourceError(
         SourceErrorKind.INVALID_REFERENCE,
-        f"source.{field} is required when source.type is {spec.source.type.value}",
+        f"source.{field} is required when source.type is {source.type.value}",
     )
