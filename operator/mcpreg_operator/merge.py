@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mcpreg.catalog import DEFAULT_NAMESPACE, Catalog, CatalogEntry, CatalogGroup, CatalogIssue, hash_value
 from mcpreg.catalog.quarantine import SkippedEntry
-from mcpreg.catalog.served import ServedDocument
+from mcpreg.catalog.served import ServedDocument, upstream_list
 from mcpreg_operator.quarantine import REPORTED_ENTRIES, REPORTED_WARNINGS, EntryReport
 
 #: Where each served entry of a merged catalogue names its source.
@@ -85,10 +85,10 @@ def merge_catalogs(parts: Sequence[tuple[str, Catalog]]) -> Merged:
 
 
 def served_by(catalog: Catalog) -> dict[str, int]:
-    """Servers (names) of a merged catalogue per source."""
-    source_of = {entry.name: (entry.response_meta or {}).get(SOURCE_META_KEY) for entry in catalog.entries}
+    """Entries (server versions) of a merged catalogue per source."""
     counts: dict[str, int] = {}
-    for source in source_of.values():
+    for entry in catalog.entries:
+        source = (entry.response_meta or {}).get(SOURCE_META_KEY)
         if isinstance(source, str):
             counts[source] = counts.get(source, 0) + 1
     return counts
@@ -144,10 +144,7 @@ def entries_of_source(document: ServedDocument, source: str) -> bytes | None:
     upstream parser reads back; None when it serves none from that source."""
     bodies = []
     for entry in document.entries:
-        body = json.loads(entry.body)
-        meta = body.get("_meta")
+        meta = json.loads(entry.body).get("_meta")
         if isinstance(meta, dict) and meta.get(SOURCE_META_KEY) == source:
-            bodies.append(body)
-    if not bodies:
-        return None
-    return json.dumps({"servers": bodies, "metadata": {"count": len(bodies)}}).encode()
+            bodies.append(entry.body)
+    return upstream_list(bodies) if bodies else None

@@ -64,7 +64,7 @@ class SourceResult:
     used: Used  # which document the merged catalogue holds entries of
     report: EntryReport | None  # of that document (None: none used)
     refused: tuple[str, str] | None  # (reason, message): why the current document was not used
-    servers: int  # servers served from this source, after the merge and the registry's filter
+    entries: int  # entries (versions) served from this source, after the merge and the registry's filter
     conflicts: int  # its server names left out because an earlier source has them
 
 

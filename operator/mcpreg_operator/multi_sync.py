@@ -242,7 +242,7 @@ def _unchanged_reports(parts: Sequence[_Part]) -> tuple[SourceReport, ...]:
             description=p.source.describe(),
             state=_state(p.failure is None, p.previous is not None),
             revision=p.effective_revision,
-            servers=None,
+            entries=None,
             conflicts=None,
             failure=p.failure,
         )
@@ -354,7 +354,7 @@ def _reports(parts: Sequence[_Part], merged: PreparedMerge) -> list[SourceReport
                 description=part.source.describe(),
                 state=_state(result.used == "current", used is not None),
                 revision=used.revision if used is not None else None,
-                servers=result.servers,
+                entries=result.entries,
                 conflicts=result.conflicts,
                 failure=failure,
             )

@@ -95,9 +95,9 @@ def _source_status(report: SourceReport, before: SourceStatus | None, now: datet
         state=report.state,
         revision=report.revision,
         # Not known on the cheap path (nothing was read): what the sync that read it said still holds.
-        server_count=report.servers
-        if report.servers is not None
-        else (before.server_count if before else None),
+        entry_count=report.entries
+        if report.entries is not None
+        else (before.entry_count if before else None),
         conflicts=report.conflicts
         if report.conflicts is not None
         else (before.conflicts if before else None),

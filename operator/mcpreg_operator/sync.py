@@ -132,7 +132,7 @@ class SourceReport:
     description: str
     state: SourceState
     revision: str | None  # of the entries served from it
-    servers: int | None  # servers served from it; None: not known (nothing was read)
+    entries: int | None  # entries (versions) served from it; None: not known (nothing was read)
     conflicts: int | None  # of its names, those an earlier source serves; None: not known
     failure: SyncFailure | None = None
 

@@ -227,10 +227,10 @@ class SourceStatus(ResourceModel):
     revision: str | None = Field(
         default=None, description="Revision of the source whose entries are served (absent: none)."
     )
-    server_count: int | None = Field(
+    entry_count: int | None = Field(
         default=None,
         ge=0,
-        description="Servers served from this source (after the merge and both filters).",
+        description="Entries (server versions) served from this source, after the merge and both filters.",
     )
     conflicts: int | None = Field(
         default=None,
