@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from fixtures.catalogues import TOOLHIVE_PREFIX, toolhive_catalogue
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult
 
 
@@ -49,24 +49,9 @@ class MemoryStore:
         return (self.name,)
 
 
-#: The namespace ToolHive entries get their names in.
-PREFIX = "io.github.stacklok/"
+PREFIX = TOOLHIVE_PREFIX
 
 
 def toolhive(*names: str, tag: str = "utility", description: str = "A server.") -> bytes:
-    """A ToolHive registry document with one stdio server per name."""
-    servers = {
-        name: {
-            "description": description,
-            "image": f"ghcr.io/example/{name}:1.0.0",
-            "status": "Active",
-            "tier": "Community",
-            "transport": "stdio",
-            "tools": ["do_it"],
-            "tags": [tag],
-        }
-        for name in names
-    }
-    return json.dumps(
-        {"version": "1.0.0", "last_updated": "2026-01-15T09:00:00Z", "servers": servers}
-    ).encode()
+    """A ToolHive registry document with one stdio server per name, all with `description`."""
+    return toolhive_catalogue(dict.fromkeys(names, description), tag=tag)
