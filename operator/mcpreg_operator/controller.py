@@ -40,17 +40,29 @@ from mcpreg.storage.model import StorageLocation
 from mcpreg_operator import decisions, quarantine
 from mcpreg_operator.api_reconciler import ApiReconciler, ApiReport, apply_api_report
 from mcpreg_operator.events import EventRecorder
+from mcpreg_operator.multi_sync import FailedSource, SourceMemo, run_multi_sync
 from mcpreg_operator.phase import derive_overall
 from mcpreg_operator.references import REASON as CROSS_NAMESPACE_REASON
 from mcpreg_operator.references import foreign_references
 from mcpreg_operator.signing_key import SigningKeyError, load_signer
+from mcpreg_operator.source_status import source_events
+from mcpreg_operator.sources.errors import SourceError
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.sources.git import GitClient
 from mcpreg_operator.spec.identity import API_VERSION, GROUP, KIND, PLURAL, SYNC_TRIGGER_ANNOTATION, VERSION
+from mcpreg_operator.spec.named_source import NamedSource
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import MCPRegistryStatus
 from mcpreg_operator.storage_factory import cleanup_after_move
-from mcpreg_operator.sync import LastGood, SyncFailure, SyncOutcome, SyncStage, failure_from_error, run_sync
+from mcpreg_operator.sync import (
+    CatalogSource,
+    LastGood,
+    SyncFailure,
+    SyncOutcome,
+    SyncStage,
+    failure_from_error,
+    run_sync,
+)
 from mcpreg_operator.sync_metrics import count_sync
 from mcpreg_operator.workload import Owner
 
@@ -139,6 +151,8 @@ class RegistryController:
     known_hash: str | None = None
     own_writes: deque[str] = field(default_factory=lambda: deque(maxlen=OWN_WRITES_REMEMBERED))
     api: ApiReconciler | None = None
+    # spec.sources: what this process remembers of each source (its last good document), by name.
+    source_memos: dict[str, SourceMemo] = field(default_factory=dict)
 
     def wake(self, reason: str = "") -> None:
         if reason in (decisions.SOURCE_CHANGED, decisions.STORAGE_CHANGED):
@@ -330,20 +344,39 @@ class RegistryController:
             signing_key_id=previous.signing_key_id if previous else None,
         )
         try:
-            source = build_source(
-                spec, self.namespace, self.ctx.kube, self.ctx.git, self.ctx.executor, registry=self.name
-            )
             signer = await load_signer(spec.signing, self.namespace, self.ctx.kube)
-            outcome: SyncOutcome | SyncFailure = await run_sync(
-                spec=spec,
-                source=source,
-                store=store,
-                last_good=last_good,
-                executor=self.ctx.cpu_executor,
-                on_fetch=announce,
-                before_publish=lambda location: self._before_publish(spec, store, location),
-                signer=signer,
-            )
+            outcome: SyncOutcome | SyncFailure
+            if spec.sources is not None:
+                outcome = await run_multi_sync(
+                    spec=spec,
+                    sources=[(named, self._catalog_source(named)) for named in spec.sources],
+                    store=store,
+                    last_good=last_good,
+                    previous={source.name: source.revision for source in observed.sources or ()},
+                    memos=self.source_memos,
+                    executor=self.ctx.cpu_executor,
+                    on_fetch=announce,
+                    before_publish=lambda location: self._before_publish(spec, store, location),
+                    signer=signer,
+                )
+            else:
+                outcome = await run_sync(
+                    spec=spec,
+                    source=build_source(
+                        spec,
+                        self.namespace,
+                        self.ctx.kube,
+                        self.ctx.git,
+                        self.ctx.executor,
+                        registry=self.name,
+                    ),
+                    store=store,
+                    last_good=last_good,
+                    executor=self.ctx.cpu_executor,
+                    on_fetch=announce,
+                    before_publish=lambda location: self._before_publish(spec, store, location),
+                    signer=signer,
+                )
         except ObjectGone:
             return None
         except SigningKeyError as exc:  # nothing stored changes: the last good catalogue stays served
@@ -384,6 +417,7 @@ class RegistryController:
                 s, success, spec=spec, generation=generation, started=started, now=now
             )
         )
+        result.events.extend(source_events(observed, success))
         skipped = quarantine.skipped_event(success.entries, previous.skipped_hash if previous else None)
         if skipped is not None:
             result.events.append(("Warning", quarantine.ENTRIES_SKIPPED, skipped))
@@ -415,6 +449,15 @@ class RegistryController:
             success.fetched,
         )
         return current_obj
+
+    def _catalog_source(self, named: NamedSource) -> CatalogSource:
+        """One source of spec.sources; one that cannot be built fails alone (see `FailedSource`)."""
+        try:
+            return build_source(
+                named, self.namespace, self.ctx.kube, self.ctx.git, self.ctx.executor, registry=self.name
+            )
+        except SourceError as exc:
+            return FailedSource(exc, f"source {named.name}")
 
     async def _before_publish(
         self, spec: MCPRegistrySpec, store: CatalogStore, location: StorageLocation

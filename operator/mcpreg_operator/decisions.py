@@ -15,6 +15,7 @@ from datetime import datetime
 
 from mcpreg_operator import quarantine
 from mcpreg_operator.backoff import next_due, retry_delay
+from mcpreg_operator.source_status import record_sources
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import (
     ConditionStatus,
@@ -176,6 +177,7 @@ def record_success(
     stored = f"catalogue {outcome.content_hash[:19]}… stored"
     set_(ConditionType.SYNCED, ConditionStatus.TRUE, "Synced", stored,
          observed_generation=generation, at=now)  # fmt: skip
+    record_sources(status, outcome, generation=generation, now=now)
 
 
 def record_failure(

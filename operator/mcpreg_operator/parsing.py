@@ -46,6 +46,7 @@ from mcpreg.catalog.detect import FormatChoice
 from mcpreg.catalog.hashing import content_hash
 from mcpreg.catalog.quarantine import read_catalog
 from mcpreg.catalog.served import render_served
+from mcpreg_operator.merge_job import MergeOptions, PreparedMerge, prepare_merged
 from mcpreg_operator.quarantine import EntryReport, summarise
 
 if TYPE_CHECKING:
@@ -127,28 +128,60 @@ async def prepare_stored(
     document that cannot be read or an invalid filter, ParsingFailed when the child dies or fails
     otherwise.
     """
-    from mcpreg.storage.model import StoredCatalog  # not at top level: the child does not need it
-
     options = ParseOptions(format=format, filter_spec=filter_spec, limits=limits)
     threshold = process_threshold() if process_above is None else process_above
     if len(data) > threshold:
         prepared = await prepare_in_child(data, options)
     else:
         prepared = await asyncio.get_running_loop().run_in_executor(executor, prepare, data, options)
-    stored = StoredCatalog(
+    return _generation(prepared, revision), prepared.entries
+
+
+async def prepare_merged_stored(
+    data: bytes,
+    options: MergeOptions,
+    *,
+    revision: str,
+    process_above: int | None = None,
+    executor: Executor | None = None,
+) -> tuple[StoredCatalog, PreparedMerge]:
+    """`prepare_stored` for several sources (`merge_job`): `data` holds their documents back to back.
+    The same rule picks the child process or a thread, by the total size."""
+    threshold = process_threshold() if process_above is None else process_above
+    if len(data) > threshold:
+        result = await _run_child(data, options)
+        if not isinstance(result, PreparedMerge):
+            raise ParsingFailed(f"the catalogue parsing process returned {type(result).__name__}")
+        merged = result
+    else:
+        merged = await asyncio.get_running_loop().run_in_executor(executor, prepare_merged, data, options)
+    return _generation(merged, revision), merged
+
+
+def _generation(prepared: PreparedCatalog | PreparedMerge, revision: str) -> StoredCatalog:
+    from mcpreg.storage.model import StoredCatalog  # not at top level: the child does not need it
+
+    return StoredCatalog(
         data=prepared.data,
         content_hash=prepared.content_hash,
         revision=revision,
         stored_at=datetime.now(UTC),
         server_count=prepared.server_count,
     )
-    return stored, prepared.entries
 
 
 async def prepare_in_child(
     data: bytes, options: ParseOptions, command: Sequence[str] | None = None
 ) -> PreparedCatalog:
     """`prepare(data, options)` in a child process (`command`, default `CHILD_COMMAND`)."""
+    result = await _run_child(data, options, command)
+    if isinstance(result, PreparedCatalog):
+        return result
+    raise ParsingFailed(f"the catalogue parsing process returned {type(result).__name__}")
+
+
+async def _run_child(data: bytes, options: object, command: Sequence[str] | None = None) -> object:
+    """The child's result for `data` and `options`; CatalogError when it refused the data."""
     async with _process_slots():
         try:
             result = await run_in_child(
@@ -156,11 +189,9 @@ async def prepare_in_child(
             )
         except ChildProcessFailed as exc:
             raise ParsingFailed(str(exc), returncode=exc.returncode) from None
-    if isinstance(result, PreparedCatalog):
-        return result
     if isinstance(result, _Refused):
         raise CatalogError(result.issues)
-    raise ParsingFailed(f"the catalogue parsing process returned {type(result).__name__}")
+    return result
 
 
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
@@ -175,8 +206,12 @@ def _process_slots() -> asyncio.Semaphore:
     return slots
 
 
-def _prepare_in_child(data: bytes, options: ParseOptions) -> PreparedCatalog | _Refused:
+def _prepare_in_child(
+    data: bytes, options: ParseOptions | MergeOptions
+) -> PreparedCatalog | PreparedMerge | _Refused:
     try:
+        if isinstance(options, MergeOptions):
+            return prepare_merged(data, options)
         return prepare(data, options)
     except CatalogError as exc:
         return _Refused(exc.issues)

@@ -12,14 +12,22 @@ from typing import Any
 
 class SourceReaders:
     def __init__(self) -> None:
-        self._source_of: dict[tuple[str, str], str] = {}  # (namespace, registry) -> ConfigMap name
+        # (namespace, registry) -> the ConfigMaps it reads
+        self._source_of: dict[tuple[str, str], frozenset[str]] = {}
 
     def update(self, namespace: str, registry: str, spec: Mapping[str, Any] | None) -> None:
-        """Record what the registry's spec reads now (nothing, when it is not a ConfigMap source)."""
-        source = (spec or {}).get("source") or {}
-        config_map = source.get("configMap") or {}
-        if source.get("type") == "configmap" and config_map.get("name"):
-            self._source_of[(namespace, registry)] = str(config_map["name"])
+        """Record what the registry's spec reads now: the ConfigMaps of `source` or `sources`."""
+        spec = spec or {}
+        sources = [spec.get("source") or {}, *(spec.get("sources") or [])]
+        names = frozenset(
+            str((source.get("configMap") or {})["name"])
+            for source in sources
+            if isinstance(source, Mapping)
+            and source.get("type") == "configmap"
+            and (source.get("configMap") or {}).get("name")
+        )
+        if names:
+            self._source_of[(namespace, registry)] = names
         else:
             self._source_of.pop((namespace, registry), None)
 
@@ -30,10 +38,10 @@ class SourceReaders:
         """The registries of `namespace` whose source is `configmap`."""
         return sorted(
             registry
-            for (where, registry), name in self._source_of.items()
-            if where == namespace and name == configmap
+            for (where, registry), names in self._source_of.items()
+            if where == namespace and configmap in names
         )
 
     def sources(self) -> set[tuple[str, str]]:
         """Every (namespace, ConfigMap) some registry reads."""
-        return {(namespace, name) for (namespace, _), name in self._source_of.items()}
+        return {(namespace, name) for (namespace, _), names in self._source_of.items() for name in names}

@@ -24,11 +24,14 @@ from mcpreg.kube import KubeError
 from mcpreg.signing import Signer, sign_documents
 from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import CatalogStore, PublishHook
-from mcpreg.storage.model import StoredCatalog
+from mcpreg.storage.model import StoredCatalog, WriteResult
+from mcpreg_operator.merge import Conflict
 from mcpreg_operator.parsing import ParsingFailed, prepare_stored
 from mcpreg_operator.quarantine import INVALID_DATA, EntryReport, refusal, render_issue_list
 from mcpreg_operator.sources.errors import SourceError
+from mcpreg_operator.spec.filter import Filter
 from mcpreg_operator.spec.registry import MCPRegistrySpec
+from mcpreg_operator.spec.status import SourceState
 from mcpreg_operator.sync_metrics import SyncStep, timed_step
 
 
@@ -115,6 +118,31 @@ class SyncOutcome:
     # Entries skipped as invalid and warnings; None when nothing was read (the cheap path).
     entries: EntryReport | None = None
     signing_key_id: str | None = None  # the key that signed the stored generation
+    # spec.sources only (see multi_sync): each source's part, and the names several sources have
+    # (None: not known in this sync, the cheap path).
+    sources: tuple[SourceReport, ...] = ()
+    conflicts: ConflictReport | None = None
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """One source of `spec.sources` after a sync."""
+
+    name: str
+    type: str
+    description: str
+    state: SourceState
+    revision: str | None  # of the entries served from it
+    entries: int | None  # entries (versions) served from it; None: not known (nothing was read)
+    conflicts: int | None  # of its names, those an earlier source serves; None: not known
+    failure: SyncFailure | None = None
+
+
+@dataclass(frozen=True)
+class ConflictReport:
+    count: int
+    hash: str | None
+    items: tuple[Conflict, ...]
 
 
 def data_spec_hash(spec: MCPRegistrySpec) -> str:
@@ -125,6 +153,8 @@ def data_spec_hash(spec: MCPRegistrySpec) -> str:
     relevant = spec.model_dump(
         mode="json", by_alias=True, include={"source", "filter", "validation", "storage"}
     )
+    if spec.sources is not None:  # likewise: the hash of every one-source registry stays what it was
+        relevant["sources"] = [source.model_dump(mode="json", by_alias=True) for source in spec.sources]
     if spec.signing is not None:  # only when set: the hash of every unsigned registry stays what it was
         relevant["signing"] = spec.signing.model_dump(mode="json", by_alias=True)
     relevant["storedFormat"] = SERVED_FORMAT
@@ -145,10 +175,21 @@ class LastGood:
     spec_hash: str | None
     signing_key_id: str | None = None
 
+    def matches(self, revision: str, spec_hash: str, signer: Signer | None) -> bool:
+        """Whether status describes data of this revision and spec, signed (or not) as now: then only
+        storage needs checking, nothing downloading."""
+        return (
+            revision == self.revision
+            and spec_hash == self.spec_hash
+            and self.content_hash is not None
+            # A rotated key re-signs the stored generation: the full path, which rewrites the manifest.
+            and self.signing_key_id == (signer.key_id if signer is not None else None)
+        )
 
-def _filter_spec(spec: MCPRegistrySpec) -> dict[str, Any] | None:
-    """`spec.filter` as the catalogue library's filter mapping (None: keep everything)."""
-    return spec.filter.model_dump(mode="json", by_alias=True, exclude_none=True) if spec.filter else None
+
+def filter_spec(filter_: Filter | None) -> dict[str, Any] | None:
+    """A filter of the spec as the catalogue library's filter mapping (None: keep everything)."""
+    return filter_.model_dump(mode="json", by_alias=True, exclude_none=True) if filter_ else None
 
 
 async def run_sync(
@@ -172,33 +213,12 @@ async def run_sync(
     except SourceError as exc:
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
 
-    if (
-        revision == last_good.revision
-        and spec_hash == last_good.spec_hash
-        and last_good.content_hash is not None
-        # A rotated key re-signs the stored generation: the full path, which rewrites the manifest.
-        and last_good.signing_key_id == (signer.key_id if signer is not None else None)
-    ):
+    if last_good.matches(revision, spec_hash, signer):
         # Cheap path: same revision, same spec. Only confirm that storage still holds that data
         # (someone may have deleted it), without downloading anything.
-        try:
-            with timed_step(SyncStep.STORE):
-                stored_hash = await store.current_hash()
-        except Exception as exc:
-            raise failure_from_error(exc, SyncStage.STORAGE, "cannot read storage") from None
-        if stored_hash == last_good.content_hash:
-            location = await store.location()
-            assert location is not None  # a stored hash implies a location
-            return SyncOutcome(
-                revision=revision,
-                content_hash=stored_hash,
-                server_count=-1,
-                written=False,
-                fetched=False,
-                storage_location=location.to_status(),
-                source=source.describe(),
-                signing_key_id=last_good.signing_key_id,
-            )
+        unchanged = await unchanged_outcome(store, last_good, revision=revision, source=source.describe())
+        if unchanged is not None:
+            return unchanged
 
     if on_fetch is not None:
         await on_fetch()
@@ -217,8 +237,8 @@ async def run_sync(
         with timed_step(SyncStep.PREPARE):
             stored, entries = await prepare_stored(
                 snapshot.data,
-                format=spec.source.format.value,
-                filter_spec=_filter_spec(spec),
+                format=spec.single_source.format.value,
+                filter_spec=filter_spec(spec.filter),
                 limits=limits or CatalogLimits(),
                 revision=snapshot.revision,
                 executor=executor,
@@ -231,6 +251,69 @@ async def run_sync(
     refused = refusal(entries, spec.validation)
     if refused is not None:  # Reject, or the guard: nothing is stored, the last good data stays served
         raise SyncFailure(SyncStage.DATA, refused.reason, f"{where}: {refused.message}")
+    stored, result = await sign_and_store(stored, store, signer=signer, before_publish=before_publish)
+    return stored_outcome(stored, result, source=snapshot.description, entries=entries, signer=signer)
+
+
+async def unchanged_outcome(
+    store: CatalogStore, last_good: LastGood, *, revision: str, source: str, **extra: Any
+) -> SyncOutcome | None:
+    """The outcome of a sync that found nothing new, once storage confirms it still holds what status
+    says (someone may have deleted it); None when it does not, and the data must be written again."""
+    try:
+        with timed_step(SyncStep.STORE):
+            stored_hash = await store.current_hash()
+    except Exception as exc:
+        raise failure_from_error(exc, SyncStage.STORAGE, "cannot read storage") from None
+    if stored_hash is None or stored_hash != last_good.content_hash:
+        return None
+    location = await store.location()
+    assert location is not None  # a stored hash implies a location
+    return SyncOutcome(
+        revision=revision,
+        content_hash=stored_hash,
+        server_count=-1,
+        written=False,
+        fetched=False,
+        storage_location=location.to_status(),
+        source=source,
+        signing_key_id=last_good.signing_key_id,
+        **extra,
+    )
+
+
+def stored_outcome(
+    stored: StoredCatalog,
+    result: WriteResult,
+    *,
+    source: str,
+    entries: EntryReport,
+    signer: Signer | None,
+    **extra: Any,
+) -> SyncOutcome:
+    """The outcome of a sync that read its source(s) and stored (or confirmed) `stored`."""
+    return SyncOutcome(
+        revision=stored.revision,
+        content_hash=stored.content_hash,
+        server_count=stored.server_count,
+        written=result.written,
+        fetched=True,
+        storage_location=result.location.to_status(),
+        source=source,
+        entries=entries,
+        signing_key_id=signer.key_id if signer is not None else None,
+        **extra,
+    )
+
+
+async def sign_and_store(
+    stored: StoredCatalog,
+    store: CatalogStore,
+    *,
+    signer: Signer | None,
+    before_publish: PublishHook | None,
+) -> tuple[StoredCatalog, WriteResult]:
+    """Sign `stored` (with `signer`) and write it: the last steps of every sync that read its sources."""
     if signer is not None:
         try:
             with timed_step(SyncStep.SIGN):
@@ -244,17 +327,7 @@ async def run_sync(
             result = await store.write(stored, before_publish=before_publish)
     except Exception as exc:  # storage backends raise their own errors; status must name them
         raise failure_from_error(exc, SyncStage.STORAGE, "cannot store the catalogue") from None
-    return SyncOutcome(
-        revision=snapshot.revision,
-        content_hash=stored.content_hash,
-        server_count=stored.server_count,
-        written=result.written,
-        fetched=True,
-        storage_location=result.location.to_status(),
-        source=snapshot.description,
-        entries=entries,
-        signing_key_id=signer.key_id if signer is not None else None,
-    )
+    return stored, result
 
 
 def sign_stored(stored: StoredCatalog, signer: Signer) -> StoredCatalog:

@@ -787,6 +787,67 @@ BAD: dict[str, tuple[Obj, str | None]] = {
 }
 
 
+# --- spec.sources: the same rules on every item, and exactly one of the two forms ------------------
+
+
+def as_sources(obj: Obj, name: str = "platform") -> Obj:
+    """``obj`` with its ``spec.source`` moved to the first item of ``spec.sources``, named ``name``."""
+    out = copy.deepcopy(obj)
+    spec = out["spec"]
+    spec["sources"] = [{"name": name, **spec.pop("source")}]
+    return out
+
+
+# Every case of the one-source form again as an item of spec.sources: an item has the same rules.
+GOOD.update(
+    {f"sources-{case}": as_sources(obj) for case, obj in list(GOOD.items()) if "source" in obj["spec"]}
+)
+BAD.update(
+    {
+        f"sources-{case}": (as_sources(obj), fragment)
+        for case, (obj, fragment) in list(BAD.items())
+        if "source" in obj["spec"]
+    }
+)
+SECOND_SOURCE: Obj = {"name": "team", **GIT_SPEC["source"]}
+GOOD.update(
+    {
+        "sources-two-with-filters": registry(
+            {
+                "sources": [
+                    {"name": "platform", **CONFIGMAP_SPEC["source"], "filter": {"tags": {"include": ["ok"]}}},
+                    {**SECOND_SOURCE, "filter": {"names": {"exclude": ["*-experimental"]}}},
+                ],
+                "filter": {"tags": {"exclude": ["deprecated"]}},
+            }
+        ),
+        "sources-sixteen": registry(
+            {"sources": [{"name": f"s{i}", **CONFIGMAP_SPEC["source"]} for i in range(16)]}
+        ),
+    }
+)
+BAD.update(
+    {
+        "neither-source-nor-sources": (registry({}), "exactly one of source and sources must be set"),
+        "both-source-and-sources": (
+            registry({**GIT_SPEC, "sources": [SECOND_SOURCE]}),
+            "exactly one of source and sources must be set",
+        ),
+        "sources-empty": (registry({"sources": []}), None),
+        "sources-seventeen": (
+            registry({"sources": [{"name": f"s{i}", **CONFIGMAP_SPEC["source"]} for i in range(17)]}),
+            None,
+        ),
+        "sources-duplicate-name": (
+            registry({"sources": [{**SECOND_SOURCE, "name": "a"}, {**SECOND_SOURCE, "name": "a"}]}),
+            None,
+        ),
+        "sources-name-not-a-label": (registry({"sources": [{**SECOND_SOURCE, "name": "Team_A"}]}), None),
+        "sources-without-name": (registry({"sources": [GIT_SPEC["source"]]}), None),
+    }
+)
+
+
 # --- the API server's verdicts ------------------------------------------------------------------
 
 

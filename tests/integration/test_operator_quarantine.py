@@ -6,7 +6,6 @@ back through the product's own ConfigMap reader."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -15,12 +14,11 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes_asyncio import config as async_config
 
 from fixtures.kube import Kube, wait_until
 from fixtures.operator import Registries
+from fixtures.stored import stored_data
 from mcpreg.catalog.served import read_served
-from mcpreg.storage import ConfigMapAddress, ConfigMapCatalogReader
 from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 
 pytestmark = pytest.mark.integration
@@ -79,16 +77,7 @@ def failed_with(reason: str) -> Any:
 def stored_names(kube: Kube, namespace: str, name: str) -> set[str]:
     """The ToolHive server names of the catalogue stored for `name`, as the API pods read it."""
 
-    async def read() -> bytes:
-        api = await async_config.new_client_from_config(config_file=str(kube.kubeconfig))
-        try:
-            stored = await ConfigMapCatalogReader(ConfigMapAddress(api, namespace, name)).read()
-        finally:
-            await api.close()
-        assert stored is not None
-        return stored.data
-
-    toolhive = json.loads(read_served(asyncio.run(read())).toolhive)
+    toolhive = json.loads(read_served(stored_data(kube, namespace, name)).toolhive)
     return set(toolhive.get("servers") or {}) | set(toolhive.get("remote_servers") or {})
 
 

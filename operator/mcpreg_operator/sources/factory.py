@@ -20,6 +20,7 @@ from mcpreg_operator.spec.source import (
     ConfigMapSource,
     GitSource,
     GitVerification,
+    Source,
     SourceType,
 )
 from mcpreg_operator.sync import CatalogSource, SourceSnapshot
@@ -237,7 +238,7 @@ def config_map_value(cm: JsonObject, key: str) -> bytes | None:
 
 
 def build_source(
-    spec: MCPRegistrySpec,
+    source: Source | MCPRegistrySpec,
     namespace: str,
     kube: KubeClient,
     git: GitClient,
@@ -245,27 +246,31 @@ def build_source(
     *,
     registry: str = "",
 ) -> CatalogSource:
+    """The `CatalogSource` of one `Source`: an item of `spec.sources`, or `spec.source` when given the
+    whole spec (the one-source form)."""
+    if isinstance(source, MCPRegistrySpec):
+        source = source.single_source
     # The CRD's CEL rules require the sub-object source.type names; the API server enforces them.
-    if spec.source.type is SourceType.GIT and spec.source.git is not None:
-        return GitCatalogSource(spec.source.git, namespace, kube, git, executor)
-    if spec.source.type is SourceType.CONFIGMAP and spec.source.config_map is not None:
-        return ConfigMapCatalogSource(spec.source.config_map, namespace, kube)
-    if spec.source.type is SourceType.URL and spec.source.url is not None:
+    if source.type is SourceType.GIT and source.git is not None:
+        return GitCatalogSource(source.git, namespace, kube, git, executor)
+    if source.type is SourceType.CONFIGMAP and source.config_map is not None:
+        return ConfigMapCatalogSource(source.config_map, namespace, kube)
+    if source.type is SourceType.URL and source.url is not None:
         # Imported here: the URL source reads Secrets with this module's helpers.
         from mcpreg_operator.sources.url import UrlCatalogSource
 
-        return UrlCatalogSource(spec.source.url, namespace=namespace, registry=registry, kube=kube)
-    if spec.source.type is SourceType.API and spec.source.api is not None:
+        return UrlCatalogSource(source.url, namespace=namespace, registry=registry, kube=kube)
+    if source.type is SourceType.API and source.api is not None:
         from mcpreg_operator.sources.api import ApiCatalogSource
 
-        return ApiCatalogSource(spec.source.api, namespace=namespace, registry=registry, kube=kube)
+        return ApiCatalogSource(source.api, namespace=namespace, registry=registry, kube=kube)
     field = {
         SourceType.GIT: "git",
         SourceType.CONFIGMAP: "configMap",
         SourceType.URL: "url",
         SourceType.API: "api",
-    }[spec.source.type]
+    }[source.type]
     raise SourceError(
         SourceErrorKind.INVALID_REFERENCE,
-        f"source.{field} is required when source.type is {spec.source.type.value}",
+        f"source.{field} is required when source.type is {source.type.value}",
     )

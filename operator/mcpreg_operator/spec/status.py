@@ -203,6 +203,76 @@ class StorageRef(ResourceModel):
     s3: S3StorageRef | None = Field(default=None, description="S3 location, when type is s3.")
 
 
+class SourceState(StrEnum):
+    """What the stored catalogue holds of a source."""
+
+    CURRENT = "Current"  # its entries at the revision read in the latest sync
+    LAST_GOOD = "LastGood"  # it failed; its entries of the last revision that worked are served
+    MISSING = "Missing"  # it failed and never worked: nothing of it is served
+
+
+class SourceStatus(ResourceModel):
+    """One source of ``spec.sources``, as of the latest sync."""
+
+    name: str = Field(max_length=63, description="The source's name in spec.sources.")
+    # A string, not the enum: a status a newer operator wrote (a type this one does not know) still parses.
+    type: str = Field(max_length=63, description="The source's type (git, configmap, url, ...).")
+    state: SourceState = Field(
+        description=(
+            "Current: its entries at the revision just read are served. LastGood: it failed; the entries "
+            "of its last good revision are served. Missing: it failed and never worked; nothing of it "
+            "is served."
+        )
+    )
+    revision: str | None = Field(
+        default=None, description="Revision of the source whose entries are served (absent: none)."
+    )
+    entry_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="Entries (server versions) served from this source, after the merge and both filters.",
+    )
+    conflicts: int | None = Field(
+        default=None,
+        ge=0,
+        description="Server names of this source left out because a source listed before it has them.",
+    )
+    last_success_time: K8sTime | None = Field(
+        default=None, description="When the source was last read and its data used."
+    )
+    last_error: str | None = Field(
+        default=None, max_length=4096, description="The latest failure of this source, for people."
+    )
+    last_error_reason: str | None = Field(
+        default=None, max_length=128, description="Machine-readable reason of the latest failure."
+    )
+    last_error_time: K8sTime | None = Field(default=None, description="When the latest failure happened.")
+
+
+class NameConflict(ResourceModel):
+    """A server name found in several sources: the first source in spec.sources serves it."""
+
+    name: str = Field(max_length=512, description="The server name.")
+    source: str = Field(max_length=63, description="The source its entries are served from.")
+    shadowed: str = Field(max_length=63, description="A later source that has it too, left out.")
+
+
+class ConflictsStatus(ResourceModel):
+    """Server names that several sources have."""
+
+    count: int = Field(ge=0, description="How many (name, left-out source) pairs there are.")
+    hash: str | None = Field(
+        default=None,
+        description=(
+            "Hash of the whole set: a Warning Event NameConflicts is posted when it changes, not again "
+            "while the same conflicts stay."
+        ),
+    )
+    items: list[NameConflict] = Field(
+        default_factory=list, max_length=20, description="The first conflicts, in spec.sources order."
+    )
+
+
 class MCPRegistryStatus(ResourceModel):
     """Observed state of an MCPRegistry, written by the operator only."""
 
@@ -219,6 +289,14 @@ class MCPRegistryStatus(ResourceModel):
     sync_status: SyncStatus | None = Field(default=None, description="State of syncing from the source.")
     api_status: ApiStatus | None = Field(default=None, description="State of the registry API.")
     storage_ref: StorageRef | None = Field(default=None, description="Where the current catalogue is stored.")
+    sources: list[SourceStatus] | None = Field(
+        default=None,
+        description="Each source of spec.sources, in order (absent for the one-source form, spec.source).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    conflicts: ConflictsStatus | None = Field(
+        default=None, description="Server names several sources of spec.sources have (absent: none)."
+    )
     last_manual_sync_trigger: str | None = Field(
         default=None,
         description=(

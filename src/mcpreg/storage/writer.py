@@ -30,6 +30,7 @@ from mcpreg.storage.errors import StorageError
 from mcpreg.storage.interfaces import PublishHook
 from mcpreg.storage.manifest import FORMAT_VERSION, Manifest
 from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult, sha256_hash
+from mcpreg.storage.reader import GenerationReader
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,12 @@ class GenerationWriter(Generic[BackendT]):
         if manifest is None or await self.backend.missing(manifest):
             return None
         return manifest.content_hash
+
+    async def read(self) -> StoredCatalog | None:
+        """The published generation, whole and verified as a reader loads it (None: nothing stored).
+        The operator reads it back for what no source gives it now (a failing source's last good
+        entries after a restart)."""
+        return await GenerationReader(self.backend, limits=self.backend.limits).read()
 
     async def location(self) -> StorageLocation | None:
         manifest = await self._published()

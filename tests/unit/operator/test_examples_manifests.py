@@ -21,6 +21,7 @@ EXPECTED = {
     "registry-s3.yaml",
     "registry-url.yaml",
     "registry-api.yaml",
+    "registry-multi.yaml",
 }
 
 
@@ -54,32 +55,34 @@ def test_referenced_objects_ship_with_the_example(name: str) -> None:
     for other in others.values():
         assert other["metadata"]["namespace"] == registry["metadata"]["namespace"]
 
-    git = spec.source.git
-    if git is not None and git.auth is not None:
-        secret = others[("Secret", git.auth.secret_ref.name)]
-        keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
-        assert keys in ({"username", "password"}, {"token"})
     s3 = spec.storage.s3
     if s3 is not None and s3.credentials_secret_ref is not None:
         secret = others[("Secret", s3.credentials_secret_ref.name)]
         assert set(secret["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    url = spec.source.url
-    if url is not None:
-        if url.auth is not None:
-            secret = others[("Secret", url.auth.secret_ref.name)]
-            assert set(secret["stringData"]) in ({"token"}, {"username", "password"}, {"headers"})
-        if url.ca_bundle is not None and url.ca_bundle.config_map_ref is not None:
-            ca = others[("ConfigMap", url.ca_bundle.config_map_ref.name)]["data"][
-                url.ca_bundle.config_map_ref.key
-            ]
-            assert "-----BEGIN CERTIFICATE-----" in ca
-        if url.verify is not None:
-            assert any(
-                key.endswith(".pub") for key in others[("Secret", url.verify.secret_ref.name)]["stringData"]
-            )
-    source_cm = spec.source.config_map
-    if source_cm is not None:
-        data = others[("ConfigMap", source_cm.name)]["data"][source_cm.key]
-        catalogue = json.loads(data)
-        assert {"version", "last_updated", "servers"} <= set(catalogue)
-        assert catalogue["servers"]
+    for source in spec.named_sources():
+        git = source.git
+        if git is not None and git.auth is not None:
+            secret = others[("Secret", git.auth.secret_ref.name)]
+            keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
+            assert keys in ({"username", "password"}, {"token"})
+        url = source.url
+        if url is not None:
+            if url.auth is not None:
+                secret = others[("Secret", url.auth.secret_ref.name)]
+                assert set(secret["stringData"]) in ({"token"}, {"username", "password"}, {"headers"})
+            if url.ca_bundle is not None and url.ca_bundle.config_map_ref is not None:
+                ca = others[("ConfigMap", url.ca_bundle.config_map_ref.name)]["data"][
+                    url.ca_bundle.config_map_ref.key
+                ]
+                assert "-----BEGIN CERTIFICATE-----" in ca
+            if url.verify is not None:
+                assert any(
+                    key.endswith(".pub")
+                    for key in others[("Secret", url.verify.secret_ref.name)]["stringData"]
+                )
+        source_cm = source.config_map
+        if source_cm is not None:
+            data = others[("ConfigMap", source_cm.name)]["data"][source_cm.key]
+            catalogue = json.loads(data)
+            assert {"version", "last_updated", "servers"} <= set(catalogue)
+            assert catalogue["servers"]

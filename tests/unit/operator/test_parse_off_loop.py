@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from operator_testdata import MemoryStore
 
 from mcpreg.catalog import CatalogError, CatalogLimits, parse_catalog
 from mcpreg.catalog.served import render_served
-from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult, sha256_hash
+from mcpreg.storage.model import StoredCatalog, sha256_hash
 from mcpreg_operator import parsing
 from mcpreg_operator.parsing import ParseOptions, ParsingFailed, prepare_in_child, prepare_stored
 from mcpreg_operator.quarantine import EntryReport
@@ -77,35 +78,6 @@ class FixedSource:
 
     async def fetch(self) -> SourceSnapshot:
         return SourceSnapshot(revision=self.rev, data=self.data, description="test source")
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.stored: StoredCatalog | None = None
-
-    async def current_hash(self) -> str | None:
-        return self.stored.content_hash if self.stored else None
-
-    async def write(self, catalog: StoredCatalog, *, before_publish: Any = None) -> WriteResult:
-        previous = await self.current_hash()
-        self.stored = catalog
-        return WriteResult(
-            location=StorageLocation(type="configmap", config_maps=("test-data",)),
-            written=previous != catalog.content_hash,
-            content_hash=catalog.content_hash,
-            previous_hash=previous,
-            encoding="identity",
-            stored_bytes=catalog.size,
-        )
-
-    async def delete(self) -> None:
-        self.stored = None
-
-    async def location(self) -> StorageLocation | None:
-        return StorageLocation(type="configmap", config_maps=("test-data",)) if self.stored else None
-
-    async def resource_names(self) -> tuple[str, ...]:
-        return ("test-data",)
 
 
 SPEC = MCPRegistrySpec.model_validate({"source": {"type": "configmap", "configMap": {"name": "data"}}})

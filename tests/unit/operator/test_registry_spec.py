@@ -83,12 +83,12 @@ conditions:
 
 def test_design_spec_parses_with_its_meaning() -> None:
     spec = MCPRegistrySpec.model_validate(DESIGN_SPEC)
-    assert spec.source.type is SourceType.GIT
-    assert spec.source.format is CatalogFormat.AUTO
-    assert spec.source.git is not None
-    assert spec.source.git.branch == "main"
-    assert spec.source.git.auth is not None
-    assert spec.source.git.auth.secret_ref.name == "registry-git-credentials"
+    assert spec.single_source.type is SourceType.GIT
+    assert spec.single_source.format is CatalogFormat.AUTO
+    assert spec.single_source.git is not None
+    assert spec.single_source.git.branch == "main"
+    assert spec.single_source.git.auth is not None
+    assert spec.single_source.git.auth.secret_ref.name == "registry-git-credentials"
     assert spec.sync_policy is not None
     assert spec.sync_policy.interval_seconds == 3600
     assert spec.filter is not None and spec.filter.names is not None
@@ -109,8 +109,8 @@ def test_design_spec_round_trips_through_the_wire_format() -> None:
 
 def test_minimal_spec_defaults() -> None:
     spec = MCPRegistrySpec.model_validate({"source": {"type": "configmap", "configMap": {"name": "data"}}})
-    assert spec.source.format is CatalogFormat.AUTO
-    assert spec.source.config_map is not None and spec.source.config_map.key == "registry.json"
+    assert spec.single_source.format is CatalogFormat.AUTO
+    assert spec.single_source.config_map is not None and spec.single_source.config_map.key == "registry.json"
     assert spec.sync_policy is None  # manual-only
     assert spec.filter is None
     assert spec.storage == Storage(type=StorageType.CONFIGMAP)
@@ -135,8 +135,8 @@ def test_unknown_spec_fields_are_ignored() -> None:
             "rollout": {"maxUnavailable": 1},
         }
     )
-    assert spec.source.git is not None and spec.source.git.repository == "https://x/y"
-    assert "depth" not in spec.source.git.model_dump() and "rollout" not in spec.model_dump()
+    assert spec.single_source.git is not None and spec.single_source.git.repository == "https://x/y"
+    assert "depth" not in spec.single_source.git.model_dump() and "rollout" not in spec.model_dump()
 
 
 def test_wrong_types_are_refused() -> None:
