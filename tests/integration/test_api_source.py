@@ -33,6 +33,7 @@ from mcpreg.catalog.served import ServedEntry, read_served
 from mcpreg.storage import ConfigMapAddress, ConfigMapCatalogReader
 from mcpreg_dev.fileserver import Served, StaticFileServer
 from mcpreg_dev.forwarder import ForwardingServer
+from mcpreg_dev.gitserver import BareRepo, GitDaemonServer
 from mcpreg_dev.official_registry import OFFICIAL_META, OfficialRegistryPeer, generated_server
 
 pytestmark = pytest.mark.integration
@@ -326,3 +327,70 @@ def test_this_products_own_api_is_mirrored(mirrors: Registries, tmp_path: Path) 
         assert made[-1].get("status") == 304, made
     finally:
         api.stop()
+
+
+def test_git_and_a_mirrored_registry_merge_and_a_dead_mirror_keeps_its_entries(
+    mirrors: Registries,
+    kube: Kube,
+    mirror_namespace: str,
+    official_registry: OfficialRegistryPeer,
+    official_namespace: str,
+    bare_repo: BareRepo,
+    git_daemon: GitDaemonServer,
+) -> None:
+    """Issue 15's composition: our reviewed servers (git, listed first) plus a filtered mirror of the
+    official registry, one name in both; then the mirror's upstream dies while git keeps changing."""
+    ns = official_namespace
+    for index in range(3):
+        official_registry.publish(generated_server(index, namespace=ns))
+    reviewed = generated_server(1, namespace=ns, description="Reviewed internally")
+    ours = generated_server(7, namespace=ns, description="Only ours")
+    bare_repo.commit({"registry.json": upstream_list(reviewed, ours)})
+    name = lambda index: f"{ns}/server-{index:05d}"  # noqa: E731
+    upstream = ForwardingServer(official_registry.base_url).start()
+    try:
+        mirror = {
+            "name": "public",
+            "type": "api",
+            "api": {"url": upstream.base_url},
+            "filter": {"names": {"include": [f"{ns}/*"]}},
+        }
+        git = {
+            "name": "reviewed",
+            "type": "git",
+            "git": {"repository": git_daemon.url(bare_repo), "path": "registry.json"},
+        }
+        mirrors.create("composed", {"sources": [git, mirror], "api": {"enabled": False}})
+        status = mirrors.wait("composed", ready_with(4), timeout=120)["status"]
+        entries = stored(kube, mirror_namespace, "composed")
+        assert sorted(key[0] for key in entries) == [name(0), name(1), name(2), name(7)]
+        # The first source wins the shared name, and the conflict is reported.
+        assert json.loads(entries[(name(1), "1.0.0")].body)["server"]["description"] == "Reviewed internally"
+        assert status["conflicts"]["count"] == 1
+        assert name(1) in json.dumps(status["conflicts"]["items"])
+        per_source = {s["name"]: s for s in status["sources"]}
+        # Entries each source serves: the mirror's server-00001 is left out for git's.
+        assert (per_source["reviewed"]["entryCount"], per_source["public"]["entryCount"]) == (2, 2)
+        assert per_source["public"]["conflicts"] == 1
+    finally:
+        upstream.stop()
+
+    # The mirror's upstream is gone: git's next commit still lands, the mirror's entries stay served.
+    added = generated_server(8, namespace=ns, description="Added after the mirror died")
+    bare_repo.commit({"registry.json": upstream_list(reviewed, ours, added)})
+    status = sync_once(mirrors, "composed")
+    entries = stored(kube, mirror_namespace, "composed")
+    assert sorted(key[0] for key in entries) == [name(0), name(1), name(2), name(7), name(8)]
+    per_source = {s["name"]: s for s in status["sources"]}
+    assert per_source["public"]["state"] == "LastGood" and per_source["public"]["lastError"]
+    assert per_source["reviewed"]["state"] == "Current"
+    synced = condition(status, "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "SourcesDegraded") and "public" in synced[
+        "message"
+    ]
+    assert condition(status, "Ready")["status"] == "True"
+
+
+def upstream_list(*servers: dict[str, Any]) -> bytes:
+    """An upstream-format catalogue (a v0.1 list) of these server.json entries."""
+    return json.dumps({"servers": [{"server": server} for server in servers]}).encode()
