@@ -66,7 +66,9 @@ def mirror_namespace(kube: Kube) -> Iterator[str]:
 
 @pytest.fixture
 def mirrors(kube: Kube, mirror_namespace: str, api_operator: OperatorProcess) -> Registries:
-    return Registries(kube=kube, namespace=mirror_namespace, operator=api_operator)
+    made = Registries(kube=kube, namespace=mirror_namespace, operator=api_operator)
+    made.wait_until_handled()
+    return made
 
 
 @pytest.fixture
