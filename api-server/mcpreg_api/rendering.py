@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from mcpreg.catalog.served import GZIP_LEVEL, dump_json
+from mcpreg.lru import LruCache
 
 __all__ = ["GZIP_LEVEL", "Rendered", "ResponseCache", "dump_json", "make_etag", "render_list"]
 
@@ -60,42 +60,22 @@ def render_list(bodies: Iterable[bytes], count: int, next_cursor: str | None, et
     return Rendered(body, etag)
 
 
-class ResponseCache:
+class ResponseCache(LruCache[Hashable, Rendered]):
     """Least-recently-used rendered responses, bounded by count and by bytes."""
 
-    __slots__ = ("_bytes", "_items", "max_bytes", "max_items")
-
     def __init__(self, max_items: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.max_items = max_items
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
-        self._bytes = 0
+        super().__init__(max_items, weigh=lambda rendered: rendered.size, max_weight=max_bytes)
+        # One response may take an eighth of the room at most, so that a few large lists cannot evict
+        # every small entry.
+        self.largest = max_bytes // 8
 
-    def get(self, key: Hashable) -> Rendered | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: Hashable, rendered: Rendered) -> None:
-        if key in self._items or rendered.size > self.max_bytes // 8:
-            return
-        self._items[key] = rendered
-        self._bytes += rendered.size
-        self._evict()
+    def put(self, key: Hashable, value: Rendered) -> None:
+        if value.size <= self.largest:
+            super().put(key, value)
 
     def get_or_render(self, key: Hashable, render: Callable[[], Rendered]) -> Rendered:
         found = self.get(key)
-        if found is not None:
-            return found
-        rendered = render()
-        self.put(key, rendered)
-        return rendered
-
-    def _evict(self) -> None:
-        while self._items and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
-            _, dropped = self._items.popitem(last=False)
-            self._bytes -= dropped.size
-
-    def __len__(self) -> int:
-        return len(self._items)
+        if found is None:
+            found = render()
+            self.put(key, found)
+        return found

@@ -58,6 +58,7 @@ from mcpreg_operator.sync import (
     CatalogSource,
     LastGood,
     SyncFailure,
+    SyncOptions,
     SyncOutcome,
     SyncStage,
     failure_from_error,
@@ -344,7 +345,12 @@ class RegistryController:
             signing_key_id=previous.signing_key_id if previous else None,
         )
         try:
-            signer = await load_signer(spec.signing, self.namespace, self.ctx.kube)
+            options = SyncOptions(
+                executor=self.ctx.cpu_executor,
+                on_fetch=announce,
+                before_publish=lambda location: self._before_publish(spec, store, location),
+                signer=await load_signer(spec.signing, self.namespace, self.ctx.kube),
+            )
             outcome: SyncOutcome | SyncFailure
             if spec.sources is not None:
                 outcome = await run_multi_sync(
@@ -354,10 +360,7 @@ class RegistryController:
                     last_good=last_good,
                     previous={source.name: source.revision for source in observed.sources or ()},
                     memos=self.source_memos,
-                    executor=self.ctx.cpu_executor,
-                    on_fetch=announce,
-                    before_publish=lambda location: self._before_publish(spec, store, location),
-                    signer=signer,
+                    options=options,
                 )
             else:
                 outcome = await run_sync(
@@ -372,10 +375,7 @@ class RegistryController:
                     ),
                     store=store,
                     last_good=last_good,
-                    executor=self.ctx.cpu_executor,
-                    on_fetch=announce,
-                    before_publish=lambda location: self._before_publish(spec, store, location),
-                    signer=signer,
+                    options=options,
                 )
         except ObjectGone:
             return None

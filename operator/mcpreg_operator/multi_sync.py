@@ -29,8 +29,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from mcpreg.catalog import CatalogError, CatalogLimits
 from mcpreg.catalog.detect import FormatChoice
 from mcpreg.catalog.served import read_served
-from mcpreg.signing import Signer
-from mcpreg.storage.interfaces import CatalogStore, PublishHook
+from mcpreg.storage.interfaces import CatalogStore
 from mcpreg.storage.model import StoredCatalog
 from mcpreg_operator.merge import entries_of_source
 from mcpreg_operator.merge_job import MergeOptions, PreparedMerge, SourceInput
@@ -40,12 +39,14 @@ from mcpreg_operator.spec.named_source import NamedSource
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import SourceState
 from mcpreg_operator.sync import (
+    DEFAULT_OPTIONS,
     CatalogSource,
     ConflictReport,
     LastGood,
     SourceReport,
     SourceSnapshot,
     SyncFailure,
+    SyncOptions,
     SyncOutcome,
     SyncStage,
     data_spec_hash,
@@ -175,11 +176,7 @@ async def run_multi_sync(
     last_good: LastGood,
     previous: Mapping[str, str | None],
     memos: dict[str, SourceMemo],
-    executor: Executor | None = None,
-    limits: CatalogLimits | None = None,
-    on_fetch: Callable[[], Awaitable[None]] | None = None,
-    before_publish: PublishHook | None = None,
-    signer: Signer | None = None,
+    options: SyncOptions = DEFAULT_OPTIONS,
 ) -> SyncOutcome:
     """Run the pipeline once for every source of `sources` (in `spec.sources` order). `previous`: per
     source, the revision status says is served; `memos`: this process's memory of each source, by
@@ -199,19 +196,19 @@ async def run_multi_sync(
         else:
             part.revision = revision
     composed = compose_revision([(p.name, p.effective_revision) for p in parts])
-    if last_good.matches(composed, spec_hash, signer):
+    if last_good.matches(composed, spec_hash, options.signer):
         unchanged = await unchanged_outcome(
             store, last_good, revision=composed, source=_describe(parts), sources=_unchanged_reports(parts)
         )
         if unchanged is not None:
             return unchanged
 
-    if on_fetch is not None:
-        await on_fetch()
+    if options.on_fetch is not None:
+        await options.on_fetch()
     await _read_documents(parts, slots)
     await _recover(parts, store)
     with timed_step(SyncStep.PREPARE):
-        stored, merged = await _prepare(spec, parts, limits or CatalogLimits(), executor)
+        stored, merged = await _prepare(spec, parts, options.limits, options.executor)
     reports = _reports(parts, merged)
     stored = dataclasses.replace(stored, revision=compose_revision([(r.name, r.revision) for r in reports]))
     if all(report.state is SourceState.MISSING for report in reports):
@@ -219,14 +216,14 @@ async def run_multi_sync(
         first = failures[0] if failures else SyncFailure(SyncStage.DATA, INVALID_DATA, "no source")
         detail = "; ".join(f"source {r.name}: {r.failure.message}" for r in reports if r.failure is not None)
         raise SyncFailure(first.stage, first.reason, f"every source failed: {detail}")
-    stored, result = await sign_and_store(stored, store, signer=signer, before_publish=before_publish)
+    stored, result = await sign_and_store(stored, store, options)
     _remember(parts, merged, reports)
     return stored_outcome(
         stored,
         result,
         source=_describe(parts),
         entries=merged.entries,
-        signer=signer,
+        signer=options.signer,
         sources=tuple(reports),
         conflicts=ConflictReport(merged.conflict_count, merged.conflicts_hash, merged.conflicts),
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mcpreg.catalog import CatalogError, CatalogLimits
+from mcpreg.catalog import DEFAULT_LIMITS, CatalogError, CatalogLimits
 from mcpreg.catalog.served import SERVED_FORMAT, served_documents
 from mcpreg.kube import KubeError
 from mcpreg.signing import Signer, sign_documents
@@ -192,17 +192,29 @@ def filter_spec(filter_: Filter | None) -> dict[str, Any] | None:
     return filter_.model_dump(mode="json", by_alias=True, exclude_none=True) if filter_ else None
 
 
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """What a sync pass is given besides its inputs, the same for one registry's single and merged
+    syncs: where CPU work runs, the catalogue limits, the hooks around fetching and publishing (status
+    says Syncing before a download; the operator checks its lease before a write), and the signer."""
+
+    executor: Executor | None = None
+    limits: CatalogLimits = DEFAULT_LIMITS
+    on_fetch: Callable[[], Awaitable[None]] | None = None
+    before_publish: PublishHook | None = None
+    signer: Signer | None = None
+
+
+DEFAULT_OPTIONS = SyncOptions()
+
+
 async def run_sync(
     *,
     spec: MCPRegistrySpec,
     source: CatalogSource,
     store: CatalogStore,
     last_good: LastGood,
-    executor: Executor | None = None,
-    limits: CatalogLimits | None = None,
-    on_fetch: Callable[[], Awaitable[None]] | None = None,
-    before_publish: PublishHook | None = None,
-    signer: Signer | None = None,
+    options: SyncOptions = DEFAULT_OPTIONS,
 ) -> SyncOutcome:
     """Run the pipeline once. Storage is touched only when the content hash (or the signing key)
     changed. With `signer`, the documents served whole are signed and stored with the generation."""
@@ -213,15 +225,15 @@ async def run_sync(
     except SourceError as exc:
         raise SyncFailure(SyncStage.SOURCE, exc.kind.value, exc.message) from None
 
-    if last_good.matches(revision, spec_hash, signer):
+    if last_good.matches(revision, spec_hash, options.signer):
         # Cheap path: same revision, same spec. Only confirm that storage still holds that data
         # (someone may have deleted it), without downloading anything.
         unchanged = await unchanged_outcome(store, last_good, revision=revision, source=source.describe())
         if unchanged is not None:
             return unchanged
 
-    if on_fetch is not None:
-        await on_fetch()
+    if options.on_fetch is not None:
+        await options.on_fetch()
     try:
         with timed_step(SyncStep.FETCH):
             snapshot = await source.fetch()
@@ -239,9 +251,9 @@ async def run_sync(
                 snapshot.data,
                 format=spec.single_source.format.value,
                 filter_spec=filter_spec(spec.filter),
-                limits=limits or CatalogLimits(),
+                limits=options.limits,
                 revision=snapshot.revision,
-                executor=executor,
+                executor=options.executor,
             )
     except CatalogError as exc:  # the document as a whole, or the filter: whatever spec.validation says
         raise SyncFailure(SyncStage.DATA, INVALID_DATA, f"{where}: {render_issues(exc)}") from None
@@ -251,8 +263,8 @@ async def run_sync(
     refused = refusal(entries, spec.validation)
     if refused is not None:  # Reject, or the guard: nothing is stored, the last good data stays served
         raise SyncFailure(SyncStage.DATA, refused.reason, f"{where}: {refused.message}")
-    stored, result = await sign_and_store(stored, store, signer=signer, before_publish=before_publish)
-    return stored_outcome(stored, result, source=snapshot.description, entries=entries, signer=signer)
+    stored, result = await sign_and_store(stored, store, options)
+    return stored_outcome(stored, result, source=snapshot.description, entries=entries, signer=options.signer)
 
 
 async def unchanged_outcome(
@@ -309,11 +321,11 @@ def stored_outcome(
 async def sign_and_store(
     stored: StoredCatalog,
     store: CatalogStore,
-    *,
-    signer: Signer | None,
-    before_publish: PublishHook | None,
+    options: SyncOptions,
 ) -> tuple[StoredCatalog, WriteResult]:
-    """Sign `stored` (with `signer`) and write it: the last steps of every sync that read its sources."""
+    """Sign `stored` (with the options' signer) and write it: the last steps of every sync that read
+    its sources."""
+    signer = options.signer
     if signer is not None:
         try:
             with timed_step(SyncStep.SIGN):
@@ -324,7 +336,7 @@ async def sign_and_store(
             ) from None
     try:
         with timed_step(SyncStep.STORE):
-            result = await store.write(stored, before_publish=before_publish)
+            result = await store.write(stored, before_publish=options.before_publish)
     except Exception as exc:  # storage backends raise their own errors; status must name them
         raise failure_from_error(exc, SyncStage.STORAGE, "cannot store the catalogue") from None
     return stored, result

@@ -32,6 +32,7 @@ from yarl import URL
 
 from mcpreg.catalog.limits import describe_bytes
 from mcpreg.kube import KubeClient
+from mcpreg.lru import LruCache
 from mcpreg_operator.sources.api_mirror import (
     EntryKey,
     MirroredEntry,
@@ -50,7 +51,6 @@ from mcpreg_operator.sources.api_mirror import (
     watermark,
 )
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
-from mcpreg_operator.sources.lru import LruCache
 from mcpreg_operator.sources.url import load_auth_headers, trust_context
 from mcpreg_operator.sources.url_http import (
     Answer,

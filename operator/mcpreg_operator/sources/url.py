@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from yarl import URL
 
 from mcpreg.kube import CONFIGMAPS, KubeClient
+from mcpreg.lru import LruCache
 from mcpreg_operator.sources.blob_signatures import check_detached_signature, trusted_public_keys
 from mcpreg_operator.sources.errors import SourceError, SourceErrorKind
 from mcpreg_operator.sources.factory import config_map_value, read_object, read_secret
-from mcpreg_operator.sources.lru import LruCache
 from mcpreg_operator.sources.url_http import (
     Answer,
     Request,

@@ -24,7 +24,7 @@ from mcpreg.storage.model import StorageLocation, StoredCatalog, WriteResult
 from mcpreg_operator import decisions
 from mcpreg_operator.spec.registry import MCPRegistrySpec
 from mcpreg_operator.spec.status import MCPRegistryStatus, SyncPhase, SyncStatus
-from mcpreg_operator.sync import LastGood, SourceSnapshot, data_spec_hash, run_sync
+from mcpreg_operator.sync import LastGood, SourceSnapshot, SyncOptions, data_spec_hash, run_sync
 
 REAL = "toolhive/registry-2026-02-18.json"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -147,7 +147,11 @@ async def test_a_signed_sync_stores_the_signatures_and_a_rotated_key_skips_the_c
     assert data_spec_hash(signed_spec) != data_spec_hash(SPEC)  # adding a key forces a full sync
     store, source, first = Store(), Source(source_bytes), new_signer()
     outcome = await run_sync(
-        spec=signed_spec, source=source, store=store, last_good=LastGood(None, None, None), signer=first
+        spec=signed_spec,
+        source=source,
+        store=store,
+        last_good=LastGood(None, None, None),
+        options=SyncOptions(signer=first),
     )
     assert outcome.signing_key_id == first.key_id
     assert store.stored is not None and store.stored.signatures is not None
@@ -157,10 +161,14 @@ async def test_a_signed_sync_stores_the_signatures_and_a_rotated_key_skips_the_c
 
     # Same key: the cheap path. Another key (the Secret rotated): fetched, signed anew and written.
     last_good = LastGood(REVISION, outcome.content_hash, data_spec_hash(signed_spec), first.key_id)
-    same = await run_sync(spec=signed_spec, source=source, store=store, last_good=last_good, signer=first)
+    same = await run_sync(
+        spec=signed_spec, source=source, store=store, last_good=last_good, options=SyncOptions(signer=first)
+    )
     assert (same.fetched, same.signing_key_id, store.writes) == (False, first.key_id, 1)
     second = new_signer()
-    rotated = await run_sync(spec=signed_spec, source=source, store=store, last_good=last_good, signer=second)
+    rotated = await run_sync(
+        spec=signed_spec, source=source, store=store, last_good=last_good, options=SyncOptions(signer=second)
+    )
     assert (rotated.fetched, rotated.written, rotated.signing_key_id) == (True, True, second.key_id)
     assert store.stored.signatures is not None and store.stored.signatures.key_id == second.key_id
 
