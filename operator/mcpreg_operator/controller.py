@@ -70,6 +70,7 @@ from mcpreg_operator.workload import Owner
 log = logging.getLogger(__name__)
 
 MCPREGISTRIES = Resource(GROUP, VERSION, PLURAL)
+MCPREGISTRY_STATUS = MCPREGISTRIES.of("status")
 StoreFactory = Callable[[MCPRegistrySpec, Mapping[str, Any]], CatalogStore]
 Mutation = Callable[[MCPRegistryStatus], None]
 # Conditional status writes lost to other writers in a row before the pass gives up (and retries later).
@@ -531,9 +532,7 @@ class RegistryController:
                 "status": payload,
             }
             try:
-                written = await self.ctx.kube.replace(
-                    MCPREGISTRIES, self.namespace, self.name, body, subresource="status"
-                )
+                written = await self.ctx.kube.replace(MCPREGISTRY_STATUS, self.namespace, self.name, body)
             except NotFoundError:
                 return None
             except ConflictError:
@@ -557,9 +556,8 @@ class RegistryController:
 async def write_terminating(kube: KubeClient, namespace: str, name: str) -> None:
     """The finalizer's first step: phase Terminating, unconditionally (deletion outranks any pass)."""
     await kube.merge_patch(
-        MCPREGISTRIES,
+        MCPREGISTRY_STATUS,
         namespace,
         name,
         {"status": {"phase": "Terminating", "message": "deleting"}},
-        subresource="status",
     )

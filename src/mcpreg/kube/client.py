@@ -13,6 +13,7 @@ working), large bodies decoded off the event loop, every failure mapped to one `
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ _OFFLOAD_BYTES = 256 * 1024
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 _LIST_PAGE = 100
 
+# What the client sends: a JSON object, as a mapping.
+Body = Mapping[str, Any]
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -53,8 +57,13 @@ class Resource:
     version: str
     plural: str
     namespaced: bool = True  # False: cluster-scoped, addressed without a namespace
+    subresource: str | None = None  # "status": an object's status, written apart from its spec
 
-    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    def of(self, subresource: str) -> Resource:
+        """The same kind's `subresource` (`MCPREGISTRIES.of("status")`)."""
+        return dataclasses.replace(self, subresource=subresource)
+
+    def path(self, namespace: str, name: str | None = None) -> str:
         """The REST path; an empty `namespace` (with no `name`) means every namespace (list, watch)."""
         root = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
         if not self.namespaced:
@@ -66,8 +75,8 @@ class Resource:
         parts = [root, "namespaces", quote(namespace, safe=""), self.plural]
         if name is not None:
             parts.append(quote(name, safe=""))
-            if subresource is not None:
-                parts.append(subresource)
+            if self.subresource is not None:
+                parts.append(self.subresource)
         return "/".join(parts)
 
 
@@ -97,7 +106,7 @@ class RequestOptions(TypedDict, total=False):
     """What a request may carry besides its method and path."""
 
     query: list[tuple[str, str]] | None
-    body: Mapping[str, Any] | None
+    body: Body | None
     accept: str
     content_type: str
 
@@ -183,37 +192,21 @@ class KubeClient:
         except NotFoundError:
             return None
 
-    async def create(self, resource: Resource, namespace: str, body: Mapping[str, Any]) -> JsonObject:
+    async def create(self, resource: Resource, namespace: str, body: Body) -> JsonObject:
         return await self.request("POST", resource.path(namespace), body=body)
 
-    async def replace(
-        self,
-        resource: Resource,
-        namespace: str,
-        name: str,
-        body: Mapping[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
+    async def replace(self, resource: Resource, namespace: str, name: str, body: Body) -> JsonObject:
         """PUT: with `metadata.resourceVersion` in `body`, fails with ConflictError if it is stale."""
-        return await self.request("PUT", resource.path(namespace, name, subresource), body=body)
+        return await self.request("PUT", resource.path(namespace, name), body=body)
 
-    async def merge_patch(
-        self,
-        resource: Resource,
-        namespace: str,
-        name: str,
-        patch: Mapping[str, Any],
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
+    async def merge_patch(self, resource: Resource, namespace: str, name: str, patch: Body) -> JsonObject:
         """JSON merge patch (RFC 7386); a `metadata.resourceVersion` in `patch` makes it conditional."""
         return await self.request(
-            "PATCH", resource.path(namespace, name, subresource), body=patch, content_type=_MERGE_PATCH
+            "PATCH", resource.path(namespace, name), body=patch, content_type=_MERGE_PATCH
         )
 
     async def apply(
-        self, resource: Resource, namespace: str, body: Mapping[str, Any], *, field_manager: str
+        self, resource: Resource, namespace: str, body: Body, *, field_manager: str
     ) -> JsonObject:
         """Server-side apply of `body` (which names itself) as `field_manager`, taking over conflicts."""
         name = str(body["metadata"]["name"])
@@ -350,10 +343,10 @@ class NamespacedClient:
     async def get(self, name: str, *, metadata_only: bool = False) -> JsonObject | None:
         return await self.kube.get(self.resource, self.namespace, name, metadata_only=metadata_only)
 
-    async def create(self, body: Mapping[str, Any]) -> JsonObject:
+    async def create(self, body: Body) -> JsonObject:
         return await self.kube.create(self.resource, self.namespace, body)
 
-    async def replace(self, name: str, body: Mapping[str, Any]) -> JsonObject:
+    async def replace(self, name: str, body: Body) -> JsonObject:
         return await self.kube.replace(self.resource, self.namespace, name, body)
 
     async def delete(self, name: str, *, uid: str | None = None) -> bool:

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 # than this belong to a writer that died, and are removed by the next successful write.
 DEFAULT_ORPHAN_GRACE = timedelta(minutes=10)
 DEFAULT_WATCH_TIMEOUT = 300
+# A reader retries the same head with growing waits; with the default backoff, 6 attempts span about
+# 6 s, ample for RBAC to catch up with a widened Role.
+DEFAULT_READ_ATTEMPTS = 6
 # Only the published generation: the replaced one's parts go at once (the conditional replace proved
 # no head references them), orphans once past the grace.
 CONFIGMAP_RETENTION = Retention(generations=1, keep_replaced=False, grace=DEFAULT_ORPHAN_GRACE)

@@ -4,13 +4,14 @@ following the head with a metadata-only watch."""
 from __future__ import annotations
 
 from mcpreg.backoff import Backoff
-from mcpreg.storage.configmap_backend import DEFAULT_WATCH_TIMEOUT, ConfigMapAddress, ConfigMapBackend
+from mcpreg.storage.configmap_backend import (
+    DEFAULT_READ_ATTEMPTS,
+    DEFAULT_WATCH_TIMEOUT,
+    ConfigMapAddress,
+    ConfigMapBackend,
+)
 from mcpreg.storage.encoding import DEFAULT_LIMITS, EncodingLimits
 from mcpreg.storage.reader import GenerationReader
-
-# Each retry of the same head waits longer; with the default backoff, 6 attempts span about 6 s,
-# ample for RBAC to catch up with a widened Role.
-DEFAULT_READ_ATTEMPTS = 6
 
 
 class ConfigMapCatalogReader(GenerationReader[ConfigMapBackend]):
