@@ -331,8 +331,7 @@ async def _prepare(
         validation=spec.validation,
     )
     try:
-        # The revision is set once the merge says which document of each source it used.
-        return await prepare_merged_stored(b"".join(chunks), options, revision="", executor=executor)
+        return await prepare_merged_stored(b"".join(chunks), options, executor=executor)
     except CatalogError as exc:  # the registry's filter
         raise SyncFailure(SyncStage.DATA, INVALID_DATA, render_issues(exc)) from None
     except ParsingFailed as exc:

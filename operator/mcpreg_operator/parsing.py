@@ -141,12 +141,12 @@ async def prepare_merged_stored(
     data: bytes,
     options: MergeOptions,
     *,
-    revision: str,
     process_above: int | None = None,
     executor: Executor | None = None,
 ) -> tuple[StoredCatalog, PreparedMerge]:
     """`prepare_stored` for several sources (`merge_job`): `data` holds their documents back to back.
-    The same rule picks the child process or a thread, by the total size."""
+    The same rule picks the child process or a thread, by the total size. The generation's revision
+    is left empty: the caller composes it once the merge says which document of each source it used."""
     threshold = process_threshold() if process_above is None else process_above
     if len(data) > threshold:
         result = await _run_child(data, options)
@@ -155,7 +155,7 @@ async def prepare_merged_stored(
         merged = result
     else:
         merged = await asyncio.get_running_loop().run_in_executor(executor, prepare_merged, data, options)
-    return _generation(merged, revision), merged
+    return _generation(merged, revision=""), merged
 
 
 def _generation(prepared: PreparedCatalog | PreparedMerge, revision: str) -> StoredCatalog:

@@ -288,11 +288,11 @@ class GitClient:
         doing: str,
         credentials: GitCredentials | None,
         cwd: Path | None = None,
-        watch_dir: Path | None = None,
-        fetching_from: str = "",
+        limit_size: bool = False,
     ) -> _Completed:
-        """Run git to its end within the time limit. `doing` ("talking to URL", "reading PATH at …")
-        completes the messages of the failures raised here: git not startable, timed out, too big."""
+        """Run git to its end within the time limit (and, with `limit_size`, while `cwd` holds no more
+        than the fetch limit). `doing` ("talking to URL", "reading PATH at …") completes the messages
+        of the failures raised here: git not startable, timed out, too big."""
         env = git_env(credentials)
         try:
             proc = subprocess.Popen(
@@ -314,8 +314,8 @@ class GitClient:
 
         def guard_size() -> None:
             # A repository larger than the limit is stopped while it downloads, not after.
-            while watch_dir is not None and not done.wait(0.25):
-                if _dir_size(watch_dir) > self.limits.max_fetch_bytes:
+            while cwd is not None and limit_size and not done.wait(0.25):
+                if _dir_size(cwd) > self.limits.max_fetch_bytes:
                     too_big.set()
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, 9)
@@ -339,8 +339,8 @@ class GitClient:
         if too_big.is_set():
             raise SourceError(
                 SourceErrorKind.TOO_LARGE,
-                f"{fetching_from} sent more than {self.limits.max_fetch_bytes // (1024 * 1024)} MiB; "
-                "keep the catalogue in a smaller repository",
+                f"git stopped {doing}: more than {self.limits.max_fetch_bytes // (1024 * 1024)} MiB "
+                "arrived; keep the catalogue in a smaller repository",
             )
         return _Completed(proc.returncode, out, redact(err.decode(errors="replace"), credentials))
 
@@ -350,18 +350,14 @@ class GitClient:
         *,
         url: str,
         credentials: GitCredentials | None,
-        cwd: Path | None = None,
-        watch_dir: Path | None = None,
+        fetch_into: Path | None = None,
     ) -> str:
-        """A command that talks to the remote: its failures are classified from git's words."""
+        """A command that talks to the remote: its failures are classified from git's words. With
+        `fetch_into`, it runs in that repository and is stopped when the repository outgrows the fetch
+        limit."""
         shown = display_url(url)
         done = self._spawn(
-            args,
-            doing=f"talking to {shown}",
-            credentials=credentials,
-            cwd=cwd,
-            watch_dir=watch_dir,
-            fetching_from=shown,
+            args, doing=f"talking to {shown}", credentials=credentials, cwd=fetch_into, limit_size=True
         )
         if done.returncode != 0:
             if done.returncode < 0:
@@ -441,7 +437,7 @@ class GitClient:
                 target = "refs/mcpreg/wanted^{commit}"
             fetch = ["fetch", "--quiet", *depth, "--no-tags", "--no-write-fetch-head", "--", url, *refspecs]
             try:
-                self._run(fetch, url=url, credentials=credentials, cwd=repo, watch_dir=workdir)
+                self._run(fetch, url=url, credentials=credentials, fetch_into=repo)
             except SourceError as exc:
                 lowered = exc.message.lower()
                 if exc.kind is SourceErrorKind.UNREACHABLE and (
