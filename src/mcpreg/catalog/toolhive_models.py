@@ -134,8 +134,9 @@ class VerifiedAttestation(_ToolHiveObject):
     predicate: Any = None
 
 
-class Provenance(_ToolHiveObject):
-    """Supply-chain facts used to verify the image's signature."""
+class ProvenanceFacts(BaseModel):
+    """Supply-chain facts used to verify the image's signature: the same fields in ToolHive's registry
+    format and in its publisher extension of server.json, which differ only in `attestation`."""
 
     cert_issuer: UriString | None = None
     repository_uri: UriString | None = None
@@ -143,6 +144,9 @@ class Provenance(_ToolHiveObject):
     runner_environment: str | None = None
     signer_identity: str | None = None
     sigstore_url: HostnameString | None = None
+
+
+class Provenance(_ToolHiveObject, ProvenanceFacts):
     attestation: VerifiedAttestation | None = None
 
 

@@ -15,12 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from mcpreg.catalog.fieldtypes import (
     DateTimeString,
-    HostnameString,
     KeptAllowedHostString,
     Port,
     UriString,
     unique_list_validator,
 )
+from mcpreg.catalog.toolhive_models import ProvenanceFacts
 
 SERVER_SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 PUBLISHER_PROVIDED_KEY = "io.modelcontextprotocol.registry/publisher-provided"
@@ -34,7 +34,11 @@ HTTP_URL_PATTERN = r"^https?://[^\s]+$"
 # The schema's wording: "Version ranges are rejected (e.g., '^1.2.3', '~1.2.3', '>=1.2.3', '1.x', '1.*')".
 _VERSION_RANGE = re.compile(r"^[\^~<>=]|[<>=]=?\s*\d|\|\||(^|\.)[xX*](\.|$)|\s-\s")
 
-_OPEN = ConfigDict(extra="ignore", strict=True, frozen=True, populate_by_name=True)
+
+class _OpenObject(BaseModel):
+    """Base of the server.json objects: open, as the schema leaves them (unknown fields ignored)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, populate_by_name=True)
 
 
 def _reject_version_range(value: str) -> str:
@@ -43,9 +47,7 @@ def _reject_version_range(value: str) -> str:
     return value
 
 
-class Input(BaseModel):
-    model_config = _OPEN
-
+class Input(_OpenObject):
     description: str | None = None
     isRequired: bool | None = None
     isSecret: bool | None = None
@@ -87,23 +89,17 @@ class NamedArgument(InputWithVariables):
 Argument = Annotated[PositionalArgument | NamedArgument, Field(discriminator="type")]
 
 
-class StdioTransport(BaseModel):
-    model_config = _OPEN
-
+class StdioTransport(_OpenObject):
     type: Literal["stdio"]
 
 
-class StreamableHttpTransport(BaseModel):
-    model_config = _OPEN
-
+class StreamableHttpTransport(_OpenObject):
     type: Literal["streamable-http"]
     url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN)]
     headers: list[KeyValueInput] | None = None
 
 
-class SseTransport(BaseModel):
-    model_config = _OPEN
-
+class SseTransport(_OpenObject):
     type: Literal["sse"]
     url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN)]
     headers: list[KeyValueInput] | None = None
@@ -114,10 +110,8 @@ LocalTransport = Annotated[
 ]
 
 
-class RemoteTransport(BaseModel):
+class RemoteTransport(_OpenObject):
     """A remote endpoint: streamable-http or sse, with optional URL template variables."""
-
-    model_config = _OPEN
 
     type: Literal["streamable-http", "sse"]
     url: Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN)]
@@ -125,10 +119,8 @@ class RemoteTransport(BaseModel):
     variables: dict[str, Input] | None = None
 
 
-class Package(BaseModel):
+class Package(_OpenObject):
     """An installable artefact: npm, pypi, oci, nuget, mcpb, …"""
-
-    model_config = _OPEN
 
     registryType: str
     registryBaseUrl: UriString | None = None
@@ -149,28 +141,22 @@ class Package(BaseModel):
         return None if value is None else _reject_version_range(value)
 
 
-class Repository(BaseModel):
-    model_config = _OPEN
-
+class Repository(_OpenObject):
     url: UriString
     source: str
     id: str | None = None
     subfolder: str | None = None
 
 
-class Icon(BaseModel):
-    model_config = _OPEN
-
+class Icon(_OpenObject):
     src: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]*$", max_length=255)]
     mimeType: Literal["image/png", "image/jpeg", "image/jpg", "image/svg+xml", "image/webp"] | None = None
     sizes: list[Annotated[str, StringConstraints(pattern=r"^(\d+x\d+|any)$")]] | None = None
     theme: Literal["light", "dark"] | None = None
 
 
-class OfficialMeta(BaseModel):
+class OfficialMeta(_OpenObject):
     """`_meta["io.modelcontextprotocol.registry/official"]` of a list response entry."""
-
-    model_config = _OPEN
 
     status: Literal["active", "deprecated", "deleted"] | None = None
     statusMessage: str | None = None
@@ -179,34 +165,30 @@ class OfficialMeta(BaseModel):
     isLatest: bool | None = None
 
 
-class ServerResponseMeta(BaseModel):
-    model_config = _OPEN
-
+class ServerResponseMeta(_OpenObject):
     official: OfficialMeta | None = Field(default=None, alias=OFFICIAL_META_KEY)
 
 
 # --- ToolHive's publisher extension (publisher-provided.schema.json) -----------------------------------
 
-_EXT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+class _ExtObject(BaseModel):
+    """Base of the publisher extension's objects: closed (`additionalProperties: false`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class ExtOutboundPermissions(BaseModel):
-    model_config = _EXT
-
+class ExtOutboundPermissions(_ExtObject):
     allow_host: Annotated[list[KeptAllowedHostString], unique_list_validator()] | None = None
     allow_port: Annotated[list[Port], unique_list_validator()] | None = None
     insecure_allow_all: bool | None = None
 
 
-class ExtNetworkPermissions(BaseModel):
-    model_config = _EXT
-
+class ExtNetworkPermissions(_ExtObject):
     outbound: ExtOutboundPermissions | None = None
 
 
-class ExtPermissions(BaseModel):
-    model_config = _EXT
-
+class ExtPermissions(_ExtObject):
     name: str | None = None
     network: ExtNetworkPermissions | None = None
     read: Annotated[list[str], unique_list_validator()] | None = None
@@ -214,9 +196,7 @@ class ExtPermissions(BaseModel):
     privileged: bool | None = None
 
 
-class ExtKubernetesMetadata(BaseModel):
-    model_config = _EXT
-
+class ExtKubernetesMetadata(_ExtObject):
     kind: str | None = None
     namespace: str | None = None
     name: str | None = None
@@ -234,21 +214,11 @@ class ExtMetadata(BaseModel):
     kubernetes: ExtKubernetesMetadata | None = None
 
 
-class ExtProvenance(BaseModel):
-    model_config = _EXT
-
-    sigstore_url: HostnameString | None = None
-    repository_uri: UriString | None = None
-    repository_ref: str | None = None
-    signer_identity: str | None = None
-    runner_environment: str | None = None
-    cert_issuer: UriString | None = None
+class ExtProvenance(_ExtObject, ProvenanceFacts):
     attestation: dict[str, Any] | None = None
 
 
-class ExtEnvVar(BaseModel):
-    model_config = _EXT
-
+class ExtEnvVar(_ExtObject):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     description: str | None = None
     required: bool | None = None
@@ -256,10 +226,8 @@ class ExtEnvVar(BaseModel):
     default: str | None = None
 
 
-class StacklokExtensions(BaseModel):
+class StacklokExtensions(_ExtObject):
     """What ToolHive's client reads for one package or remote, keyed by image reference or URL."""
-
-    model_config = _EXT
 
     status: Literal["active", "deprecated", "Active", "Deprecated"]
     tier: Literal["Official", "Community"] | None = None
@@ -288,10 +256,8 @@ class StacklokExtensions(BaseModel):
     custom_metadata: dict[str, Any] | None = None
 
 
-class PreservedToolHiveFields(BaseModel):
+class PreservedToolHiveFields(_ExtObject):
     """Our own publisher block (`dev.mcpregistry`): ToolHive facts server.json has no field for."""
-
-    model_config = _EXT
 
     description: str | None = None
     name: str | None = None
@@ -317,18 +283,14 @@ class PublisherProvided(BaseModel):
         return self
 
 
-class ServerMeta(BaseModel):
+class ServerMeta(_OpenObject):
     """The `_meta` of a server.json: only the publisher-provided part has a required shape."""
-
-    model_config = _OPEN
 
     publisher_provided: PublisherProvided | None = Field(default=None, alias=PUBLISHER_PROVIDED_KEY)
 
 
-class ServerDetail(BaseModel):
+class ServerDetail(_OpenObject):
     """One server.json (schema 2025-12-11)."""
-
-    model_config = _OPEN
 
     schema_url: UriString | None = Field(default=None, alias="$schema")
     name: Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=SERVER_NAME_PATTERN)]
@@ -351,20 +313,16 @@ class ServerDetail(BaseModel):
 # --- document wrappers ----------------------------------------------------------------------------------
 
 
-class RegistryMeta(BaseModel):
-    model_config = _OPEN
-
+class RegistryMeta(_OpenObject):
     last_updated: DateTimeString
 
 
-class WrappedRegistry(BaseModel):
+class WrappedRegistry(_OpenObject):
     """`{"$schema", "version", "meta": {"last_updated"}, "data": {...}}` (upstream-registry.schema.json).
 
     Only the envelope is checked here; the servers inside are validated one by one so that problems
     are reported with the entry they belong to.
     """
-
-    model_config = _OPEN
 
     schema_url: str | None = Field(default=None, alias="$schema")
     version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
@@ -372,9 +330,7 @@ class WrappedRegistry(BaseModel):
     data: dict[str, Any]
 
 
-class WrappedGroup(BaseModel):
-    model_config = _OPEN
-
+class WrappedGroup(_OpenObject):
     name: str
     description: str
     servers: list[Any]
