@@ -59,16 +59,17 @@ FLAG_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+_DESCRIPTION = (
+    "Serve a catalogue over HTTP: the MCP Registry API v0.1 (also under /v0), ToolHive's /api/v1/registry, "
+    "/openapi.yaml, /health, /readiness, /version and /metrics. The data reloads when its source changes, "
+    "without dropping requests."
+)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="run the registry API (MCP Registry API v0.1 and ToolHive) on a catalogue",
-        description=(
-            "Serve a catalogue over HTTP: the MCP Registry API v0.1 (also under /v0), ToolHive's "
-            "/api/v1/registry, /openapi.yaml, /health, /readiness, /version and /metrics. The data "
-            "reloads when its source changes, without dropping requests."
-        ),
-    )
+    """Add `serve` to the `mcpreg` command line."""
+    help_ = "run the registry API (MCP Registry API v0.1 and ToolHive) on a catalogue"
+    parser = subparsers.add_parser("serve", help=help_, description=_DESCRIPTION)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--config", metavar="FILE", help="an ApiServerConfig document (JSON or YAML): what the API pods run"

@@ -34,9 +34,6 @@ class Conflict:
     winner: str
     loser: str
 
-    def render(self) -> str:
-        return f"{self.name} (served from {self.winner}, also in {self.loser})"
-
 
 @dataclass(frozen=True, slots=True)
 class Merged:

@@ -149,7 +149,9 @@ def source_events(before: MCPRegistryStatus, outcome: SyncOutcome) -> list[tuple
     conflicts = outcome.conflicts
     known = before.conflicts.hash if before.conflicts else None
     if conflicts is not None and conflicts.count and conflicts.hash != known:
-        listed = "; ".join(c.render() for c in conflicts.items[:5])
+        listed = "; ".join(
+            f"{c.name} (served from {c.winner}, also in {c.loser})" for c in conflicts.items[:5]
+        )
         more = conflicts.count - min(5, len(conflicts.items))
         events.append(
             (

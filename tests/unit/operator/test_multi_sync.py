@@ -147,7 +147,7 @@ async def test_a_merge_serves_the_first_sources_entry_and_reports_the_conflict(r
     assert synced is not None and synced.status == "True"
     (event,) = registry.events
     assert event[:2] == ("Warning", NAME_CONFLICTS)
-    assert "platform" in event[2] and "team" in event[2] and PREFIX + "time" in event[2]
+    assert f"{PREFIX}time (served from platform, also in team)" in event[2]
     # The same conflicts again: no second Event.
     registry.sources["team"].rev = "r2"
     await registry.sync()
