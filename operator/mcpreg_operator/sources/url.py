@@ -130,14 +130,10 @@ async def load_ca_pem(kube: KubeClient, namespace: str, bundle: CaBundle | None,
             kind=SourceErrorKind.INVALID_REFERENCE,
         )
         value = config_map_value(config_map, ref.key)
-    if value is None:
-        raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} has no key {ref.key!r} (caBundle)")
-    pem = value.decode("utf-8", errors="replace")
+    pem = (value or b"").decode("utf-8", errors="replace")
     if "-----BEGIN CERTIFICATE-----" not in pem:
-        raise SourceError(
-            SourceErrorKind.INVALID_REFERENCE,
-            f"{where} key {ref.key!r} holds no PEM certificate (caBundle)",
-        )
+        detail = f"has no key {ref.key!r}" if value is None else f"key {ref.key!r} holds no PEM certificate"
+        raise SourceError(SourceErrorKind.INVALID_REFERENCE, f"{where} {detail} (caBundle)")
     return pem
 
 

@@ -388,30 +388,26 @@ def _toolhive_maps(
     servers: dict[str, Any] = {}
     remote_servers: dict[str, Any] = {}
     for entry in entries:
-        if entry.status == "deleted":
-            skipped.append(ToolHiveOmission(entry.name, entry.version, "is deleted"))
+        form = _toolhive_form(entry)
+        if isinstance(form, str):
+            reason = form
+        elif form.key in servers or form.key in remote_servers:
+            reason = f"its ToolHive name {form.key!r} is already taken"
+        else:
+            (servers if form.kind == "container" else remote_servers)[form.key] = form.data
             continue
-        form = entry.toolhive
-        if form is None:
-            key = toolhive_key(entry.name)
-            if key is None:
-                skipped.append(
-                    ToolHiveOmission(
-                        entry.name, entry.version, "has no name usable as a ToolHive server name"
-                    )
-                )
-                continue
-            converted = server_json_to_toolhive(entry.server, key, entry.status)
-            if isinstance(converted, NotExpressible):
-                skipped.append(ToolHiveOmission(entry.name, entry.version, converted.reason))
-                continue
-            form = converted
-        if form.key in servers or form.key in remote_servers:
-            skipped.append(
-                ToolHiveOmission(
-                    entry.name, entry.version, f"its ToolHive name {form.key!r} is already taken"
-                )
-            )
-            continue
-        (servers if form.kind == "container" else remote_servers)[form.key] = form.data
+        skipped.append(ToolHiveOmission(entry.name, entry.version, reason))
     return servers, remote_servers
+
+
+def _toolhive_form(entry: CatalogEntry) -> ToolHiveForm | str:
+    """The entry as ToolHive's format holds it (the author's own, or converted), or why it has none."""
+    if entry.status == "deleted":
+        return "is deleted"
+    if entry.toolhive is not None:
+        return entry.toolhive
+    key = toolhive_key(entry.name)
+    if key is None:
+        return "has no name usable as a ToolHive server name"
+    converted = server_json_to_toolhive(entry.server, key, entry.status)
+    return converted.reason if isinstance(converted, NotExpressible) else converted
