@@ -110,15 +110,6 @@ class CatalogGroup:
     entries: tuple[CatalogEntry, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ToolHiveOmission:
-    """A server left out of the ToolHive view, and why (it stays in the upstream view)."""
-
-    name: str
-    version: str
-    reason: str
-
-
 class Catalog:
     """A parsed, validated, normalised catalogue. Build it with `parse_catalog`."""
 
@@ -380,6 +371,15 @@ def _with_latest_flags(entries: Sequence[CatalogEntry]) -> tuple[CatalogEntry, .
         else dataclasses.replace(entry, is_latest=index in latest)
         for index, entry in enumerate(entries)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolHiveOmission:
+    """A server left out of the ToolHive view, and why (it stays in the upstream view)."""
+
+    name: str
+    version: str
+    reason: str
 
 
 def _toolhive_maps(
