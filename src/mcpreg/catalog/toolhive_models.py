@@ -9,7 +9,7 @@ absent).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -102,10 +102,22 @@ class Header(_ToolHiveObject):
     choices: Annotated[list[str], unique_list_validator()] | None = None
 
 
-class OutboundPermissions(_ToolHiveObject):
-    allow_host: Annotated[list[AllowedHostString], unique_list_validator()] | None = None
+HostT = TypeVar("HostT")
+
+
+class OutboundRules(BaseModel, Generic[HostT]):
+    """Where a server may connect: the same rules in ToolHive's format and in its publisher extension
+    of server.json, whose host pattern is looser (`HostT`)."""
+
+    model_config = _MODEL_CONFIG
+
+    allow_host: Annotated[list[HostT], unique_list_validator()] | None = None
     allow_port: Annotated[list[Port], unique_list_validator()] | None = None
     insecure_allow_all: bool | None = None
+
+
+class OutboundPermissions(_ToolHiveObject, OutboundRules[AllowedHostString]):
+    """ToolHive's outbound rules (no nulls, its own host pattern)."""
 
 
 class NetworkPermissions(_ToolHiveObject):

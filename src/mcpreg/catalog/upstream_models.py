@@ -20,7 +20,7 @@ from mcpreg.catalog.fieldtypes import (
     UriString,
     unique_list_validator,
 )
-from mcpreg.catalog.toolhive_models import ProvenanceFacts
+from mcpreg.catalog.toolhive_models import OutboundRules, ProvenanceFacts
 
 SERVER_SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 PUBLISHER_PROVIDED_KEY = "io.modelcontextprotocol.registry/publisher-provided"
@@ -178,14 +178,8 @@ class _ExtObject(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class ExtOutboundPermissions(_ExtObject):
-    allow_host: Annotated[list[KeptAllowedHostString], unique_list_validator()] | None = None
-    allow_port: Annotated[list[Port], unique_list_validator()] | None = None
-    insecure_allow_all: bool | None = None
-
-
 class ExtNetworkPermissions(_ExtObject):
-    outbound: ExtOutboundPermissions | None = None
+    outbound: OutboundRules[KeptAllowedHostString] | None = None
 
 
 class ExtPermissions(_ExtObject):
