@@ -13,13 +13,8 @@ from pydantic import Field, StrictStr
 from mcpreg_operator.spec.base import JsonInt32, NoSpaceStr, ResourceModel, object_default
 from mcpreg_operator.spec.cel import cel_rules, required_when
 
-
-class AuthMode(StrEnum):
-    """How the registry API authenticates its callers."""
-
-    ANONYMOUS = "anonymous"
-    KUBERNETES = "kubernetes"
-    OIDC = "oidc"
+#: How the registry API authenticates its callers.
+AuthMode = StrEnum("AuthMode", {"ANONYMOUS": "anonymous", "KUBERNETES": "kubernetes", "OIDC": "oidc"})
 
 
 class KubernetesAuth(ResourceModel):

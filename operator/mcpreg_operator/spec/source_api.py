@@ -28,11 +28,8 @@ MIN_FULL_RESYNC_SECONDS = 60
 MAX_FULL_RESYNC_SECONDS = 7 * 24 * 3600
 
 
-class ApiVersions(StrEnum):
-    """Which versions of each server are mirrored."""
-
-    LATEST = "latest"
-    ALL = "all"
+#: Which versions of each server are mirrored.
+ApiVersions = StrEnum("ApiVersions", {"LATEST": "latest", "ALL": "all"})
 
 
 class ApiSource(ResourceModel):

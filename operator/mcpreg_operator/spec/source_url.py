@@ -17,7 +17,7 @@ from mcpreg_operator.spec.base import (
     ResourceModel,
     SecretReference,
 )
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules
+from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules, exactly_one_of
 from mcpreg_operator.spec.durations import GO_DURATION_RE, parse_go_duration
 from mcpreg_operator.spec.url_rules import http_url_rules
 
@@ -100,10 +100,8 @@ class CaBundle(ResourceModel):
     """PEM CA certificates that the catalogue's server certificate must chain to."""
 
     model_config = cel_rules(
-        CelRule(
-            rule="has(self.secretRef) != has(self.configMapRef)",
-            message="caBundle needs exactly one of secretRef and configMapRef",
-            reason="FieldValueInvalid",
+        exactly_one_of(
+            "secretRef", "configMapRef", message="caBundle needs exactly one of secretRef and configMapRef"
         )
     )
 
@@ -115,16 +113,15 @@ class CaBundle(ResourceModel):
     )
 
 
-class RedirectPolicy(StrEnum):
-    """Which redirects are followed (at most five, never from https:// to http://)."""
-
-    SAME_HOST = "SameHost"
-    ANY_HOST = "AnyHost"
-    REFUSE = "Refuse"
+#: Which redirects are followed (at most five, never from https:// to http://).
+RedirectPolicy = StrEnum(
+    "RedirectPolicy", {"SAME_HOST": "SameHost", "ANY_HOST": "AnyHost", "REFUSE": "Refuse"}
+)
 
 
-class UrlVerification(ResourceModel):
-    """A detached signature of the document in the format of `cosign sign-blob`, checked before parsing."""
+class CosignVerification(ResourceModel):
+    """A detached signature in the format of `cosign sign-blob`, checked against trusted public keys
+    before the catalogue is parsed; where the signature is found depends on the source."""
 
     secret_ref: SecretReference = Field(
         description=(
@@ -133,6 +130,11 @@ class UrlVerification(ResourceModel):
             "by any of them is accepted, so a rotation can list the old and the new key for a while."
         )
     )
+
+
+class UrlVerification(CosignVerification):
+    """The signature of a document fetched over HTTPS: at a URL of its own."""
+
     signature_url: str | None = url_field(
         "signatureUrl",
         (

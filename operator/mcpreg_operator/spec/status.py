@@ -44,21 +44,15 @@ class Phase(StrEnum):
     TERMINATING = "Terminating"
 
 
-class SyncPhase(StrEnum):
-    """Phase of the latest sync."""
-
-    SYNCING = "Syncing"
-    COMPLETE = "Complete"
-    FAILED = "Failed"
+#: Phase of the latest sync.
+SyncPhase = StrEnum("SyncPhase", {"SYNCING": "Syncing", "COMPLETE": "Complete", "FAILED": "Failed"})
 
 
-class ApiPhase(StrEnum):
-    """Phase of the registry API workload."""
-
-    NOT_STARTED = "NotStarted"
-    DEPLOYING = "Deploying"
-    READY = "Ready"
-    UNHEALTHY = "Unhealthy"
+#: Phase of the registry API workload.
+ApiPhase = StrEnum(
+    "ApiPhase",
+    {"NOT_STARTED": "NotStarted", "DEPLOYING": "Deploying", "READY": "Ready", "UNHEALTHY": "Unhealthy"},
+)
 
 
 class ConditionType(StrEnum):
@@ -71,12 +65,8 @@ class ConditionType(StrEnum):
     READY = "Ready"
 
 
-class ConditionStatus(StrEnum):
-    """Status of a condition."""
-
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
+#: Status of a condition.
+ConditionStatus = StrEnum("ConditionStatus", {"TRUE": "True", "FALSE": "False", "UNKNOWN": "Unknown"})
 
 
 class Condition(ResourceModel):
