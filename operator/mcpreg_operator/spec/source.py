@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
@@ -69,6 +69,22 @@ class GitVerification(ResourceModel):
         )
     )
 
+
+#: A commit SHA, whole or abbreviated; checked by a CEL rule (its message names the field: commit).
+CommitSha = Annotated[
+    str,
+    Field(
+        min_length=7,
+        max_length=40,
+        json_schema_extra=cel(
+            CelRule(
+                rule=cel_matches("self", COMMIT_SHA_RE),
+                message="commit must be a hexadecimal commit SHA of 7 to 40 characters",
+                reason="FieldValueInvalid",
+            )
+        ),
+    ),
+]
 
 _GIT_REF_PATTERN = r"^[^\x00-\x20\x7f~^:?*\[\\]+$"
 _GIT_REF_RULE = CelRule(
@@ -146,19 +162,10 @@ class GitSource(ResourceModel):
         "Branch to follow. At most one of branch, tag and commit; none follows the remote HEAD."
     )
     tag: str | None = _git_ref_field("Tag to use. At most one of branch, tag and commit.")
-    commit: str | None = Field(
+    commit: CommitSha | None = Field(
         default=None,
-        min_length=7,
-        max_length=40,
         description=(
             "Commit SHA to pin (7 to 40 hexadecimal characters). At most one of branch, tag and commit."
-        ),
-        json_schema_extra=cel(
-            CelRule(
-                rule=cel_matches("self", COMMIT_SHA_RE),
-                message="commit must be a hexadecimal commit SHA of 7 to 40 characters",
-                reason="FieldValueInvalid",
-            )
         ),
     )
     path: str = Field(

@@ -13,7 +13,7 @@ from mcpreg_operator.spec.source_url import (
     PrivateCaBundle,
     RedirectPolicy,
     Redirects,
-    UrlAuth,
+    SourceAuth,
     max_bytes_field,
     url_field,
 )
@@ -48,9 +48,7 @@ class ApiSource(ResourceModel):
             "version=latest). all: every version the registry lists."
         ),
     )
-    auth: UrlAuth | None = Field(
-        default=None, description="Credentials sent with every request; omit for a public registry."
-    )
+    auth: SourceAuth = None
     ca_bundle: PrivateCaBundle = None
     max_pages: JsonInt = Field(
         default=DEFAULT_MAX_PAGES,

@@ -63,6 +63,12 @@ class UrlAuth(ResourceModel):
     )
 
 
+#: The auth field of the HTTP sources: one client sends the credentials for every source type.
+SourceAuth = Annotated[
+    UrlAuth | None, Field(description="Credentials sent with every request; omit for a public source.")
+]
+
+
 class KeyReference(NamespacedReference):
     """One key of a Secret or ConfigMap in the MCPRegistry's namespace."""
 
@@ -159,7 +165,7 @@ class UrlSource(ResourceModel):
         ),
         required=True,
     )
-    auth: UrlAuth | None = Field(default=None, description="Credentials; omit for a public document.")
+    auth: SourceAuth = None
     ca_bundle: PrivateCaBundle = None
     max_bytes: JsonInt = max_bytes_field(
         "Largest document accepted, in bytes", "Reading stops past it and the sync fails with SourceTooLarge."
