@@ -13,16 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import cmdline  # bench/ is the script's directory: sys.path[0]
+
 Figures = dict[str, Any]
 
 
 def arguments(description: str | None, ways: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser = cmdline.parser(description, servers=10_000, runs=3)
     parser.add_argument("--child", choices=ways, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -54,6 +51,34 @@ def medians(results: list[Figures]) -> Figures:
 
 def print_json(args: argparse.Namespace, report: dict[str, Figures]) -> int:
     print(json.dumps({"servers": args.servers, "runs": args.runs, **report}, indent=2))
+    return 0
+
+
+def compare(
+    description: str | None,
+    script: str,
+    ways: Sequence[str],
+    one_run: Callable[[str, int], Figures],
+    row: Callable[[Figures], str],
+    *,
+    summarise: Callable[[list[Figures]], Figures] = medians,
+    statistic: str = "median",
+) -> int:
+    """A comparing benchmark's whole `main`: in the child, its one run; else the alternating runs of
+    every way, each way's runs summarised (`statistic` says how), printed as JSON with --json, else a
+    heading and one line a way, `row` giving the figures of it."""
+    args = arguments(description, ways)
+    if args.child:
+        return child(args, one_run)
+    runs = alternate(script, ways, args)
+    report = {way: summarise(results) for way, results in runs.items()}
+    if args.json:
+        return print_json(args, report)
+    # Every comparison so far measures the ToolHive sample (mcpreg_dev.samples.replicated_toolhive).
+    print(f"{args.servers} servers (ToolHive source), {args.runs} runs each ({statistic})")
+    width = max(map(len, ways))
+    for way, figures in report.items():
+        print(f"  {way:{width}} {row(figures)}")
     return 0
 
 

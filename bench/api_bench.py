@@ -34,10 +34,13 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from mcpreg_dev.processes import stop_child
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -148,19 +151,10 @@ def cpu_seconds(pid: int) -> float:
     return total / tick
 
 
-def run_wrk(
-    name: str,
-    url: str,
-    args: argparse.Namespace,
-    headers: dict[str, str] | None = None,
-    pid: int | None = None,
-    **options: Any,
-) -> WrkResult:
-    """The median (by requests/s) of `args.repeat` wrk runs: this machine is shared, runs vary."""
-    runs = sorted(
-        (run_wrk_once(name, url, args, headers, pid, **options) for _ in range(args.repeat)), key=_rate
-    )
-    return runs[len(runs) // 2]
+def median_run(runs: Iterable[WrkResult]) -> WrkResult:
+    """The median of several wrk runs of one figure, by requests/s: this machine is shared, runs vary."""
+    ordered = sorted(runs, key=_rate)
+    return ordered[len(ordered) // 2]
 
 
 def _rate(result: WrkResult) -> float:
@@ -247,6 +241,22 @@ def wrk_arguments(description: str | None) -> argparse.Namespace:
     return parser.parse_args()
 
 
+def wrk_report(args: argparse.Namespace, results: list[WrkResult], **figures: Any) -> int:
+    """Print the figures of a `wrk_arguments` benchmark as JSON (and write them to --json FILE): its
+    settings, every wrk result, then its own `figures`."""
+    document = {
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "results": [asdict(result) for result in results],
+        **figures,
+    }
+    text = json.dumps(document, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
 class ApiServer:
     """`mcpreg serve --file CATALOGUE` pinned to SERVER_CPU; with `config`, `--config CONFIG` instead
     (a document naming the catalogue), followed by `extra` arguments."""
@@ -275,6 +285,7 @@ class ApiServer:
                 ),
                 stdout=out,
                 stderr=err,
+                start_new_session=True,  # its own process group, for stop_child
             )
         self.ready_s = wait_ready(self.port, self.process)
 
@@ -284,12 +295,7 @@ class ApiServer:
         return float(match.group(1)) if match else 0.0
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process, signal.SIGTERM, grace_s=30)
 
 
 class Nginx:
@@ -335,6 +341,7 @@ class Nginx:
             pinned(SERVER_CPU, [binary, "-p", str(prefix), "-c", str(conf)]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # master and worker in one process group, for stop_child
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -347,12 +354,7 @@ class Nginx:
         raise RuntimeError("nginx did not start")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGQUIT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process, signal.SIGQUIT, grace_s=20)  # SIGQUIT: nginx's graceful shutdown
 
 
 def first_name_with(port: int, text: str) -> str:
@@ -388,7 +390,10 @@ def bench_dataset(label: str, catalogue: Path, args: argparse.Namespace, workdir
         ]
         for scenario, path, headers in scenarios:
             get(server.port, path, headers)  # warm: first render of this page
-            outcome = run_wrk(scenario, base + path, args, headers, server.process.pid)
+            pid = server.process.pid
+            outcome = median_run(
+                run_wrk_once(scenario, base + path, args, headers, pid) for _ in range(args.repeat)
+            )
             result.wrk.append(outcome)
             print(f"  {label:>14}  {_row(outcome)}", flush=True)
         result.walks["limit=1"] = walk(server.port, 1)
@@ -445,10 +450,8 @@ def compare_with_nginx(
             )
     finally:
         nginx.stop()
-    ours.sort(key=_rate)
-    theirs.sort(key=_rate)
-    result.nginx = theirs[len(theirs) // 2]
-    result.list_page_alternated = ours[len(ours) // 2]
+    result.nginx = median_run(theirs)
+    result.list_page_alternated = median_run(ours)
     result.ratio_to_nginx = round(result.list_page_alternated.requests_per_s / result.nginx.requests_per_s, 3)
     our_cpu = sorted(r.server_cpu_us_per_request or 0.0 for r in ours)[len(ours) // 2]
     their_cpu = sorted(r.server_cpu_us_per_request or 0.0 for r in theirs)[len(theirs) // 2]

@@ -20,7 +20,6 @@ from serving); stored bytes as written; the resident memory of this process afte
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -33,6 +32,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import cmdline
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
 from procstat import rss_kib
@@ -132,14 +132,9 @@ def summarise(results: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser = cmdline.parser(__doc__, servers=10_000, runs=5)
     parser.add_argument("--backends", default="configmap,s3")
     parser.add_argument("--stored", choices=("served", "canonical"), default="served")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 

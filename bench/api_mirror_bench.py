@@ -17,11 +17,8 @@ measures:
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,8 +26,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import cmdline  # noqa: E402
 from kubernetes import client, config  # noqa: E402
-from procstat import rss_kib  # noqa: E402
+from procstat import PeakSampler, rss_kib  # noqa: E402
 
 from fixtures.kube import Kube  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
@@ -73,11 +71,7 @@ def triggered_sync(kube: Kube, gate: ForwardingServer) -> tuple[dict[str, Any], 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--entries", type=int, default=10_000)
-    parser.add_argument("--changed", type=int, default=10)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = cmdline.parser(__doc__.split("\n\n")[0], entries=10_000, changed=10).parse_args()
     work = Path(tempfile.mkdtemp(prefix="mcpreg-api-mirror-bench-"))
     report: dict[str, Any] = {"entries": args.entries, "changed": args.changed}
 
@@ -98,17 +92,10 @@ def main() -> int:
             extra_env={"MCPREG_ALLOW_INSECURE_HTTP_SOURCES": "true"},
         )
         operator.start()
-        peak = [0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.05):
-                if operator.process is not None:
-                    peak[0] = max(peak[0], rss_kib(operator.process.pid))
-
+        sampler = PeakSampler(lambda: operator.process.pid if operator.process else None)
         try:
             idle = rss_kib(operator.process.pid) if operator.process is not None else 0
-            threading.Thread(target=sample, daemon=True).start()
+            sampler.start()
             spec = {"source": {"type": "api", "api": {"url": gate.base_url}}, "api": {"enabled": False}}
             body = {
                 "apiVersion": f"{GROUP}/{VERSION}",
@@ -129,7 +116,7 @@ def main() -> int:
             report["first_sync_s"] = round(time.monotonic() - created, 2)
             report["first_sync_requests"] = len(gate.requests())
             report["operator_idle_rss_mib"] = round(idle / 1024, 1)
-            report["operator_peak_rss_mib"] = round(peak[0] / 1024, 1)
+            report["operator_peak_rss_mib"] = round(sampler.peak_kib / 1024, 1)
 
             status, elapsed, made = triggered_sync(kube, gate)
             assert status["syncStatus"]["lastSyncHash"] == first["syncStatus"]["lastSyncHash"], status
@@ -144,17 +131,11 @@ def main() -> int:
             assert status["syncStatus"]["serverCount"] == args.entries, status
             report["incremental_refresh_s"] = round(elapsed, 2)
             report["incremental_refresh_requests"] = len(made)
-            report["operator_peak_rss_mib_overall"] = round(peak[0] / 1024, 1)
+            report["operator_peak_rss_mib_overall"] = round(sampler.peak_kib / 1024, 1)
         finally:
-            done.set()
+            sampler.stop()
             operator.stop()
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        print()
-    else:
-        for key, value in report.items():
-            print(f"{key:<32} {value}")
-    return 0
+    return cmdline.print_figures(report, as_json=args.json)
 
 
 if __name__ == "__main__":

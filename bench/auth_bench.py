@@ -21,10 +21,9 @@ import json
 import re
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
-from api_bench import LATEST, ApiServer, WrkResult, get, run_wrk_once, wrk_arguments
+from api_bench import LATEST, ApiServer, WrkResult, get, median_run, run_wrk_once, wrk_arguments, wrk_report
 from kubernetes import client, config
 
 from mcpreg.apiconfig import API_VERSION, KIND, default_audience
@@ -90,11 +89,7 @@ def measure(
         for index, (name, server, headers) in enumerate(servers):
             url = f"http://127.0.0.1:{server.port}{PATH}"
             runs[index].append(run_wrk_once(name, url, args, headers, server.process.pid))
-    medians = []
-    for results in runs:
-        results.sort(key=lambda r: r.requests_per_s)
-        medians.append(results[len(results) // 2])
-    return medians
+    return [median_run(results) for results in runs]
 
 
 def main() -> int:
@@ -143,19 +138,14 @@ def main() -> int:
                 guarded.stop()
     finally:
         plane.stop()
-    report = {
-        "connections": args.connections,
-        "duration_s": args.duration,
-        "results": [asdict(open_result), asdict(authed)],
-        "authenticated_vs_anonymous": round(authed.requests_per_s / open_result.requests_per_s, 3),
-        "requests_served_with_auth": requests,
-        "token_reviews_per_1000_requests": round(reviews["token"] / requests * 1000, 4),
-        "access_reviews_per_1000_requests": round(reviews["access"] / requests * 1000, 4),
-    }
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0
+    return wrk_report(
+        args,
+        [open_result, authed],
+        authenticated_vs_anonymous=round(authed.requests_per_s / open_result.requests_per_s, 3),
+        requests_served_with_auth=requests,
+        token_reviews_per_1000_requests=round(reviews["token"] / requests * 1000, 4),
+        access_reviews_per_1000_requests=round(reviews["access"] / requests * 1000, 4),
+    )
 
 
 if __name__ == "__main__":

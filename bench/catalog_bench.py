@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cmdline  # bench/ is the script's directory: sys.path[0]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
 TIME_BUDGET_S = 2.0
@@ -169,10 +171,7 @@ def _measure(path: str, runs: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser = cmdline.parser(__doc__.splitlines()[0], servers=10_000, runs=3)
     parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -12,11 +12,9 @@ to CPU 1 (`taskset`, when present). Each figure is the median of --repeat runs o
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 from api_bench import (
@@ -24,8 +22,10 @@ from api_bench import (
     ApiServer,
     WrkResult,
     get,
-    run_wrk,
+    median_run,
+    run_wrk_once,
     wrk_arguments,
+    wrk_report,
 )
 
 ORIGIN = "https://vscode.dev"
@@ -42,7 +42,9 @@ def wrk(
     name: str, url: str, args: argparse.Namespace, pid: int, script: Path | None, headers: dict[str, str]
 ) -> WrkResult:
     """The median of `args.repeat` runs of one wrk thread with `script` and `headers`."""
-    return run_wrk(name, url, args, headers, pid, script=script, threads=1)
+    return median_run(
+        run_wrk_once(name, url, args, headers, pid, script=script, threads=1) for _ in range(args.repeat)
+    )
 
 
 def main() -> int:
@@ -79,15 +81,7 @@ def main() -> int:
             ]
         finally:
             server.stop()
-    document = {
-        "connections": args.connections,
-        "duration_s": args.duration,
-        "results": [asdict(r) for r in results],
-    }
-    print(json.dumps(document, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
-    return 0
+    return wrk_report(args, results)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from catalog_bench import generate_toolhive
+from timings import spread
 
 from mcpreg_dev.binaries import ensure_helm
 from mcpreg_dev.controlplane import ControlPlane
@@ -157,13 +157,7 @@ def main() -> int:
             except SystemExit as exc:
                 raise SystemExit(f"{exc}; registry status: {json.dumps(status())}") from None
             latencies.append(time.monotonic() - t)
-        latencies.sort()
-        results["commit_annotate_to_visible_in_cluster_s"] = {
-            "rounds": len(latencies),
-            "median": round(statistics.median(latencies), 3),
-            "p90": round(latencies[int(0.9 * (len(latencies) - 1))], 3),
-            "max": round(latencies[-1], 3),
-        }
+        results["commit_annotate_to_visible_in_cluster_s"] = spread(latencies)
 
         def api_rss_mib() -> float:
             pods = json.loads(kubectl("get", "pods", "-l", "app.kubernetes.io/instance=bench", "-o", "json"))

@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from kubernetes import client, config  # noqa: E402
+from procstat import PeakSampler  # noqa: E402
+from timings import spread  # noqa: E402
 
 from fixtures.kube import Kube  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
@@ -40,13 +41,6 @@ from mcpreg_dev.gitserver import SmartHTTPGitServer, create_bare_repo  # noqa: E
 
 SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
 CATALOG = SHARED / "toolhive" / "registry-2026-02-18.json"
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def wait(kube: Kube, ns: str, name: str, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
@@ -74,14 +68,8 @@ def main() -> int:
         operator = OperatorProcess(kubeconfig=cp.admin_kubeconfig, log_path=work / "operator.log")
         operator.start()
         assert operator.process is not None
-        peak = [0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.1):
-                peak[0] = max(peak[0], rss_kib(operator.process.pid))  # type: ignore[union-attr]
-
-        threading.Thread(target=sample, daemon=True).start()
+        sampler = PeakSampler(lambda: operator.process.pid if operator.process else None, interval=0.1)
+        sampler.start()
         try:
             ns = "bench"
             kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
@@ -113,13 +101,7 @@ def main() -> int:
                 wait(kube, ns, "bench", lambda s, h=old_hash: s.get("phase") == "Ready"
                      and s.get("syncStatus", {}).get("lastSyncHash") not in (None, h))  # fmt: skip
                 latencies.append(time.monotonic() - start)
-            latencies.sort()
-            results["annotate_to_ready_s"] = {
-                "rounds": len(latencies),
-                "median": round(statistics.median(latencies), 3),
-                "p90": round(latencies[int(0.9 * (len(latencies) - 1))], 3),
-                "max": round(latencies[-1], 3),
-            }
+            results["annotate_to_ready_s"] = spread(latencies)
 
             # 2. unchanged remote: acknowledged without a download.
             fetches = git.pack_fetches(repo)
@@ -170,20 +152,14 @@ def main() -> int:
                     else:
                         raise TimeoutError(f"{server} never appeared at {url}")
                     freshness.append(time.monotonic() - start)
-                freshness.sort()
-                results["commit_annotate_to_visible_s"] = {
-                    "rounds": len(freshness),
-                    "median": round(statistics.median(freshness), 3),
-                    "p90": round(freshness[int(0.9 * (len(freshness) - 1))], 3),
-                    "max": round(freshness[-1], 3),
-                }
+                results["commit_annotate_to_visible_s"] = spread(freshness)
             finally:
                 api.terminate()
                 api.wait(10)
 
             # 4. many registries at once. The sampler restarts so this figure is this phase's own.
-            whole_run_peak = peak[0]
-            peak[0] = 0
+            whole_run_peak = sampler.peak_kib
+            sampler.peak_kib = 0
             ns2 = "bench-many"
             kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns2)))
             start = time.monotonic()
@@ -195,11 +171,11 @@ def main() -> int:
             results["many_registries"] = {
                 "registries": args.registries,
                 "all_ready_s": round(time.monotonic() - start, 2),
-                "operator_peak_rss_mib": round(peak[0] / 1024, 1),
+                "operator_peak_rss_mib": round(sampler.peak_kib / 1024, 1),
                 "operator_peak_rss_mib_before_this_phase": round(whole_run_peak / 1024, 1),
             }
         finally:
-            done.set()
+            sampler.stop()
             operator.stop()
     print(json.dumps(results, indent=2))
     return 0

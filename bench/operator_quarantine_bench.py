@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from alternating import alternate, arguments, child, medians, memory, print_json  # bench/ is sys.path[0]
+from alternating import Figures, compare, medians, memory  # bench/ is sys.path[0]
 from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
 
 SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
@@ -73,26 +73,20 @@ def one_run(way: str, servers: int) -> dict[str, Any]:
     }
 
 
+def summarise(results: list[Figures]) -> Figures:
+    return medians(results) | {"max_total_s": max(run["total_s"] for run in results)}
+
+
+def row(figures: Figures) -> str:
+    return (
+        f"{figures['total_s']:.2f} / {figures['max_total_s']:.2f} s (CPU {figures['cpu_s']:.2f} s); "
+        f"stored {figures['servers_stored']:.0f} servers, skipped {figures['entries_skipped']:.0f}; "
+        f"peak memory {figures['peak_rss_mib']:.0f} MiB (baseline {figures['baseline_rss_mib']:.0f})"
+    )
+
+
 def main() -> int:
-    args = arguments(__doc__, WAYS)
-    if args.child:
-        return child(args, one_run)
-    runs = alternate(__file__, WAYS, args)
-    report = {
-        way: medians(results) | {"max_total_s": max(run["total_s"] for run in results)}
-        for way, results in runs.items()
-    }
-    if args.json:
-        return print_json(args, report)
-    print(f"{args.servers} servers (ToolHive source), {args.runs} runs each (median / max)")
-    for way, figures in report.items():
-        print(
-            f"  {way:10} {figures['total_s']:.2f} / {figures['max_total_s']:.2f} s "
-            f"(CPU {figures['cpu_s']:.2f} s); "
-            f"stored {figures['servers_stored']:.0f} servers, skipped {figures['entries_skipped']:.0f}; "
-            f"peak memory {figures['peak_rss_mib']:.0f} MiB (baseline {figures['baseline_rss_mib']:.0f})"
-        )
-    return 0
+    return compare(__doc__, __file__, WAYS, one_run, row, summarise=summarise, statistic="median / max")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,10 @@ ahead of this one's on PYTHONPATH), to compare with an earlier commit:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,8 +33,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import cmdline  # noqa: E402
 from kubernetes import client, config  # noqa: E402
-from procstat import cpu_seconds, rss_kib  # noqa: E402
+from procstat import PeakSampler, cpu_seconds  # noqa: E402
 
 from fixtures.kube import Kube  # noqa: E402
 from fixtures.operator import CRD_FILE, GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
@@ -89,12 +88,9 @@ def churn(kube: Kube, namespace: str, count: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configmaps", type=int, default=300)
-    parser.add_argument("--kib", type=int, default=900)
+    parser = cmdline.parser(__doc__.split("\n\n")[0], configmaps=300, kib=900)
     parser.add_argument("--churn", type=int, default=0, help="unrelated ConfigMaps to edit once Ready")
     parser.add_argument("--code", type=Path, help="run the operator from this checkout")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     extra_env: dict[str, str] = {}
     if args.code is not None:
@@ -130,17 +126,8 @@ def main() -> int:
         operator = OperatorProcess(
             kubeconfig=cp.admin_kubeconfig, log_path=work / "operator.log", extra_env=extra_env
         )
-        peak = [0]
-        cpu = [0.0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.05):
-                if operator.process is not None:
-                    peak[0] = max(peak[0], rss_kib(operator.process.pid))
-                    cpu[0] = max(cpu[0], cpu_seconds(operator.process.pid))
-
-        threading.Thread(target=sample, daemon=True).start()
+        sampler = PeakSampler(lambda: operator.process.pid if operator.process else None)
+        sampler.start()
         started = time.monotonic()
         operator.start()
         report["start_to_healthz_s"] = round(time.monotonic() - started, 2)
@@ -171,17 +158,11 @@ def main() -> int:
                 report["churn_s"] = round(time.monotonic() - churned, 1)
                 report["churn_operator_cpu_s"] = round(cpu_seconds(operator.process.pid) - before, 2)
         finally:
-            done.set()
+            sampler.stop()
             operator.stop()
-        report["operator_peak_rss_mib"] = round(peak[0] / 1024, 1)
-        report["operator_cpu_s"] = round(cpu[0], 2)  # the last sample, just before it stopped
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        print()
-    else:
-        for key, value in report.items():
-            print(f"{key:<28} {value}")
-    return 0
+        report["operator_peak_rss_mib"] = round(sampler.peak_kib / 1024, 1)
+        report["operator_cpu_s"] = round(sampler.cpu_s, 2)  # the last sample, just before it stopped
+    return cmdline.print_figures(report, as_json=args.json)
 
 
 if __name__ == "__main__":

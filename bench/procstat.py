@@ -1,8 +1,11 @@
-"""Process figures the benchmarks read from /proc: resident memory, and the processes a process started."""
+"""Process figures the benchmarks read from /proc: resident memory, CPU time, the processes a process
+started, and a sampler that follows one process's peak memory while a benchmark runs."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -42,3 +45,29 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PeakSampler:
+    """A daemon thread that reads, every `interval` seconds, the resident memory and CPU time of the
+    process `pid()` names (None while there is none yet) and keeps the peak RSS (KiB) and the CPU
+    seconds of the last sample. Set `peak_kib` to 0 to measure a new phase's own peak."""
+
+    def __init__(self, pid: Callable[[], int | None], interval: float = 0.05) -> None:
+        self.peak_kib = 0
+        self.cpu_s = 0.0
+        self._pid = pid
+        self._interval = interval
+        self._done = threading.Event()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            pid = self._pid()
+            if pid is not None:
+                self.peak_kib = max(self.peak_kib, rss_kib(pid))
+                self.cpu_s = max(self.cpu_s, cpu_seconds(pid))
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="peak-sampler", daemon=True).start()
+
+    def stop(self) -> None:
+        self._done.set()

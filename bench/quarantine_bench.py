@@ -37,6 +37,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import cmdline  # noqa: E402
 from catalog_bench import _peak_rss_mb, generate_toolhive  # noqa: E402
 
 AIM_RATIO = 1.10
@@ -112,13 +113,10 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = cmdline.parser(__doc__.splitlines()[0], servers=10_000, runs=3)
     parser.add_argument(
         "--baseline", type=Path, help="a checkout whose parse_catalog/validate are the baseline"
     )
-    parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

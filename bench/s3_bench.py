@@ -24,7 +24,6 @@ fresh registry prefix and measures:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import http.client
 import importlib
@@ -39,7 +38,8 @@ import uuid
 from pathlib import Path
 from typing import Any, TypeVar
 
-from storage_bench import timed, write_and_load  # bench/ is sys.path[0]
+import cmdline  # bench/ is sys.path[0]
+from storage_bench import timed, write_and_load
 
 from mcpreg.storage import StoredCatalog
 from mcpreg.storage.documents import extra_documents
@@ -144,11 +144,8 @@ def _provider(minio: MinioServer) -> Any:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = cmdline.parser(__doc__.split("\n\n")[0], servers=10_000, runs=3)
     parser.add_argument("--poll-interval", type=float, default=1.0, help="the API's --s3-poll-interval")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     latest = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
@@ -202,17 +199,17 @@ def main() -> int:
         f"{result['stored_bytes'] / mb:.2f} MB gzip + ToolHive document {len(toolhive) / mb:.1f} MB; "
         f"MinIO on loopback; medians of {args.runs} runs"
     )
-    labels = {
-        "store_s": "store (cold, incl. render + upload)",
-        "store_unchanged_s": "store (unchanged hash)",
-        "current_hash_s": "current_hash",
-        "load_s": "load (read + verify)",
-        "switch_s": "switch to a new generation",
-        "api_reload_s": f"API reload (poll every {args.poll_interval:g}s)",
+    seconds = {
+        "store (cold, incl. render + upload)": summary["store_s"],
+        "ToolHive rendering alone": render_s,
+        "store (unchanged hash)": summary["store_unchanged_s"],
+        "current_hash": summary["current_hash_s"],
+        "load (read + verify)": summary["load_s"],
+        "switch to a new generation": summary["switch_s"],
+        f"API reload (poll every {args.poll_interval:g}s)": summary["api_reload_s"],
     }
-    for key, label in labels.items():
-        print(f"  {label:<40} {summary[key]:8.3f} s")
-    print(f"  {'ToolHive rendering alone':<40} {render_s:8.3f} s")
+    for label, value in seconds.items():
+        print(f"  {label:<40} {value:8.3f} s")
     print(f"  {'longest event-loop step (CPU)':<40} {summary['loop_step_ms']:8.1f} ms")
     return 0
 

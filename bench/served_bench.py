@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from alternating import alternate, arguments, child, medians, memory, print_json  # bench/ is sys.path[0]
+from alternating import Figures, compare, memory  # bench/ is sys.path[0]
 from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
 
 SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
@@ -54,23 +54,17 @@ def one_run(way: str, servers: int) -> dict[str, Any]:
     }
 
 
+def row(figures: Figures) -> str:
+    return (
+        f"parse {figures['parse_s']:.2f} s + render {figures['render_s']:.2f} s = "
+        f"{figures['total_s']:.2f} s; stores {figures['stored_bytes'] / 1e6:.1f} MB, "
+        f"gzip {figures['gzip_bytes'] / 1e6:.2f} MB ({figures['configmap_parts']:.0f} ConfigMap parts); "
+        f"peak memory {figures['peak_rss_mib']:.0f} MiB"
+    )
+
+
 def main() -> int:
-    args = arguments(__doc__, WAYS)
-    if args.child:
-        return child(args, one_run)
-    runs = alternate(__file__, WAYS, args)
-    report = {way: medians(results) for way, results in runs.items()}
-    if args.json:
-        return print_json(args, report)
-    print(f"{args.servers} servers (ToolHive source), {args.runs} runs each (median)")
-    for way, figures in report.items():
-        print(
-            f"  {way:9} parse {figures['parse_s']:.2f} s + render {figures['render_s']:.2f} s = "
-            f"{figures['total_s']:.2f} s; stores {figures['stored_bytes'] / 1e6:.1f} MB, "
-            f"gzip {figures['gzip_bytes'] / 1e6:.2f} MB ({figures['configmap_parts']:.0f} ConfigMap parts); "
-            f"peak memory {figures['peak_rss_mib']:.0f} MiB"
-        )
-    return 0
+    return compare(__doc__, __file__, WAYS, one_run, row)
 
 
 if __name__ == "__main__":

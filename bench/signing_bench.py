@@ -15,7 +15,6 @@ signature, parsing it, the entry's canonical digest). Median of `--runs`, in thi
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import cmdline  # bench/ is the script's directory: sys.path[0]
 from storage_bench import SHARED_DATA  # bench/ is the script's directory: sys.path[0]
 
 SOURCE = SHARED_DATA / "toolhive" / "registry-2026-02-18.json"
@@ -116,11 +116,7 @@ def measure(servers: int, runs: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = cmdline.parser(__doc__.split("\n\n")[0], servers=10_000, runs=5).parse_args()
     result = measure(args.servers, args.runs)
     if args.json:
         print(json.dumps(result, indent=2))

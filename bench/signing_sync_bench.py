@@ -14,7 +14,6 @@ the trigger to the new hash in status is reported beside it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import cmdline  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519  # noqa: E402
 from kubernetes import client, config  # noqa: E402
@@ -76,12 +76,20 @@ def wait_status(kube: Kube, name: str, predicate: Any, timeout: float = 600) -> 
     raise TimeoutError(f"{name}: {status}")
 
 
+def summary(figures: dict[str, list[float]]) -> dict[str, Any]:
+    """One mode's medians: trigger → stored, each step, and signing's share of the steps and of the wall."""
+    median = {key: statistics.median(values) for key, values in figures.items()}
+    steps_total = sum(median[step] for step in STEPS)
+    return {
+        "trigger_to_stored_s": round(median["wall_s"], 3),
+        "steps_s": {step: round(median[step], 3) for step in STEPS},
+        "sign_share_of_steps": round(median["sign"] / steps_total, 4) if steps_total else None,
+        "sign_share_of_wall": round(median["sign"] / median["wall_s"], 4),
+    }
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = cmdline.parser(__doc__.split("\n\n")[0], servers=10_000, rounds=5).parse_args()
     work = Path(tempfile.mkdtemp(prefix="mcpreg-signing-sync-bench-"))
     (work / "git").mkdir()
     document = replicated_toolhive(json.loads(SOURCE.read_text()), args.servers)
@@ -148,23 +156,12 @@ def main() -> int:
                         per_mode[mode][step].append(after[step] - before[step])
         finally:
             operator.stop()
-    report: dict[str, Any] = {"servers": args.servers, "rounds": args.rounds}
-    for mode, figures in per_mode.items():
-        median = {key: statistics.median(values) for key, values in figures.items()}
-        steps_total = sum(median[step] for step in STEPS)
-        report[mode] = {
-            "trigger_to_stored_s": round(median["wall_s"], 3),
-            "steps_s": {step: round(median[step], 3) for step in STEPS},
-            "sign_share_of_steps": round(median["sign"] / steps_total, 4) if steps_total else None,
-            "sign_share_of_wall": round(median["sign"] / median["wall_s"], 4),
-        }
+    modes = {mode: summary(figures) for mode, figures in per_mode.items()}
     if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        print()
+        print(json.dumps({"servers": args.servers, "rounds": args.rounds, **modes}, indent=2))
     else:
         print(f"{args.servers} servers, median of {args.rounds} syncs each")
-        for mode in KEYS:
-            figures = report[mode]
+        for mode, figures in modes.items():
             steps = ", ".join(f"{step} {seconds:.3f}" for step, seconds in figures["steps_s"].items())
             print(
                 f"  {mode:10} trigger → stored {figures['trigger_to_stored_s']:.2f} s ({steps}); "

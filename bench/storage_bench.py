@@ -22,7 +22,6 @@ Without --kubeconfig it starts (and stops) its own control plane (etcd + kube-ap
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -36,6 +35,7 @@ from contextlib import aclosing, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import cmdline  # bench/ is the script's directory: sys.path[0]
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
 
@@ -178,13 +178,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser = cmdline.parser(__doc__, servers=10_000, runs=5)
     parser.add_argument("--kubeconfig", help="use this cluster instead of starting a control plane")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
     started = time.perf_counter()

@@ -10,24 +10,24 @@ from typing import Annotated
 
 from pydantic import Field, StrictStr
 
-from mcpreg_operator.spec.base import JsonInt32, NoSpaceStr, ResourceModel, object_default
+from mcpreg_operator.spec.base import NO_SPACE_PATTERN, JsonInt32, NoSpaceStr, ResourceModel, object_default
 from mcpreg_operator.spec.cel import cel_rules, required_when
 
+#: How the registry API authenticates its callers.
+AuthMode = StrEnum("AuthMode", {"ANONYMOUS": "anonymous", "KUBERNETES": "kubernetes", "OIDC": "oidc"})
 
-class AuthMode(StrEnum):
-    """How the registry API authenticates its callers."""
-
-    ANONYMOUS = "anonymous"
-    KUBERNETES = "kubernetes"
-    OIDC = "oidc"
+#: An audience or a claim name, as tokens carry them.
+_TokenName = Annotated[NoSpaceStr, Field(max_length=253)]
+#: A URL or URI: the issuer's, its discovery document's, this API's resource identifier (each field
+#: gives its pattern).
+_Uri = Annotated[StrictStr, Field(max_length=2048)]
 
 
 class KubernetesAuth(ResourceModel):
     """Bearer tokens checked by the Kubernetes API server (TokenReview) and authorized by RBAC."""
 
-    audience: NoSpaceStr = Field(
+    audience: _TokenName = Field(
         default="",
-        max_length=253,
         description=(
             "The audience tokens must be issued for (TokenRequest `audiences`, a projected token's "
             "`audience`). Empty: mcpregistry.dev/<namespace>/<name>, one per registry."
@@ -47,19 +47,16 @@ class KubernetesAuth(ResourceModel):
 class OidcAuth(ResourceModel):
     """JWTs of an OpenID Connect issuer, verified by the API pods with the issuer's published keys."""
 
-    issuer: StrictStr = Field(
-        max_length=2048,
+    issuer: _Uri = Field(
         pattern=r"^https://[^\x00-\x20\x7f]+$",
         description="The issuer URL: tokens' iss claim, and where its discovery document is found.",
     )
-    audience: NoSpaceStr = Field(
+    audience: _TokenName = Field(
         min_length=1,
-        max_length=253,
         description="What the tokens' aud claim must contain: this registry's identifier at the issuer.",
     )
-    discovery_url: StrictStr = Field(
+    discovery_url: _Uri = Field(
         default="",
-        max_length=2048,
         pattern=r"^(https?://[^\x00-\x20\x7f]+)?$",
         description=(
             "Where to read the discovery document, when not at <issuer>/.well-known/openid-configuration "
@@ -71,10 +68,9 @@ class OidcAuth(ResourceModel):
         max_length=65536,
         description="PEM certificates to trust for discovery and keys. Empty: the image's system roots.",
     )
-    username_claim: NoSpaceStr = Field(
+    username_claim: _TokenName = Field(
         default="sub",
         min_length=1,
-        max_length=253,
         description="The claim naming the caller (in the access log and 403 answers).",
     )
     required_claims: dict[
@@ -90,9 +86,9 @@ class OidcAuth(ResourceModel):
         le=3600,
         description="How long a verified token's decision is reused (never past its exp), in seconds.",
     )
-    resource: NoSpaceStr = Field(
+    resource: _Uri = Field(
         default="",
-        max_length=2048,
+        pattern=NO_SPACE_PATTERN,
         description="This API's identifier in its RFC 9728 metadata. Empty: the audience.",
     )
 

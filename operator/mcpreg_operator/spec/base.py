@@ -61,8 +61,9 @@ JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 #: A JsonInt the CRD declares as int32, as Kubernetes does for counts, ports and seconds.
 JsonInt32 = Annotated[JsonInt, Field(json_schema_extra={"format": "int32"})]
 
+NO_SPACE_PATTERN = r"^[^\x00-\x20\x7f]*$"
 #: A string without spaces or control characters (an image reference, an audience, a claim name).
-NoSpaceStr = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x20\x7f]*$")]
+NoSpaceStr = Annotated[StrictStr, Field(pattern=NO_SPACE_PATTERN)]
 
 DnsSubdomainName = Annotated[
     str,

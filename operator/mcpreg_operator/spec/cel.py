@@ -68,6 +68,13 @@ def required_when(field: str, *, key: str, value: str, message: str) -> CelRule:
     )
 
 
+def exactly_one_of(first: str, second: str, *, message: str) -> CelRule:
+    """A rule that exactly one of two optional fields is set (two forms of the same setting)."""
+    return CelRule(
+        rule=f"has(self.{first}) != has(self.{second})", message=message, reason="FieldValueInvalid"
+    )
+
+
 def cel_rules(*rules: CelRule) -> ConfigDict:
     """A model's ``model_config`` carrying CEL rules on the object itself (its fields' rules go in
     ``Field(json_schema_extra=cel(...))``)."""

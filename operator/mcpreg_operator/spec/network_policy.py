@@ -48,13 +48,10 @@ _Port = Annotated[
 ]
 
 
-class SelectorOperator(StrEnum):
-    """How a label selector requirement compares a label with its values."""
-
-    IN = "In"
-    NOT_IN = "NotIn"
-    EXISTS = "Exists"
-    DOES_NOT_EXIST = "DoesNotExist"
+#: How a label selector requirement compares a label with its values.
+SelectorOperator = StrEnum(
+    "SelectorOperator", {"IN": "In", "NOT_IN": "NotIn", "EXISTS": "Exists", "DOES_NOT_EXIST": "DoesNotExist"}
+)
 
 
 class LabelSelectorRequirement(ResourceModel):

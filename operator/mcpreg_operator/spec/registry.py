@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from mcpreg_operator.spec.api import Api
 from mcpreg_operator.spec.base import ResourceModel, object_default
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches
+from mcpreg_operator.spec.cel import CelRule, cel_matches, cel_rules, exactly_one_of
 from mcpreg_operator.spec.filter import Filter
 from mcpreg_operator.spec.identity import MAX_REGISTRY_NAME_LENGTH, REGISTRY_NAME_RE
 from mcpreg_operator.spec.named_source import NamedSource, sources_field
@@ -27,14 +27,8 @@ SINGLE_SOURCE_NAME = "source"
 class MCPRegistrySpec(ResourceModel):
     """Desired state of an MCPRegistry: an organisation's own catalogue of MCP servers."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule(
-                rule="has(self.source) != has(self.sources)",
-                message="exactly one of source and sources must be set",
-                reason="FieldValueInvalid",
-            )
-        )
+    model_config = cel_rules(
+        exactly_one_of("source", "sources", message="exactly one of source and sources must be set")
     )
 
     display_name: str | None = Field(

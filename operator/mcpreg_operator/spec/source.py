@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
@@ -16,7 +16,7 @@ from mcpreg_operator.spec.base import (
 )
 from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules, cel_string
 from mcpreg_operator.spec.source_api import ApiSource
-from mcpreg_operator.spec.source_url import UrlSource
+from mcpreg_operator.spec.source_url import CosignVerification, UrlSource
 from mcpreg_operator.spec.url_rules import URL_SHAPE_RE, URL_USERINFO_RE
 
 # Regular expressions of the CEL rules (RE2, via ``matches``). The git client checks a repository
@@ -26,21 +26,12 @@ GIT_URL_SCHEME_RE = r"(https?|git)://.*"
 DOT_SEGMENT_RE = r"(^|/)[.][.](/|$)"
 
 
-class SourceType(StrEnum):
-    """Where the catalogue comes from."""
-
-    GIT = "git"
-    CONFIGMAP = "configmap"
-    URL = "url"
-    API = "api"
+#: Where the catalogue comes from.
+SourceType = StrEnum("SourceType", {"GIT": "git", "CONFIGMAP": "configmap", "URL": "url", "API": "api"})
 
 
-class CatalogFormat(StrEnum):
-    """Format of the catalogue file."""
-
-    AUTO = "auto"
-    TOOLHIVE = "toolhive"
-    UPSTREAM = "upstream"
+#: Format of the catalogue file.
+CatalogFormat = StrEnum("CatalogFormat", {"AUTO": "auto", "TOOLHIVE": "toolhive", "UPSTREAM": "upstream"})
 
 
 class GitAuth(ResourceModel):
@@ -54,12 +45,8 @@ class GitAuth(ResourceModel):
     )
 
 
-class VerifyMode(StrEnum):
-    """What carries the signature to check."""
-
-    HEAD = "HEAD"
-    TAG = "Tag"
-    TAG_AND_HEAD = "TagAndHEAD"
+#: What carries the signature to check.
+VerifyMode = StrEnum("VerifyMode", {"HEAD": "HEAD", "TAG": "Tag", "TAG_AND_HEAD": "TagAndHEAD"})
 
 
 class GitVerification(ResourceModel):
@@ -82,6 +69,22 @@ class GitVerification(ResourceModel):
         )
     )
 
+
+#: A commit SHA, whole or abbreviated; checked by a CEL rule (its message names the field: commit).
+CommitSha = Annotated[
+    str,
+    Field(
+        min_length=7,
+        max_length=40,
+        json_schema_extra=cel(
+            CelRule(
+                rule=cel_matches("self", COMMIT_SHA_RE),
+                message="commit must be a hexadecimal commit SHA of 7 to 40 characters",
+                reason="FieldValueInvalid",
+            )
+        ),
+    ),
+]
 
 _GIT_REF_PATTERN = r"^[^\x00-\x20\x7f~^:?*\[\\]+$"
 _GIT_REF_RULE = CelRule(
@@ -159,19 +162,10 @@ class GitSource(ResourceModel):
         "Branch to follow. At most one of branch, tag and commit; none follows the remote HEAD."
     )
     tag: str | None = _git_ref_field("Tag to use. At most one of branch, tag and commit.")
-    commit: str | None = Field(
+    commit: CommitSha | None = Field(
         default=None,
-        min_length=7,
-        max_length=40,
         description=(
             "Commit SHA to pin (7 to 40 hexadecimal characters). At most one of branch, tag and commit."
-        ),
-        json_schema_extra=cel(
-            CelRule(
-                rule=cel_matches("self", COMMIT_SHA_RE),
-                message="commit must be a hexadecimal commit SHA of 7 to 40 characters",
-                reason="FieldValueInvalid",
-            )
         ),
     )
     path: str = Field(
@@ -208,17 +202,9 @@ class GitSource(ResourceModel):
     )
 
 
-class BlobVerification(ResourceModel):
-    """A detached signature of the catalogue, in the format of `cosign sign-blob`, checked before the
-    catalogue is parsed."""
+class BlobVerification(CosignVerification):
+    """The signature of a ConfigMap's catalogue: a key of the same ConfigMap."""
 
-    secret_ref: SecretReference = Field(
-        description=(
-            "Secret in the same namespace holding the trusted public keys: every key ending in '.pub' "
-            "(PEM, ECDSA P-256 or Ed25519, as `cosign generate-key-pair` writes cosign.pub). A signature "
-            "by any of them is accepted, so a rotation can list the old and the new key for a while."
-        )
-    )
     signature_key: ObjectKey | None = Field(
         default=None,
         description=(
@@ -254,28 +240,27 @@ class ConfigMapSource(NamespacedReference):
 _SOURCE_FIELDS = {"git": "git", "configmap": "configMap", "url": "url", "api": "api"}
 
 
+def _type_rule(type_: str, field: str, *, required: bool) -> CelRule:
+    """That ``source.<field>`` is set (``required``) or not set when ``source.type`` is ``type_``."""
+    if required:
+        test, must, reason = f"has(self.{field})", "is required", "FieldValueRequired"
+    else:
+        test, must, reason = f"!has(self.{field})", "must not be set", "FieldValueForbidden"
+    return CelRule(
+        rule=f"self.type != '{type_}' || {test}",
+        message=f"source.{field} {must} when source.type is {type_}",
+        reason=reason,
+        field_path=f".{field}",
+    )
+
+
 def _source_rules() -> dict[str, Any]:
     rules: list[CelRule] = []
     for type_, field in _SOURCE_FIELDS.items():
-        rules.append(
-            CelRule(
-                rule=f"self.type != '{type_}' || has(self.{field})",
-                message=f"source.{field} is required when source.type is {type_}",
-                reason="FieldValueRequired",
-                field_path=f".{field}",
-            )
+        rules.append(_type_rule(type_, field, required=True))
+        rules.extend(
+            _type_rule(type_, other, required=False) for other in _SOURCE_FIELDS.values() if other != field
         )
-        for other in _SOURCE_FIELDS.values():
-            if other == field:
-                continue
-            rules.append(
-                CelRule(
-                    rule=f"self.type != '{type_}' || !has(self.{other})",
-                    message=f"source.{other} must not be set when source.type is {type_}",
-                    reason="FieldValueForbidden",
-                    field_path=f".{other}",
-                )
-            )
     rules.append(
         CelRule(
             # An API mirror is assembled as an upstream-format list: no other format can read it.
@@ -286,6 +271,12 @@ def _source_rules() -> dict[str, Any]:
         )
     )
     return cel(*rules)
+
+
+def _settings_of(type_: SourceType, what: str) -> Any:
+    """The optional sub-object holding the settings of one source type (`_source_rules` requires it
+    with that type and forbids it with every other)."""
+    return Field(default=None, description=f"{what}; required when type is {type_}.")
 
 
 class Source(ResourceModel):
@@ -301,16 +292,7 @@ class Source(ResourceModel):
             "server.json entries) or auto (detected from the content)."
         ),
     )
-    git: GitSource | None = Field(
-        default=None, description="Git repository source; required when type is git."
-    )
-    config_map: ConfigMapSource | None = Field(
-        default=None, description="ConfigMap source; required when type is configmap."
-    )
-    url: UrlSource | None = Field(
-        default=None, description="One catalogue document over HTTPS; required when type is url."
-    )
-    api: ApiSource | None = Field(
-        default=None,
-        description="An MCP Registry API v0.1 endpoint to mirror; required when type is api.",
-    )
+    git: GitSource | None = _settings_of(SourceType.GIT, "Git repository source")
+    config_map: ConfigMapSource | None = _settings_of(SourceType.CONFIGMAP, "ConfigMap source")
+    url: UrlSource | None = _settings_of(SourceType.URL, "One catalogue document over HTTPS")
+    api: ApiSource | None = _settings_of(SourceType.API, "An MCP Registry API v0.1 endpoint to mirror")

@@ -7,32 +7,25 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from mcpreg.catalog.limits import DEFAULT_MAX_BYTES
 from mcpreg_operator.spec.base import JsonInt, ResourceModel
+from mcpreg_operator.spec.durations import DurationSetting
 from mcpreg_operator.spec.source_url import (
-    CaBundle,
+    PrivateCaBundle,
     RedirectPolicy,
-    UrlAuth,
-    bounded_seconds,
-    duration_field,
+    Redirects,
+    SourceAuth,
+    max_bytes_field,
     url_field,
 )
 
 DEFAULT_MAX_PAGES = 1000  # 100,000 entries at 100 a page: twice the catalogue's entry limit
 MAX_PAGES_LIMIT = 10_000
-DEFAULT_WALK_TIMEOUT = "5m"
-MIN_WALK_TIMEOUT_SECONDS = 1
-MAX_WALK_TIMEOUT_SECONDS = 1800
-DEFAULT_FULL_RESYNC = "1h"
-MIN_FULL_RESYNC_SECONDS = 60
-MAX_FULL_RESYNC_SECONDS = 7 * 24 * 3600
+_WALK_TIMEOUT = DurationSetting("timeout", default="5m", min_s=1, max_s=1800)
+_FULL_RESYNC = DurationSetting("fullResyncInterval", default="1h", min_s=60, max_s=7 * 24 * 3600)
 
 
-class ApiVersions(StrEnum):
-    """Which versions of each server are mirrored."""
-
-    LATEST = "latest"
-    ALL = "all"
+#: Which versions of each server are mirrored.
+ApiVersions = StrEnum("ApiVersions", {"LATEST": "latest", "ALL": "all"})
 
 
 class ApiSource(ResourceModel):
@@ -55,16 +48,8 @@ class ApiSource(ResourceModel):
             "version=latest). all: every version the registry lists."
         ),
     )
-    auth: UrlAuth | None = Field(
-        default=None, description="Credentials sent with every request; omit for a public registry."
-    )
-    ca_bundle: CaBundle | None = Field(
-        default=None,
-        description=(
-            "CA certificates for a registry whose certificate a private CA issued. When set, only these "
-            "CAs are trusted; omit to trust the system's CAs."
-        ),
-    )
+    auth: SourceAuth = None
+    ca_bundle: PrivateCaBundle = None
     max_pages: JsonInt = Field(
         default=DEFAULT_MAX_PAGES,
         ge=1,
@@ -75,46 +60,21 @@ class ApiSource(ResourceModel):
             "SourceTooLarge and the last good catalogue stays served."
         ),
     )
-    max_bytes: JsonInt = Field(
-        default=DEFAULT_MAX_BYTES,
-        ge=1,
-        le=DEFAULT_MAX_BYTES,
-        description=(
-            f"Most bytes one walk may read, all pages together, after decompression (default and maximum "
-            f"{DEFAULT_MAX_BYTES // (1024 * 1024)} MiB, the catalogue limit). Past it the sync fails with "
-            "SourceTooLarge."
-        ),
+    max_bytes: JsonInt = max_bytes_field(
+        "Most bytes one walk may read, all pages together,", "Past it the sync fails with SourceTooLarge."
     )
-    timeout: str = duration_field(
-        "timeout",
-        DEFAULT_WALK_TIMEOUT,
-        MIN_WALK_TIMEOUT_SECONDS,
-        MAX_WALK_TIMEOUT_SECONDS,
-        "Time allowed for one walk, every page included",
+    timeout: str = _WALK_TIMEOUT.field("Time allowed for one walk, every page included")
+    full_resync_interval: str = _FULL_RESYNC.field(
+        "How often the whole list is walked again; between full walks only what changed is asked "
+        "(updated_since). A full walk also follows every operator start. Entries removed upstream "
+        "without a trace (not marked deleted) disappear at the next full walk"
     )
-    full_resync_interval: str = duration_field(
-        "fullResyncInterval",
-        DEFAULT_FULL_RESYNC,
-        MIN_FULL_RESYNC_SECONDS,
-        MAX_FULL_RESYNC_SECONDS,
-        (
-            "How often the whole list is walked again; between full walks only what changed is asked "
-            "(updated_since). A full walk also follows every operator start. Entries removed upstream "
-            "without a trace (not marked deleted) disappear at the next full walk"
-        ),
-    )
-    redirects: RedirectPolicy = Field(
-        default=RedirectPolicy.SAME_HOST,
-        description=(
-            "SameHost (default): follow redirects on url's host only. AnyHost: to other hosts too "
-            "(credentials are not sent there). Refuse: a redirect fails the sync."
-        ),
-    )
+    redirects: Redirects = RedirectPolicy.SAME_HOST
 
     @property
     def timeout_seconds(self) -> float:
-        return bounded_seconds(self.timeout, MIN_WALK_TIMEOUT_SECONDS, MAX_WALK_TIMEOUT_SECONDS)
+        return _WALK_TIMEOUT.seconds(self.timeout)
 
     @property
     def full_resync_seconds(self) -> float:
-        return bounded_seconds(self.full_resync_interval, MIN_FULL_RESYNC_SECONDS, MAX_FULL_RESYNC_SECONDS)
+        return _FULL_RESYNC.seconds(self.full_resync_interval)

@@ -4,7 +4,7 @@ cosign signature beside it (issue 18)."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -17,14 +17,12 @@ from mcpreg_operator.spec.base import (
     ResourceModel,
     SecretReference,
 )
-from mcpreg_operator.spec.cel import CelRule, cel, cel_matches, cel_rules
-from mcpreg_operator.spec.durations import GO_DURATION_RE, parse_go_duration
+from mcpreg_operator.spec.cel import cel, cel_rules, exactly_one_of
+from mcpreg_operator.spec.durations import DurationSetting
 from mcpreg_operator.spec.url_rules import http_url_rules
 
-DEFAULT_TIMEOUT = "60s"
-MIN_TIMEOUT_SECONDS = 1
-MAX_TIMEOUT_SECONDS = 600
 _URL_MAX_LENGTH = 2048
+_TIMEOUT = DurationSetting("timeout", default="60s", min_s=1, max_s=600)
 
 
 def url_field(name: str, description: str, *, required: bool) -> Any:
@@ -39,38 +37,17 @@ def url_field(name: str, description: str, *, required: bool) -> Any:
     )
 
 
-def _describe_seconds(seconds: int) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def duration_field(name: str, default: str, min_s: int, max_s: int, what: str) -> Any:
-    """A Go duration string from `min_s` to `max_s` seconds, checked by a CEL rule at admission."""
-    low, high = _describe_seconds(min_s), _describe_seconds(max_s)
+def max_bytes_field(what: str, past_it: str) -> Any:
+    """A limit of the bytes one sync reads: at most the catalogue's own limit, which is its default."""
     return Field(
-        default=default,
-        min_length=1,
-        max_length=32,
-        description=f"{what}, a Go duration ({low} to {high}; default {default}).",
-        json_schema_extra=cel(
-            CelRule(
-                rule=(
-                    cel_matches("self", GO_DURATION_RE)
-                    + f" && duration(self) >= duration('{min_s}s')"
-                    + f" && duration(self) <= duration('{max_s}s')"
-                ),
-                message=f"{name} must be a Go duration from {low} to {high}, such as {default}",
-                reason="FieldValueInvalid",
-            )
+        default=DEFAULT_MAX_BYTES,
+        ge=1,
+        le=DEFAULT_MAX_BYTES,
+        description=(
+            f"{what} after decompression (default and maximum {DEFAULT_MAX_BYTES // (1024 * 1024)} MiB, "
+            f"the catalogue limit). {past_it}"
         ),
     )
-
-
-def bounded_seconds(text: str, min_s: int, max_s: int) -> float:
-    """The seconds of a duration the CRD admitted, held inside its bounds whatever admitted it."""
-    return min(float(max_s), max(float(min_s), parse_go_duration(text)))
 
 
 class UrlAuth(ResourceModel):
@@ -86,24 +63,25 @@ class UrlAuth(ResourceModel):
     )
 
 
+#: The auth field of the HTTP sources: one client sends the credentials for every source type.
+SourceAuth = Annotated[
+    UrlAuth | None, Field(description="Credentials sent with every request; omit for a public source.")
+]
+
+
 class KeyReference(NamespacedReference):
     """One key of a Secret or ConfigMap in the MCPRegistry's namespace."""
 
     name: DnsSubdomainName = Field(description="Name of the object, in the MCPRegistry's namespace.")
-    key: ObjectKey = Field(
-        default="ca.crt",
-        description="Key holding the PEM certificates.",
-    )
+    key: ObjectKey = Field(default="ca.crt", description="Key holding the PEM certificates.")
 
 
 class CaBundle(ResourceModel):
     """PEM CA certificates that the catalogue's server certificate must chain to."""
 
     model_config = cel_rules(
-        CelRule(
-            rule="has(self.secretRef) != has(self.configMapRef)",
-            message="caBundle needs exactly one of secretRef and configMapRef",
-            reason="FieldValueInvalid",
+        exactly_one_of(
+            "secretRef", "configMapRef", message="caBundle needs exactly one of secretRef and configMapRef"
         )
     )
 
@@ -115,16 +93,27 @@ class CaBundle(ResourceModel):
     )
 
 
-class RedirectPolicy(StrEnum):
-    """Which redirects are followed (at most five, never from https:// to http://)."""
+#: The caBundle field of the HTTP sources: one client trusts them for every source type.
+PrivateCaBundle = Annotated[
+    CaBundle | None,
+    Field(
+        description=(
+            "CA certificates for a server whose certificate a private CA issued. When set, only these CAs "
+            "are trusted (not the system's); omit to trust the system's CAs."
+        )
+    ),
+]
 
-    SAME_HOST = "SameHost"
-    ANY_HOST = "AnyHost"
-    REFUSE = "Refuse"
+
+#: Which redirects are followed (at most five, never from https:// to http://).
+RedirectPolicy = StrEnum(
+    "RedirectPolicy", {"SAME_HOST": "SameHost", "ANY_HOST": "AnyHost", "REFUSE": "Refuse"}
+)
 
 
-class UrlVerification(ResourceModel):
-    """A detached signature of the document in the format of `cosign sign-blob`, checked before parsing."""
+class CosignVerification(ResourceModel):
+    """A detached signature in the format of `cosign sign-blob`, checked against trusted public keys
+    before the catalogue is parsed; where the signature is found depends on the source."""
 
     secret_ref: SecretReference = Field(
         description=(
@@ -133,6 +122,24 @@ class UrlVerification(ResourceModel):
             "by any of them is accepted, so a rotation can list the old and the new key for a while."
         )
     )
+
+
+#: The redirects field of the HTTP sources: one client follows them for every source type.
+Redirects = Annotated[
+    RedirectPolicy,
+    Field(
+        description=(
+            "SameHost (default): follow redirects on url's host only. AnyHost: to other hosts too "
+            "(credentials are not sent there). Refuse: a redirect fails the sync. At most five are "
+            "followed, never from https:// to http://."
+        )
+    ),
+]
+
+
+class UrlVerification(CosignVerification):
+    """The signature of a document fetched over HTTPS: at a URL of its own."""
+
     signature_url: str | None = url_field(
         "signatureUrl",
         (
@@ -158,39 +165,13 @@ class UrlSource(ResourceModel):
         ),
         required=True,
     )
-    auth: UrlAuth | None = Field(default=None, description="Credentials; omit for a public document.")
-    ca_bundle: CaBundle | None = Field(
-        default=None,
-        description=(
-            "CA certificates for a server whose certificate a private CA issued. When set, only these CAs "
-            "are trusted (not the system's); omit to trust the system's CAs."
-        ),
+    auth: SourceAuth = None
+    ca_bundle: PrivateCaBundle = None
+    max_bytes: JsonInt = max_bytes_field(
+        "Largest document accepted, in bytes", "Reading stops past it and the sync fails with SourceTooLarge."
     )
-    max_bytes: JsonInt = Field(
-        default=DEFAULT_MAX_BYTES,
-        ge=1,
-        le=DEFAULT_MAX_BYTES,
-        description=(
-            f"Largest document accepted, in bytes after decompression (default and maximum "
-            f"{DEFAULT_MAX_BYTES // (1024 * 1024)} MiB, the catalogue limit). Reading stops past it and "
-            "the sync fails with SourceTooLarge."
-        ),
-    )
-    timeout: str = duration_field(
-        "timeout",
-        DEFAULT_TIMEOUT,
-        MIN_TIMEOUT_SECONDS,
-        MAX_TIMEOUT_SECONDS,
-        "Time allowed for one fetch, redirects and body included",
-    )
-    redirects: RedirectPolicy = Field(
-        default=RedirectPolicy.SAME_HOST,
-        description=(
-            "SameHost (default): follow redirects on url's host only. AnyHost: to other hosts too "
-            "(credentials are not sent there). Refuse: a redirect fails the sync. At most five are "
-            "followed, never from https:// to http://."
-        ),
-    )
+    timeout: str = _TIMEOUT.field("Time allowed for one fetch, redirects and body included")
+    redirects: Redirects = RedirectPolicy.SAME_HOST
     verify: UrlVerification | None = Field(
         default=None,
         description=(
@@ -202,7 +183,7 @@ class UrlSource(ResourceModel):
 
     @property
     def timeout_seconds(self) -> float:
-        return bounded_seconds(self.timeout, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
+        return _TIMEOUT.seconds(self.timeout)
 
     @property
     def signature_location(self) -> str:

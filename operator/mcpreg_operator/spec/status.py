@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, PlainSerializer
 
@@ -34,31 +34,25 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+#: Phase of the latest sync.
+SyncPhase = StrEnum("SyncPhase", {"SYNCING": "Syncing", "COMPLETE": "Complete", "FAILED": "Failed"})
+
+
+#: Phase of the registry API workload.
+ApiPhase = StrEnum(
+    "ApiPhase",
+    {"NOT_STARTED": "NotStarted", "DEPLOYING": "Deploying", "READY": "Ready", "UNHEALTHY": "Unhealthy"},
+)
+
+
 class Phase(StrEnum):
-    """Overall phase of the MCPRegistry."""
+    """Overall phase of the MCPRegistry, derived from the two above (``mcpreg_operator.phase``)."""
 
     PENDING = "Pending"
     SYNCING = "Syncing"
     READY = "Ready"
     FAILED = "Failed"
     TERMINATING = "Terminating"
-
-
-class SyncPhase(StrEnum):
-    """Phase of the latest sync."""
-
-    SYNCING = "Syncing"
-    COMPLETE = "Complete"
-    FAILED = "Failed"
-
-
-class ApiPhase(StrEnum):
-    """Phase of the registry API workload."""
-
-    NOT_STARTED = "NotStarted"
-    DEPLOYING = "Deploying"
-    READY = "Ready"
-    UNHEALTHY = "Unhealthy"
 
 
 class ConditionType(StrEnum):
@@ -71,12 +65,8 @@ class ConditionType(StrEnum):
     READY = "Ready"
 
 
-class ConditionStatus(StrEnum):
-    """Status of a condition."""
-
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
+#: Status of a condition.
+ConditionStatus = StrEnum("ConditionStatus", {"TRUE": "True", "FALSE": "False", "UNKNOWN": "Unknown"})
 
 
 class Condition(ResourceModel):
@@ -102,6 +92,16 @@ class Condition(ResourceModel):
         description="Machine-readable CamelCase reason for the condition's status.",
     )
     message: str = Field(max_length=32768, description="Human-readable detail; may be empty.")
+
+
+def _event_hash_field(of_what: str, event: str, unchanged: str) -> Any:
+    """The hash of a set whose changes post a Warning Event, so that the same set is not reported again."""
+    return Field(
+        default=None,
+        description=(
+            f"Hash {of_what}: a Warning Event {event} is posted when it changes, not again while {unchanged}."
+        ),
+    )
 
 
 class SyncStatus(ResourceModel):
@@ -145,12 +145,8 @@ class SyncStatus(ResourceModel):
             "and are served (a missing tier defaulted, a timestamp form rewritten, ...)."
         ),
     )
-    skipped_hash: str | None = Field(
-        default=None,
-        description=(
-            "Hash (sha256:...) of the set of skipped entries: a Warning Event EntriesSkipped is posted "
-            "when it changes, not again while the same entries stay skipped."
-        ),
+    skipped_hash: str | None = _event_hash_field(
+        "(sha256:...) of the set of skipped entries", "EntriesSkipped", "the same entries stay skipped"
     )
     spec_hash: str | None = Field(
         default=None,
@@ -261,13 +257,7 @@ class ConflictsStatus(ResourceModel):
     """Server names that several sources have."""
 
     count: int = Field(ge=0, description="How many (name, left-out source) pairs there are.")
-    hash: str | None = Field(
-        default=None,
-        description=(
-            "Hash of the whole set: a Warning Event NameConflicts is posted when it changes, not again "
-            "while the same conflicts stay."
-        ),
-    )
+    hash: str | None = _event_hash_field("of the whole set", "NameConflicts", "the same conflicts stay")
     items: list[NameConflict] = Field(
         default_factory=list, max_length=20, description="The first conflicts, in spec.sources order."
     )

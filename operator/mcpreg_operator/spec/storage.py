@@ -15,11 +15,8 @@ S3_BUCKET_RE = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 S3_DOT_SEGMENT_RE = r"(^|/)[.][.]?(/|$)"
 
 
-class StorageType(StrEnum):
-    """Where the processed catalogue is stored."""
-
-    CONFIGMAP = "configmap"
-    S3 = "s3"
+#: Where the processed catalogue is stored.
+StorageType = StrEnum("StorageType", {"CONFIGMAP": "configmap", "S3": "s3"})
 
 
 _KMS_MESSAGE = "kmsKeyId may only be set when serverSideEncryption is aws:kms"

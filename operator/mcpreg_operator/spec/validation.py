@@ -12,11 +12,8 @@ from mcpreg_operator.spec.base import JsonInt32, ResourceModel
 DEFAULT_MAX_SKIPPED_PERCENT = 50
 
 
-class OnInvalidEntry(StrEnum):
-    """What a sync does with an entry that has an error."""
-
-    SKIP = "Skip"
-    REJECT = "Reject"
+#: What a sync does with an entry that has an error.
+OnInvalidEntry = StrEnum("OnInvalidEntry", {"SKIP": "Skip", "REJECT": "Reject"})
 
 
 class Validation(ResourceModel):
