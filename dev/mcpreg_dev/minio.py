@@ -36,30 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from mcpreg.storage.s3_config import S3Credentials, S3Settings, make_client
-from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, built, ensure_component
+from mcpreg_dev.binaries import GoComponent, built, ensure_command, stderr_progress
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.processes import stop_child
 
-MINIO = GoComponent(
-    name="minio",
-    module_dir=TOOLS_DIR / "minio",
-    pinned_module="github.com/minio/minio",
-    packages=("github.com/minio/minio",),
-)
+MINIO = GoComponent("minio", "github.com/minio/minio", ("github.com/minio/minio",))
 
 
-def _stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def ensure_minio(progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_minio(progress: Callable[[str], None] = stderr_progress) -> Path:
     """Path of the `minio` binary, built from Go modules on first use (several minutes on 2 cores)."""
-    override = os.environ.get("MCPREG_MINIO")
-    if override:
-        if not os.access(override, os.X_OK):
-            raise BuildError(f"MCPREG_MINIO={override} is not an executable; unset it to build MinIO from Go")
-        return Path(override)
-    return ensure_component(MINIO, progress) / "minio"
+    return ensure_command(MINIO, "MCPREG_MINIO", "MinIO", progress)
 
 
 class MinioError(RuntimeError):
