@@ -10,6 +10,7 @@ temporary directory and renamed into place, so an interrupted build never leaves
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -53,6 +54,25 @@ def print_built(*makers: Callable[[], object]) -> int:
             return 1
         print(made)
     return 0
+
+
+def serve_cli(prog: str, serve_help: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """(parser, its `serve` subcommand's parser) of a `python -m` entry point for a server binary: run
+    without a command, it prints the binary's path; with `serve`, it runs the server in the foreground."""
+    parser = argparse.ArgumentParser(prog=prog)
+    serve = parser.add_subparsers(dest="command").add_parser("serve", help=serve_help)
+    return parser, serve
+
+
+def print_or_exec(ensure: Callable[[], Path], serve: bool, argv: Callable[[Path], list[str]]) -> int:
+    """Build (or find) a binary: print its path, or with `serve` replace this process by `argv(binary)`."""
+    binary = built(ensure)
+    if binary is None:
+        return 1
+    if not serve:
+        print(binary)
+        return 0
+    os.execv(binary, argv(binary))  # noqa: S606
 
 
 @dataclass(frozen=True)
