@@ -1164,10 +1164,6 @@ class SmartHTTPGitServer(_GitServer):
         return f"SmartHTTPGitServer({self.base_path}, {self.host}:{self._port}, {auth}, {state})"
 
     @property
-    def auth_required(self) -> bool:
-        return self._credentials.required
-
-    @property
     def running(self) -> bool:
         return self._core is not None
 
