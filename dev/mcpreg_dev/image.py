@@ -1090,12 +1090,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(image.to_json(), indent=2))
         return 0
     cached = " (from the cache)" if image.build_seconds == 0 else ""
-    print(f"ref:              {image.ref}")
-    print(f"digest:           {image.digest}")
-    print(f"archive:          {image.archive}")
-    print(f"compressed size:  {image.compressed_size / 1e6:.1f} MB ({image.compressed_size} bytes)")
-    print(f"build time:       {image.build_seconds:.1f}s{cached}")
-    print(f"import it with:   ctr -n k8s.io images import {image.archive}")
+    report = {
+        "ref": image.ref,
+        "digest": image.digest,
+        "archive": image.archive,
+        "compressed size": f"{image.compressed_size / 1e6:.1f} MB ({image.compressed_size} bytes)",
+        "build time": f"{image.build_seconds:.1f}s{cached}",
+        "import it with": f"ctr -n k8s.io images import {image.archive}",
+    }
+    for label, value in report.items():
+        print(f"{label + ':':<18}{value}")
     return 0
 
 
