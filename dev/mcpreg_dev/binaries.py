@@ -10,6 +10,7 @@ temporary directory and renamed into place, so an interrupted build never leaves
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -55,14 +56,37 @@ def print_built(*makers: Callable[[], object]) -> int:
     return 0
 
 
+def serve_cli(prog: str, serve_help: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """(parser, its `serve` subcommand's parser) of a `python -m` entry point for a server binary: run
+    without a command, it prints the binary's path; with `serve`, it runs the server in the foreground."""
+    parser = argparse.ArgumentParser(prog=prog)
+    serve = parser.add_subparsers(dest="command").add_parser("serve", help=serve_help)
+    return parser, serve
+
+
+def print_or_exec(ensure: Callable[[], Path], serve: bool, argv: Callable[[Path], list[str]]) -> int:
+    """Build (or find) a binary: print its path, or with `serve` replace this process by `argv(binary)`."""
+    binary = built(ensure)
+    if binary is None:
+        return 1
+    if not serve:
+        print(binary)
+        return 0
+    os.execv(binary, argv(binary))  # noqa: S606
+
+
 @dataclass(frozen=True)
 class GoComponent:
-    """A set of commands built from one of the project's pinning Go modules."""
+    """A set of commands built from one of the project's pinning Go modules (`tools/<module>`)."""
 
     name: str  # cache key prefix and progress label
-    module_dir: Path
     pinned_module: str  # the module whose version names the cache entry; "" for the project's own code
     packages: tuple[str, ...]  # Go import paths of the commands to build
+    module: str = ""  # the pinning module's directory under tools/, when not named like the component
+
+    @property
+    def module_dir(self) -> Path:
+        return TOOLS_DIR / (self.module or self.name)
 
     @property
     def version(self) -> str:
@@ -77,85 +101,48 @@ class GoComponent:
         )
 
 
+_KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KUBERNETES = GoComponent(
-    name="kubernetes",
-    module_dir=TOOLS_DIR / "kube",
-    pinned_module="k8s.io/kubernetes",
-    packages=(
-        "k8s.io/kubernetes/cmd/kube-apiserver",
-        "k8s.io/kubernetes/cmd/kube-controller-manager",
-        "k8s.io/kubernetes/cmd/kube-scheduler",
-        "k8s.io/kubernetes/cmd/kubectl",
-    ),
+    "kubernetes", "k8s.io/kubernetes", tuple(f"k8s.io/kubernetes/cmd/{c}" for c in _KUBE_COMMANDS), "kube"
 )
 # The node: a real kubelet and kube-proxy from the same pin, cached apart from the control plane so
 # that machines where no node can run (no root, no containerd) never build them.
 KUBERNETES_NODE = GoComponent(
-    name="kubernetes-node",
-    module_dir=TOOLS_DIR / "kube",
-    pinned_module="k8s.io/kubernetes",
-    packages=("k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"),
+    "kubernetes-node",
+    "k8s.io/kubernetes",
+    ("k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"),
+    "kube",
 )
 # Cluster DNS: CoreDNS with only the plugins `tools/coredns/main.go` names (no forward plugin).
-COREDNS = GoComponent(
-    name="coredns",
-    module_dir=TOOLS_DIR / "coredns",
-    pinned_module="github.com/coredns/coredns",
-    packages=("mcpregistry.dev/tools/coredns",),
-)
-ETCD = GoComponent(
-    name="etcd",
-    module_dir=TOOLS_DIR / "etcd",
-    pinned_module="go.etcd.io/etcd/server/v3",
-    packages=("go.etcd.io/etcd/server/v3",),
-)
-HELM = GoComponent(
-    name="helm",
-    module_dir=TOOLS_DIR / "helm",
-    pinned_module="helm.sh/helm/v4",
-    packages=("helm.sh/helm/v4/cmd/helm",),
-)
+COREDNS = GoComponent("coredns", "github.com/coredns/coredns", ("mcpregistry.dev/tools/coredns",))
+ETCD = GoComponent("etcd", "go.etcd.io/etcd/server/v3", ("go.etcd.io/etcd/server/v3",))
+HELM = GoComponent("helm", "helm.sh/helm/v4", ("helm.sh/helm/v4/cmd/helm",))
 # The real `cosign` client: the signing tests prove with it that what the operator signs verifies
 # with `cosign verify-blob`, and that what `cosign sign-blob` signs verifies with our code.
-COSIGN = GoComponent(
-    name="cosign",
-    module_dir=TOOLS_DIR / "cosign",
-    pinned_module="github.com/sigstore/cosign/v2",
-    packages=("github.com/sigstore/cosign/v2/cmd/cosign",),
-)
+COSIGN = GoComponent("cosign", "github.com/sigstore/cosign/v2", ("github.com/sigstore/cosign/v2/cmd/cosign",))
 # kwok plays the kubelet: it keeps fake nodes Ready and moves scheduled pods to Running/Ready, so
 # Deployments report real status without containers (there is no container runtime here).
-KWOK = GoComponent(
-    name="kwok",
-    module_dir=TOOLS_DIR / "kwok",
-    pinned_module="sigs.k8s.io/kwok",
-    packages=("sigs.k8s.io/kwok/cmd/kwok",),
-)
+KWOK = GoComponent("kwok", "sigs.k8s.io/kwok", ("sigs.k8s.io/kwok/cmd/kwok",))
 # The fault-injection tests' TCP fault proxy (mcpreg_dev.faultproxy): Toxiproxy's server through
 # `tools/toxiproxy/main.go`, which differs from upstream's cmd/server only in exiting when its API
 # cannot listen.
-TOXIPROXY = GoComponent(
-    name="toxiproxy",
-    module_dir=TOOLS_DIR / "toxiproxy",
-    pinned_module="github.com/Shopify/toxiproxy/v2",
-    packages=("mcpregistry.dev/tools/toxiproxy",),
-)
+TOXIPROXY = GoComponent("toxiproxy", "github.com/Shopify/toxiproxy/v2", ("mcpregistry.dev/tools/toxiproxy",))
 # The official MCP Registry's server (its `cmd/registry`), a real upstream for the API-mirror tests
 # (mcpreg_dev.official_registry), run against a throw-away PostgreSQL (mcpreg_dev.postgres).
-OFFICIAL_REGISTRY = GoComponent(
-    name="mcp-registry",
-    module_dir=TOOLS_DIR / "mcp-registry",
-    pinned_module="github.com/modelcontextprotocol/registry",
-    packages=("github.com/modelcontextprotocol/registry/cmd/registry",),
-)
+_REGISTRY_MODULE = "github.com/modelcontextprotocol/registry"
+OFFICIAL_REGISTRY = GoComponent("mcp-registry", _REGISTRY_MODULE, (f"{_REGISTRY_MODULE}/cmd/registry",))
 # The pod sandbox's pause process (tools/pause/main.go, no dependencies), packaged by devenv.image; its
 # version is a hash of its own source.
-PAUSE = GoComponent(
-    name="pause",
-    module_dir=TOOLS_DIR / "pause",
-    pinned_module="",
-    packages=("mcpregistry.dev/tools/pause",),
-)
+PAUSE = GoComponent("pause", "", ("mcpregistry.dev/tools/pause",))
+
+# The variable each upstream's own Makefile stamps with the version (`-X`), so the binary tells it.
+_VERSION_VARIABLES = {
+    PAUSE: "main.version",
+    HELM: "helm.sh/helm/v4/internal/version.version",  # `helm version`
+    COSIGN: "sigs.k8s.io/release-utils/version.gitVersion",  # `cosign version`
+    TOXIPROXY: "github.com/Shopify/toxiproxy/v2.Version",  # `toxiproxy --version`
+    OFFICIAL_REGISTRY: "main.Version",  # /v0.1/version
+}
 
 
 def cache_dir() -> Path:
@@ -195,16 +182,8 @@ def source_version(module_dir: Path) -> str:
 
 
 def _ldflags(component: GoComponent) -> str:
-    if component is PAUSE:
-        return f"-s -w -X main.version={component.version}"
-    if component is HELM:  # stamped like Helm's own Makefile does, so `helm version` tells it
-        return f"-s -w -X helm.sh/helm/v4/internal/version.version={component.version}"
-    if component is COSIGN:  # stamped like cosign's own Makefile does, so `cosign version` tells it
-        return f"-s -w -X sigs.k8s.io/release-utils/version.gitVersion={component.version}"
-    if component is TOXIPROXY:  # stamped like Toxiproxy's own Makefile does, so `--version` tells it
-        return f"-s -w -X github.com/Shopify/toxiproxy/v2.Version={component.version}"
-    if component is OFFICIAL_REGISTRY:  # stamped like the registry's own Makefile does, for /v0.1/version
-        return f"-s -w -X main.Version={component.version}"
+    if component in _VERSION_VARIABLES:
+        return f"-s -w -X {_VERSION_VARIABLES[component]}={component.version}"
     if component.pinned_module != KUBERNETES.pinned_module:
         return "-s -w"
     version = component.version
@@ -332,11 +311,11 @@ def _build(component: GoComponent, target: Path, progress: Callable[[str], None]
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _stderr_progress(message: str) -> None:
+def stderr_progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def ensure_component(component: GoComponent, progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_component(component: GoComponent, progress: Callable[[str], None] = stderr_progress) -> Path:
     """Directory holding the component's binaries, building them first when not cached."""
     target = component_dir(component)
     if _is_complete(target, component):
@@ -348,54 +327,42 @@ def ensure_component(component: GoComponent, progress: Callable[[str], None] = _
     return target
 
 
-def ensure_helm(progress: Callable[[str], None] = _stderr_progress) -> Path:
-    """Path of the real `helm` binary, built from Go modules on first use; `MCPREG_HELM` names a ready one."""
-    override = os.environ.get("MCPREG_HELM")
+def ensure_command(
+    component: GoComponent, override_var: str, title: str, progress: Callable[[str], None] = stderr_progress
+) -> Path:
+    """Path of the component's command, built from Go modules on first use; the environment variable
+    `override_var` names a ready one instead (`title` names the component in the error about it)."""
+    override = os.environ.get(override_var)
     if override:
         if not os.access(override, os.X_OK):
-            raise BuildError(f"MCPREG_HELM={override} is not an executable; unset it to build helm from Go")
+            raise BuildError(
+                f"{override_var}={override} is not an executable; unset it to build {title} from Go"
+            )
         return Path(override)
-    return ensure_component(HELM, progress) / "helm"
+    return ensure_component(component, progress) / component.commands[0]
 
 
-def ensure_toxiproxy(progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_helm(progress: Callable[[str], None] = stderr_progress) -> Path:
+    """Path of the real `helm` binary, built from Go modules on first use; `MCPREG_HELM` names a ready one."""
+    return ensure_command(HELM, "MCPREG_HELM", "helm", progress)
+
+
+def ensure_toxiproxy(progress: Callable[[str], None] = stderr_progress) -> Path:
     """Path of the Toxiproxy server, built from Go modules on first use (well under a minute on 2 cores);
     `MCPREG_TOXIPROXY` names a ready one."""
-    override = os.environ.get("MCPREG_TOXIPROXY")
-    if override:
-        if not os.access(override, os.X_OK):
-            raise BuildError(
-                f"MCPREG_TOXIPROXY={override} is not an executable; unset it to build Toxiproxy from Go"
-            )
-        return Path(override)
-    return ensure_component(TOXIPROXY, progress) / "toxiproxy"
+    return ensure_command(TOXIPROXY, "MCPREG_TOXIPROXY", "Toxiproxy", progress)
 
 
-def ensure_cosign(progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_cosign(progress: Callable[[str], None] = stderr_progress) -> Path:
     """Path of the real `cosign` binary, built from Go modules on first use; `MCPREG_COSIGN` names a
     ready one."""
-    override = os.environ.get("MCPREG_COSIGN")
-    if override:
-        if not os.access(override, os.X_OK):
-            raise BuildError(
-                f"MCPREG_COSIGN={override} is not an executable; unset it to build cosign from Go"
-            )
-        return Path(override)
-    return ensure_component(COSIGN, progress) / "cosign"
+    return ensure_command(COSIGN, "MCPREG_COSIGN", "cosign", progress)
 
 
-def ensure_official_registry(progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_official_registry(progress: Callable[[str], None] = stderr_progress) -> Path:
     """Path of the official MCP Registry's server, built from Go modules on first use (about a minute
     and a half on 2 cores from an empty module cache); `MCPREG_OFFICIAL_REGISTRY` names a ready one."""
-    override = os.environ.get("MCPREG_OFFICIAL_REGISTRY")
-    if override:
-        if not os.access(override, os.X_OK):
-            raise BuildError(
-                f"MCPREG_OFFICIAL_REGISTRY={override} is not an executable; unset it to build the "
-                "official registry from Go"
-            )
-        return Path(override)
-    return ensure_component(OFFICIAL_REGISTRY, progress) / "registry"
+    return ensure_command(OFFICIAL_REGISTRY, "MCPREG_OFFICIAL_REGISTRY", "the official registry", progress)
 
 
 @dataclass(frozen=True)
@@ -409,7 +376,7 @@ class ControlPlaneBinaries:
     kwok: Path | None = None
 
 
-def ensure_binaries(progress: Callable[[str], None] = _stderr_progress) -> ControlPlaneBinaries:
+def ensure_binaries(progress: Callable[[str], None] = stderr_progress) -> ControlPlaneBinaries:
     """Paths of all control-plane binaries, built from Go modules on first use.
 
     `MCPREG_BIN_DIR` overrides the build with a directory of ready binaries.

@@ -207,8 +207,13 @@ class ControlPlane:
 
     @property
     def ca_cert(self) -> Path:
+        return self._pki.ca_cert
+
+    @property
+    def _pki(self) -> ControlPlanePKI:
+        """The PKI, which start() generates before anything asks for it."""
         assert self.pki is not None
-        return self.pki.ca_cert
+        return self.pki
 
     def log_path(self, component: str) -> Path:
         return self.log_dir / f"{component}.log"
@@ -361,8 +366,7 @@ class ControlPlane:
         )
 
     def _start_apiserver(self) -> None:
-        pki = self.pki
-        assert pki is not None
+        pki = self._pki
         self._spawn(
             "kube-apiserver",
             [
@@ -389,8 +393,7 @@ class ControlPlane:
         if not self.with_node:
             # Nothing routes to 127.0.0.1 from pods; keep the 'kubernetes' Endpoints untouched.
             return ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]
-        pki = self.pki
-        assert pki is not None
+        pki = self._pki
         from mcpreg_dev.pki import issue_certificate
 
         client = issue_certificate(
@@ -409,8 +412,7 @@ class ControlPlane:
         ]
 
     def _system_kubeconfig(self) -> Path:
-        pki = self.pki
-        assert pki is not None
+        pki = self._pki
         return write_cert_kubeconfig(
             self.state_dir / "controller-manager.kubeconfig",
             server=self.server,
@@ -420,22 +422,25 @@ class ControlPlane:
             name="kube-controller-manager",
         )
 
+    def _system_component_flags(self, secure_port: int) -> list[str]:
+        """What kube-scheduler and kube-controller-manager are both started with: the system kubeconfig,
+        for the API and for delegated authentication and authorization, serving on loopback
+        `secure_port`, no leader election (one of each)."""
+        kubeconfig = self._system_kubeconfig()
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={secure_port}",
+            "--leader-elect=false",
+        ]
+
     def _start_scheduler(self) -> None:
         if self.binaries.kube_scheduler is None:
             raise ControlPlaneError("the kube-scheduler binary is needed for pods to be scheduled")
-        kubeconfig = self._system_kubeconfig()
-        self._spawn(
-            "kube-scheduler",
-            [
-                str(self.binaries.kube_scheduler),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.scheduler_port}",
-                "--leader-elect=false",
-            ],
-        )
+        flags = self._system_component_flags(self.scheduler_port)
+        self._spawn("kube-scheduler", [str(self.binaries.kube_scheduler), *flags])
 
     def _start_kwok(self) -> None:
         """kube-scheduler binds pods to a fake node that kwok keeps Ready; kwok then plays the kubelet
@@ -485,45 +490,31 @@ class ControlPlane:
             raise ControlPlaneError(f"cannot create the fake node: {result.stderr.strip()}")
 
     def _start_controller_manager(self) -> None:
-        pki = self.pki
-        assert pki is not None
-        kubeconfig = self._system_kubeconfig()
-        self._spawn(
-            "kube-controller-manager",
-            [
-                str(self.binaries.kube_controller_manager),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.controller_manager_port}",
-                f"--cert-dir={self.state_dir / 'controller-manager-certs'}",
-                "--leader-elect=false",
-                "--use-service-account-credentials=false",
-                f"--root-ca-file={pki.ca_cert}",
-                f"--service-account-private-key-file={pki.service_account_key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                f"--cluster-signing-cert-file={pki.ca_cert}",
-                f"--cluster-signing-key-file={pki.ca_key}",
-                *(
-                    [
-                        "--allocate-node-cidrs=true",
-                        f"--cluster-cidr={CLUSTER_CIDR}",
-                        "--node-cidr-mask-size=24",
-                        # Pods on a deleted or dead node are gone quickly in tests, not after 5 minutes.
-                        "--node-monitor-grace-period=20s",
-                    ]
-                    if self.with_node
-                    else []
-                ),
-            ],
-        )
+        pki = self._pki
+        flags = [
+            *self._system_component_flags(self.controller_manager_port),
+            f"--cert-dir={self.state_dir / 'controller-manager-certs'}",
+            "--use-service-account-credentials=false",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--service-account-private-key-file={pki.service_account_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--cluster-signing-cert-file={pki.ca_cert}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+        ]
+        if self.with_node:
+            flags += [
+                "--allocate-node-cidrs=true",
+                f"--cluster-cidr={CLUSTER_CIDR}",
+                "--node-cidr-mask-size=24",
+                # Pods on a deleted or dead node are gone quickly in tests, not after 5 minutes.
+                "--node-monitor-grace-period=20s",
+            ]
+        self._spawn("kube-controller-manager", [str(self.binaries.kube_controller_manager), *flags])
 
     # Readiness -------------------------------------------------------------------------------
 
     def _client_ssl(self) -> ssl.SSLContext:
-        pki = self.pki
-        assert pki is not None
+        pki = self._pki
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
         return context

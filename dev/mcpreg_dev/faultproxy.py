@@ -29,11 +29,8 @@ for 429/500 from the Kubernetes API server), but it works for any protocol, TLS 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,9 +44,9 @@ from pathlib import Path
 from typing import Any, Self
 
 from mcpreg_dev.background import Background
-from mcpreg_dev.binaries import built, ensure_toxiproxy
+from mcpreg_dev.binaries import ensure_toxiproxy, print_or_exec, serve_cli
 from mcpreg_dev.controlplane import free_port
-from mcpreg_dev.processes import stop_child
+from mcpreg_dev.processes import ChildServer
 
 TOXIC_TYPES = frozenset(
     {"latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"}
@@ -314,9 +311,12 @@ class Proxy:
 
 
 @dataclass
-class ToxiproxyServer(Background):
+class ToxiproxyServer(ChildServer, Background):
     """A Toxiproxy server process whose API listens on `host`:`port` (a free loopback port unless
-    given). Proxies may listen on any local address (`create_proxy(listen=...)`)."""
+    given). Proxies may listen on any local address (`create_proxy(listen=...)`); every proxy goes
+    with the server when it stops."""
+
+    STOP_TIMEOUT = 10.0
 
     binary: Path | None = None
     host: str = "127.0.0.1"
@@ -331,9 +331,6 @@ class ToxiproxyServer(Background):
     @property
     def api(self) -> ToxiproxyAPI:
         return ToxiproxyAPI(self.api_url)
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 15.0) -> Self:
         """Start the server (building the binary first if it is not cached) and wait for its API."""
@@ -369,28 +366,17 @@ class ToxiproxyServer(Background):
                 break
         raise FaultProxyError(f"toxiproxy exited with {process.returncode} at start-up; see {self.log_path}")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time: every proxy goes with it."""
-        stop_child(self.process, grace_s=timeout)
-
-    def kill(self) -> None:
-        stop_child(self.process, signal.SIGKILL)
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mcpreg_dev.faultproxy")
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the Toxiproxy server in the foreground")
+    parser, serve = serve_cli("python -m mcpreg_dev.faultproxy", "run the Toxiproxy server in the foreground")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8474)
     args = parser.parse_args(argv)
-    binary = built(ensure_toxiproxy)
-    if binary is None:
-        return 1
-    if args.command != "serve":
-        print(binary)
-        return 0
-    os.execv(binary, [str(binary), "-host", args.host, "-port", str(args.port)])  # noqa: S606
+    return print_or_exec(
+        ensure_toxiproxy,
+        args.command == "serve",
+        lambda binary: [str(binary), "-host", args.host, "-port", str(args.port)],
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any, Self, TypedDict, Unpack
 
 from mcpreg_dev.background import Background
 
@@ -158,16 +158,18 @@ def run_git_bytes(
     return completed.stdout
 
 
-def run_git(
-    args: Sequence[str],
-    *,
-    cwd: Path | None = None,
-    input: bytes | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 120.0,
-) -> str:
+class _GitOptions(TypedDict, total=False):
+    """The keyword arguments of `run_git_bytes`, which `run_git` passes on."""
+
+    cwd: Path | None
+    input: bytes | None
+    env: Mapping[str, str] | None
+    timeout: float
+
+
+def run_git(args: Sequence[str], **options: Unpack[_GitOptions]) -> str:
     """`run_git_bytes`, with stdout decoded as UTF-8."""
-    return run_git_bytes(args, cwd=cwd, input=input, env=env, timeout=timeout).decode("utf-8", "replace")
+    return run_git_bytes(args, **options).decode("utf-8", "replace")
 
 
 def git_http_backend_path() -> Path:
@@ -439,6 +441,32 @@ def _kill_group_now(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+class _GitServer(Background):
+    """What both git servers share: every bare repository under `base_path`, served once started on
+    `SCHEME://HOST:PORT/<name>.git`."""
+
+    scheme: str
+    what: str  # names the server in the error when its port is asked for before it was started
+    base_path: Path
+    host: str
+    _port: int | None
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise GitServerError(f"{self.what} has not been started yet")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def url(self, repo: str | BareRepo) -> str:
+        """`SCHEME://HOST:PORT/<name>.git` (no credentials in it) for a repository name (relative to
+        `base_path`) or a BareRepo."""
+        return f"{self.base_url}/{_repo_url_path(self.base_path, repo)}"
+
+
 # --------------------------------------------------------------------------------------------------
 # git daemon
 
@@ -454,12 +482,15 @@ class DaemonRequest:
 _DAEMON_REQUEST = re.compile(r"Request (\S+) for '([^']*)'")
 
 
-class GitDaemonServer(Background):
+class GitDaemonServer(_GitServer):
     """`git daemon` serving every bare repository under `base_path` on `git://HOST:PORT/<name>.git`.
 
     Use as a context manager, or call `start()`/`stop()`. After `stop()`, `start()` reuses the same
     port, so URLs handed out earlier become valid again (how tests model an outage and its recovery).
     """
+
+    scheme = "git"
+    what = "the git daemon"
 
     def __init__(
         self,
@@ -485,26 +516,12 @@ class GitDaemonServer(Background):
         return f"GitDaemonServer({self.base_path}, {self.host}:{self._port}, {state})"
 
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise GitServerError("the git daemon has not been started yet")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"git://{self.host}:{self.port}"
-
-    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
-
-    def url(self, repo: str | BareRepo) -> str:
-        """`git://HOST:PORT/<name>.git` for a repository name (relative to `base_path`) or a BareRepo."""
-        return f"{self.base_url}/{_repo_url_path(self.base_path, repo)}"
 
     def start(self) -> Self:
         if self.running:
@@ -781,16 +798,14 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
     def _authenticate(self) -> tuple[bool, str | None]:
         """(allowed, user name). Accepts the configured user+password, or the token as password (any
         user name, like hosted forges) or as a Bearer token."""
-        owner = self.server.owner
-        if not owner.auth_required:
+        credentials = self.server.owner._credentials
+        if not credentials.required:
             return True, None
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer":
-            if owner._token is not None and hmac.compare_digest(value.encode(), owner._token.encode()):
-                return True, "token"
-            return False, None
+            return (True, "token") if credentials.bearer(value) else (False, None)
         if scheme.lower() != "basic":
             return False, None
         try:
@@ -800,14 +815,8 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
         user, sep, password = decoded.partition(":")
         if not sep:
             return False, None
-        if owner._username is not None and owner._password is not None:
-            user_ok = hmac.compare_digest(user.encode(), owner._username.encode())
-            password_ok = hmac.compare_digest(password.encode(), owner._password.encode())
-            if user_ok and password_ok:
-                return True, user
-        if owner._token is not None and hmac.compare_digest(password.encode(), owner._token.encode()):
-            return True, user or "token"
-        return False, None
+        let_in_as = credentials.basic(user, password)
+        return let_in_as is not None, let_in_as
 
     def _handle(self) -> None:
         owner = self.server.owner
@@ -910,10 +919,16 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
     ) -> None:
         """Copy the request body to the CGI's stdin as it arrives (de-chunking if needed)."""
 
-        def forward(chunk: bytes) -> None:
-            if sniffer is not None:
-                sniffer.feed(chunk)
-            sink.write(chunk)
+        def forward(remaining: int, part: str) -> None:
+            """Copy the next `remaining` bytes of the body (`part` names it if the client hangs up)."""
+            while remaining:
+                chunk = self.rfile.read(min(remaining, 65536))
+                if not chunk:
+                    raise ConnectionError(f"client closed the connection mid-{part}")
+                if sniffer is not None:
+                    sniffer.feed(chunk)
+                sink.write(chunk)
+                remaining -= len(chunk)
 
         try:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -924,22 +939,10 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
                         while self.rfile.readline(1024).strip():  # trailers
                             pass
                         break
-                    remaining = size
-                    while remaining:
-                        chunk = self.rfile.read(min(remaining, 65536))
-                        if not chunk:
-                            raise ConnectionError("client closed the connection mid-chunk")
-                        forward(chunk)
-                        remaining -= len(chunk)
+                    forward(size, "chunk")
                     self.rfile.readline(8)  # CRLF after the chunk
             else:
-                remaining = int(self.headers.get("Content-Length") or 0)
-                while remaining:
-                    chunk = self.rfile.read(min(remaining, 65536))
-                    if not chunk:
-                        raise ConnectionError("client closed the connection mid-body")
-                    forward(chunk)
-                    remaining -= len(chunk)
+                forward(int(self.headers.get("Content-Length") or 0), "body")
         except (OSError, ValueError) as exc:
             failed.append(exc)
         finally:
@@ -1074,7 +1077,47 @@ class _GitHTTPHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class SmartHTTPGitServer(Background):
+@dataclass(frozen=True)
+class _Credentials:
+    """Who the smart HTTP server lets in: `username` with `password` by basic auth, and/or anyone with
+    `token` as the basic-auth password (any user name, like hosted forges) or as a Bearer token; when
+    none is set, anyone."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.username is not None and ":" in self.username:
+            raise ValueError("a basic-auth user name cannot contain ':'")
+
+    @property
+    def required(self) -> bool:
+        return self.username is not None or self.token is not None
+
+    def bearer(self, value: str) -> bool:
+        return self.token is not None and hmac.compare_digest(value.encode(), self.token.encode())
+
+    def basic(self, user: str, password: str) -> str | None:
+        """The user name a basic-auth pair is let in as, or None."""
+        if self.username is not None and self.password is not None:
+            user_ok = hmac.compare_digest(user.encode(), self.username.encode())
+            password_ok = hmac.compare_digest(password.encode(), self.password.encode())
+            if user_ok and password_ok:
+                return user
+        if self.bearer(password):
+            return user or "token"
+        return None
+
+    def describe(self) -> str:
+        """For logs and reprs: never the password or token."""
+        described = f"user={self.username!r}" if self.username else "no user"
+        return described + (", token set" if self.token else "")
+
+
+class SmartHTTPGitServer(_GitServer):
     """Smart HTTP git (`git http-backend`) for every bare repository under `base_path`, read-only, on
     `http://HOST:PORT/<name>.git`, served by a threaded HTTP server in a background thread (so an
     asyncio test or operator in the same process is never blocked by it).
@@ -1089,6 +1132,9 @@ class SmartHTTPGitServer(Background):
     `failing(status)` makes it answer every request with an error status instead.
     """
 
+    scheme = "http"
+    what = "the smart HTTP git server"
+
     def __init__(
         self,
         base_path: Path,
@@ -1100,17 +1146,11 @@ class SmartHTTPGitServer(Background):
         port: int = 0,
         realm: str = "mcpreg git",
     ) -> None:
-        if (username is None) != (password is None):
-            raise ValueError("username and password go together")
-        if username is not None and ":" in username:
-            raise ValueError("a basic-auth user name cannot contain ':'")
+        self._credentials = _Credentials(username, password, token)
         self.base_path = Path(base_path)
         self.host = host
         self.realm = realm
         self._port = port
-        self._username = username
-        self._password = password
-        self._token = token
         self.backend = git_http_backend_path()
         self._core: _ServerCore | None = None
         self._thread: threading.Thread | None = None
@@ -1119,40 +1159,20 @@ class SmartHTTPGitServer(Background):
         self._failure_status: int | None = None
 
     def __repr__(self) -> str:
-        # Never the password or token.
         state = "running" if self.running else "stopped"
-        auth = f"user={self._username!r}" if self._username else "no user"
-        auth += ", token set" if self._token else ""
+        auth = self._credentials.describe()
         return f"SmartHTTPGitServer({self.base_path}, {self.host}:{self._port}, {auth}, {state})"
-
-    @property
-    def auth_required(self) -> bool:
-        return self._username is not None or self._token is not None
-
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise GitServerError("the smart HTTP git server has not been started yet")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
         return self._core is not None
-
-    def url(self, repo: str | BareRepo) -> str:
-        """`http://HOST:PORT/<name>.git` (no credentials in it) for a repository name or a BareRepo."""
-        return f"{self.base_url}/{_repo_url_path(self.base_path, repo)}"
 
     def start(self) -> Self:
         if self._core is not None:
             return self
         if not self.base_path.is_dir():
             raise GitServerError(f"base path does not exist: {self.base_path}")
-        core = _ServerCore((self.host, self._port), self)
+        core = _ServerCore((self.host, self._port or 0), self)
         self._port = int(core.server_address[1])
         thread = threading.Thread(
             target=core.serve_forever,

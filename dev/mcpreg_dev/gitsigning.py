@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from mcpreg_dev.gitserver import BareRepo, isolated_git_env, run_git
 
@@ -34,18 +34,36 @@ def _run(args: list[str], env: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class SshSigner:
-    """An Ed25519 SSH key made by ssh-keygen; trusted through an allowed-signers line."""
+class _KeySigner:
+    """A signer whose key, for `identity`, lives in `directory`, a directory of its own: `create` makes
+    both with the real tool."""
 
-    key: Path
-    principal: str
+    DEFAULT_IDENTITY: ClassVar[str]
+    directory: Path
+    identity: str
 
     @classmethod
-    def create(cls, directory: Path, principal: str = "catalogue-maintainer@example.com") -> SshSigner:
-        directory.mkdir(parents=True, exist_ok=True)
-        key = directory / "id_ed25519"
-        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", principal, "-f", str(key)])
-        return cls(key, principal)
+    def create(cls, directory: Path, identity: str | None = None) -> Self:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        signer = cls(directory, identity or cls.DEFAULT_IDENTITY)
+        signer._make_key()
+        return signer
+
+    def _make_key(self) -> None:
+        raise NotImplementedError
+
+
+class SshSigner(_KeySigner):
+    """An Ed25519 SSH key made by ssh-keygen; trusted through an allowed-signers line."""
+
+    DEFAULT_IDENTITY = "catalogue-maintainer@example.com"
+
+    @property
+    def key(self) -> Path:
+        return self.directory / "id_ed25519"
+
+    def _make_key(self) -> None:
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.identity, "-f", str(self.key)])
 
     @property
     def public_key(self) -> str:
@@ -63,20 +81,16 @@ class SshSigner:
         return {}
 
     def trusted_keys(self) -> dict[str, bytes]:
-        return {"allowed_signers": f"{self.principal} {self.public_key}\n".encode()}
+        return {"allowed_signers": f"{self.identity} {self.public_key}\n".encode()}
 
 
-@dataclass(frozen=True)
-class GpgSigner:
-    """An Ed25519 OpenPGP key made by gpg in a home of its own; trusted through its armored export."""
+class GpgSigner(_KeySigner):
+    """An Ed25519 OpenPGP key made by gpg in a home of its own (`directory`); trusted through its
+    armored export."""
 
-    home: Path
-    email: str
+    DEFAULT_IDENTITY = "release-signer@example.com"
 
-    @classmethod
-    def create(cls, directory: Path, email: str = "release-signer@example.com") -> GpgSigner:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        signer = cls(directory, email)
+    def _make_key(self) -> None:
         _run(
             [
                 "gpg",
@@ -84,28 +98,27 @@ class GpgSigner:
                 "--passphrase",
                 "",
                 "--quick-gen-key",
-                f"Signer <{email}>",
+                f"Signer <{self.identity}>",
                 "ed25519",
                 "sign",
                 "never",
             ],
-            signer.env(),
+            self.env(),
         )
-        return signer
 
     @property
     def fingerprint(self) -> str:
-        out = _run(["gpg", "--batch", "--with-colons", "--fingerprint", self.email], self.env())
+        out = _run(["gpg", "--batch", "--with-colons", "--fingerprint", self.identity], self.env())
         return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
 
     def git_config(self) -> dict[str, str]:
-        return {"gpg.format": "openpgp", "user.signingkey": self.email}
+        return {"gpg.format": "openpgp", "user.signingkey": self.identity}
 
     def env(self) -> dict[str, str]:
-        return {"GNUPGHOME": str(self.home), "PATH": "/usr/bin:/bin"}
+        return {"GNUPGHOME": str(self.directory), "PATH": "/usr/bin:/bin"}
 
     def trusted_keys(self) -> dict[str, bytes]:
-        armored = _run(["gpg", "--batch", "--armor", "--export", self.email], self.env())
+        armored = _run(["gpg", "--batch", "--armor", "--export", self.identity], self.env())
         return {"signer.asc": armored.encode()}
 
 

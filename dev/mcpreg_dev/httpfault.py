@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import yaml
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
@@ -98,6 +98,16 @@ def status_body(code: int, message: str, *, retry_after: int | None = None) -> d
 
 def is_watch(path: str, query: dict[str, str]) -> bool:
     return query.get("watch", "").lower() in ("true", "1") or "/watch/" in path
+
+
+class RuleMatch(TypedDict, total=False):
+    """Which requests a rule is for, and how often it fires (the `FaultRule` fields of the same names)."""
+
+    method: str | None
+    path: str | None
+    watch: bool | None
+    times: int | None
+    percent: float | None
 
 
 @dataclass
@@ -163,6 +173,28 @@ def _abort_with_reset(transport: asyncio.Transport | None) -> None:
         transport.abort()
 
 
+@dataclass(frozen=True)
+class ProxyTLS:
+    """The proxy's TLS files: it serves `serving_cert` and `serving_key`, and trusts `ca_cert` for the
+    upstream, presenting `upstream_client_cert` (certificate, key) to it when set."""
+
+    ca_cert: Path
+    serving_cert: Path
+    serving_key: Path
+    upstream_client_cert: tuple[Path, Path] | None = None
+
+    def serving_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(self.serving_cert), str(self.serving_key))
+        return context
+
+    def upstream_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_cert))
+        if self.upstream_client_cert is not None:
+            context.load_cert_chain(*map(str, self.upstream_client_cert))
+        return context
+
+
 class HTTPFaultProxy(ThreadLoopServer):
     """A TLS-terminating reverse proxy to `upstream` (`https://127.0.0.1:6443`) with fault rules."""
 
@@ -172,20 +204,14 @@ class HTTPFaultProxy(ThreadLoopServer):
         self,
         upstream: str,
         *,
-        ca_cert: Path,
-        serving_cert: Path,
-        serving_key: Path,
-        upstream_client_cert: tuple[Path, Path] | None = None,
+        tls: ProxyTLS,
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int | None = None,
         source_kubeconfig: Path | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
-        self.ca_cert = ca_cert
-        self.serving_cert = serving_cert
-        self.serving_key = serving_key
-        self.upstream_client_cert = upstream_client_cert
+        self.tls = tls
         self.host = host
         self.port = port
         self.source_kubeconfig = source_kubeconfig
@@ -234,10 +260,7 @@ class HTTPFaultProxy(ThreadLoopServer):
         )
         return cls(
             str(cluster["server"]),
-            ca_cert=pki.ca_cert,
-            serving_cert=serving_cert,
-            serving_key=serving_key,
-            upstream_client_cert=client_cert,
+            tls=ProxyTLS(pki.ca_cert, serving_cert, serving_key, client_cert),
             host=host,
             port=port,
             seed=seed,
@@ -268,34 +291,21 @@ class HTTPFaultProxy(ThreadLoopServer):
         self,
         status: int,
         *,
-        method: str | None = None,
-        path: str | None = None,
-        watch: bool | None = None,
-        times: int | None = 1,
-        percent: float | None = None,
         retry_after: int | None = None,
         message: str | None = None,
+        **match: Unpack[RuleMatch],
     ) -> FaultRule:
         """Answer matching requests with `status` and a Status body (429: with `Retry-After`,
         `retry_after` defaulting to 1 second)."""
         if status == 429 and retry_after is None:
             retry_after = 1
-        rule = FaultRule(status, method, path, watch, times, percent, retry_after, message)
-        with self._lock:
-            self._rules.append(rule)
-        return rule
+        return self._add(FaultRule(status, retry_after=retry_after, message=message, **match))
 
-    def reset_connections(
-        self,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        watch: bool | None = None,
-        times: int | None = 1,
-        percent: float | None = None,
-    ) -> FaultRule:
+    def reset_connections(self, **match: Unpack[RuleMatch]) -> FaultRule:
         """Reset the client's connection (TCP RST) instead of answering matching requests."""
-        rule = FaultRule(None, method, path, watch, times, percent)
+        return self._add(FaultRule(None, **match))
+
+    def _add(self, rule: FaultRule) -> FaultRule:
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -339,12 +349,6 @@ class HTTPFaultProxy(ThreadLoopServer):
             )
 
     # Serving --------------------------------------------------------------------------------------
-
-    def _upstream_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca_cert))
-        if self.upstream_client_cert is not None:
-            context.load_cert_chain(*map(str, self.upstream_client_cert))
-        return context
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
@@ -410,10 +414,9 @@ class HTTPFaultProxy(ThreadLoopServer):
 
     async def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
         self._stopping = asyncio.Event()
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_context.load_cert_chain(str(self.serving_cert), str(self.serving_key))
+        server_context = self.tls.serving_context()
         self._session = ClientSession(
-            connector=TCPConnector(ssl=self._upstream_context(), limit=0),
+            connector=TCPConnector(ssl=self.tls.upstream_context(), limit=0),
             timeout=ClientTimeout(total=None, sock_connect=10),
             auto_decompress=False,
         )

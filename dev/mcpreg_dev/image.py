@@ -57,7 +57,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mcpreg_dev.binaries import PAUSE, BuildError, cache_dir, ensure_component
+from mcpreg_dev.binaries import PAUSE, BuildError, cache_dir, ensure_component, stderr_progress
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = REPO_ROOT / "pyproject.toml"
@@ -166,10 +166,6 @@ class BuiltImage:
 
 def images_cache_dir() -> Path:
     return cache_dir() / "images"
-
-
-def _stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- running tools ---------------------------------------------------------------------------------------
@@ -1045,7 +1041,7 @@ def product_image_plan() -> ImagePlan:
 
 
 def ensure_product_image(
-    progress: Progress = _stderr_progress, *, cache_root: Path | None = None
+    progress: Progress = stderr_progress, *, cache_root: Path | None = None
 ) -> BuiltImage:
     """The product's image (operator and registry API), from the cache or built now.
 
@@ -1058,9 +1054,7 @@ def ensure_product_image(
     return _ensure_image(product_image_plan(), cache_root or images_cache_dir(), progress, started)
 
 
-def ensure_pause_image(
-    progress: Progress = _stderr_progress, *, cache_root: Path | None = None
-) -> BuiltImage:
+def ensure_pause_image(progress: Progress = stderr_progress, *, cache_root: Path | None = None) -> BuiltImage:
     """The pod sandbox image `mcpreg.local/pause:<tag>`: one layer holding the static /pause."""
     started = time.monotonic()
     for name in ("umoci", "skopeo"):
@@ -1088,7 +1082,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         ensure = ensure_pause_image if args.pause else ensure_product_image
-        image = ensure(_stderr_progress, cache_root=args.cache_dir)
+        image = ensure(stderr_progress, cache_root=args.cache_dir)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -1096,12 +1090,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(image.to_json(), indent=2))
         return 0
     cached = " (from the cache)" if image.build_seconds == 0 else ""
-    print(f"ref:              {image.ref}")
-    print(f"digest:           {image.digest}")
-    print(f"archive:          {image.archive}")
-    print(f"compressed size:  {image.compressed_size / 1e6:.1f} MB ({image.compressed_size} bytes)")
-    print(f"build time:       {image.build_seconds:.1f}s{cached}")
-    print(f"import it with:   ctr -n k8s.io images import {image.archive}")
+    report = {
+        "ref": image.ref,
+        "digest": image.digest,
+        "archive": image.archive,
+        "compressed size": f"{image.compressed_size / 1e6:.1f} MB ({image.compressed_size} bytes)",
+        "build time": f"{image.build_seconds:.1f}s{cached}",
+        "import it with": f"ctr -n k8s.io images import {image.archive}",
+    }
+    for label, value in report.items():
+        print(f"{label + ':':<18}{value}")
     return 0
 
 

@@ -18,48 +18,30 @@ service would. `python -m mcpreg_dev.minio` builds (or finds) the binary and pri
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mcpreg.storage.s3_config import S3Credentials, S3Settings, make_client
-from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, built, ensure_component
+from mcpreg_dev.binaries import GoComponent, ensure_command, print_or_exec, serve_cli, stderr_progress
 from mcpreg_dev.controlplane import free_port
-from mcpreg_dev.processes import stop_child
+from mcpreg_dev.processes import ChildServer, answers_ok
 
-MINIO = GoComponent(
-    name="minio",
-    module_dir=TOOLS_DIR / "minio",
-    pinned_module="github.com/minio/minio",
-    packages=("github.com/minio/minio",),
-)
+MINIO = GoComponent("minio", "github.com/minio/minio", ("github.com/minio/minio",))
 
 
-def _stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def ensure_minio(progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_minio(progress: Callable[[str], None] = stderr_progress) -> Path:
     """Path of the `minio` binary, built from Go modules on first use (several minutes on 2 cores)."""
-    override = os.environ.get("MCPREG_MINIO")
-    if override:
-        if not os.access(override, os.X_OK):
-            raise BuildError(f"MCPREG_MINIO={override} is not an executable; unset it to build MinIO from Go")
-        return Path(override)
-    return ensure_component(MINIO, progress) / "minio"
+    return ensure_command(MINIO, "MCPREG_MINIO", "MinIO", progress)
 
 
 class MinioError(RuntimeError):
@@ -67,9 +49,9 @@ class MinioError(RuntimeError):
 
 
 @dataclass
-class MinioServer:
+class MinioServer(ChildServer):
     """One MinIO process serving `data_dir` on `host`:`port` (loopback, or the local node's bridge
-    address so pods reach it), restartable on the same port."""
+    address so pods reach it), restartable on the same port: `stop()` keeps the data and the port."""
 
     KMS_KEY_ID = "mcpreg-test-key"
 
@@ -137,9 +119,6 @@ class MinioServer:
             env["MINIO_KMS_SECRET_KEY"] = f"{self.KMS_KEY_ID}:{self._kms_secret}"
         return env
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def start(self, timeout: float = 60.0) -> None:
         if self.running():
             return
@@ -171,18 +150,7 @@ class MinioServer:
         raise MinioError(f"minio did not become ready within {timeout:.0f}s; see {self.log_path}")
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=1) as response:  # noqa: S310
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time. The data and the port are kept."""
-        stop_child(self.process, grace_s=timeout)
-
-    def kill(self) -> None:
-        stop_child(self.process, signal.SIGKILL)
+        return answers_ok(f"{self.endpoint}/minio/health/ready")
 
     def restart(self) -> None:
         self.stop()
@@ -215,24 +183,19 @@ class MinioServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mcpreg_dev.minio")
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser(
-        "serve", help="run MinIO in the foreground (root credentials from the environment)"
+    parser, serve = serve_cli(
+        "python -m mcpreg_dev.minio", "run MinIO in the foreground (root credentials from the environment)"
     )
     serve.add_argument("--data-dir", required=True, type=Path)
     serve.add_argument("--port", type=int, default=9000)
     serve.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    binary = built(ensure_minio)
-    if binary is None:
-        return 1
-    if args.command != "serve":
-        print(binary)
-        return 0
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    command = [str(binary), "server", str(args.data_dir), "--address", f"{args.host}:{args.port}", "--quiet"]
-    os.execv(binary, command)  # noqa: S606
+
+    def server_argv(binary: Path) -> list[str]:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        return [str(binary), "server", str(args.data_dir), "--address", f"{args.host}:{args.port}", "--quiet"]
+
+    return print_or_exec(ensure_minio, args.command == "serve", server_argv)
 
 
 def temporary_server(*, kms: bool = False) -> MinioServer:

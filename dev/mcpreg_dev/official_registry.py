@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mcpreg_dev.binaries import BuildError, ensure_official_registry
 from mcpreg_dev.controlplane import free_port
 from mcpreg_dev.postgres import PostgresCluster, PostgresError
-from mcpreg_dev.processes import spawn_logged, stop_child, wait_ready
+from mcpreg_dev.processes import ChildServer, answers_ok, spawn_logged, wait_ready
 
 SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 OFFICIAL_META = "io.modelcontextprotocol.registry/official"
@@ -102,8 +102,9 @@ def generated_servers(count: int, *, namespace: str = NAMESPACE, start: int = 0)
 
 
 @dataclass
-class OfficialRegistryPeer:
-    """One official registry server over one database of a PostgreSQL cluster."""
+class OfficialRegistryPeer(ChildServer):
+    """One official registry server over one database of a PostgreSQL cluster; `stop()` (SIGTERM: it
+    shuts down gracefully) keeps the database."""
 
     binary: Path
     database_url: str
@@ -180,9 +181,6 @@ class OfficialRegistryPeer:
             env.pop(lower, None)
         return env
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def start(self, *, seed: Sequence[Mapping[str, Any]] = (), timeout: float = 300.0) -> None:
         """Start the server, importing `seed` first (the server answers only once the import is done;
         3,000 entries take a few seconds), and wait until /v0.1/health answers."""
@@ -204,18 +202,7 @@ class OfficialRegistryPeer:
             )
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as response:  # noqa: S310
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (the server shuts down gracefully), SIGKILL if it lingers. The database stays."""
-        stop_child(self.process, signal.SIGTERM, timeout)
-
-    def kill(self) -> None:
-        stop_child(self.process, signal.SIGKILL)
+        return answers_ok(f"{self.api_url}/health")
 
     def remove(self) -> None:
         """Stop the server, then its PostgreSQL cluster, and delete the cluster's files."""

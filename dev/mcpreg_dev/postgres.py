@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcpreg_dev.processes import spawn_logged, stop_child, wait_ready
+from mcpreg_dev.processes import ChildServer, spawn_logged, wait_ready
 
 USER = "mcpreg"  # the cluster's only role (superuser, trusted on the unix socket)
 
@@ -80,8 +80,10 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 @dataclass
-class PostgresCluster:
+class PostgresCluster(ChildServer):
     """One PostgreSQL server over a data directory of its own, reachable on a unix socket in `root`."""
+
+    STOP_SIGNAL = signal.SIGINT  # fast shutdown: connections cut, no waiting for clients
 
     bin_dir: Path
     root: Path  # the cluster's own directory: data/ and the socket
@@ -155,9 +157,6 @@ class PostgresCluster:
         """A libpq/pgx URL of `database` over the unix socket."""
         return f"postgres://{USER}@/{database}?host={self.socket_dir}&sslmode=disable"
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def start(self, timeout: float = 60.0) -> None:
         """Start the server as our child (its own process group) and wait until it accepts connections."""
         if self.running():
@@ -199,13 +198,6 @@ class PostgresCluster:
         if result.returncode != 0:
             raise PostgresError(f"createdb {name} failed: {result.stderr.strip()}")
         return name
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Fast shutdown (SIGINT: connections cut, no waiting for clients), SIGKILL if it lingers."""
-        stop_child(self.process, signal.SIGINT, timeout)
-
-    def kill(self) -> None:
-        stop_child(self.process, signal.SIGKILL)
 
     def remove(self) -> None:
         """Stop the server and delete its directory (the log, kept elsewhere, stays)."""

@@ -1,5 +1,5 @@
 """Background processes of the local environment: is one alive, what is its command line, and stop
-its process group, but only while it is still ours."""
+its process group, but only while it is still ours; and what the servers we run as children share."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 
 def pid_alive(pid: int) -> bool:
@@ -94,3 +97,30 @@ def wait_ready(process: subprocess.Popen[bytes], ready: Callable[[], bool], time
         time.sleep(0.1)
     stop_child(process, signal.SIGKILL)
     return f"was not ready within {timeout:.0f}s"
+
+
+def answers_ok(url: str, timeout: float = 1.0) -> bool:
+    """True when a GET of `url` (a health endpoint of a server of ours) answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (a loopback URL we built)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class ChildServer:
+    """A server we run as a child leading its own process group, in `process`: `stop()` sends it
+    `STOP_SIGNAL` and SIGKILLs it if it has not exited after `timeout` seconds; `kill()` SIGKILLs it."""
+
+    STOP_SIGNAL: ClassVar[int] = signal.SIGTERM
+    STOP_TIMEOUT: ClassVar[float] = 15.0
+    process: subprocess.Popen[bytes] | None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float | None = None) -> None:
+        stop_child(self.process, self.STOP_SIGNAL, self.STOP_TIMEOUT if timeout is None else timeout)
+
+    def kill(self) -> None:
+        stop_child(self.process, signal.SIGKILL)

@@ -18,29 +18,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mcpreg_dev.binaries import TOOLS_DIR, BuildError, GoComponent, ensure_component, print_built
+from mcpreg_dev.binaries import GoComponent, ensure_command, print_built, stderr_progress
 
-THV = GoComponent(
-    name="thv",
-    module_dir=TOOLS_DIR / "thv",
-    pinned_module="github.com/stacklok/toolhive",
-    packages=("github.com/stacklok/toolhive/cmd/thv",),
-)
+THV = GoComponent("thv", "github.com/stacklok/toolhive", ("github.com/stacklok/toolhive/cmd/thv",))
 
 
-def _stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def ensure_thv(progress: Callable[[str], None] = _stderr_progress) -> Path:
+def ensure_thv(progress: Callable[[str], None] = stderr_progress) -> Path:
     """Path of the `thv` binary, built from Go modules on first use (several minutes on 2 cores)."""
-    override = os.environ.get("MCPREG_THV")
-    if override:
-        path = Path(override)
-        if not os.access(path, os.X_OK):
-            raise BuildError(f"MCPREG_THV={path} is not an executable; unset it to build thv from Go")
-        return path
-    return ensure_component(THV, progress) / "thv"
+    return ensure_command(THV, "MCPREG_THV", "thv", progress)
 
 
 def thv_env(home: Path) -> dict[str, str]:
