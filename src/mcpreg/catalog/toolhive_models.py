@@ -146,9 +146,14 @@ class VerifiedAttestation(_ToolHiveObject):
     predicate: Any = None
 
 
-class ProvenanceFacts(BaseModel):
+AttestationT = TypeVar("AttestationT")
+
+
+class ProvenanceFacts(BaseModel, Generic[AttestationT]):
     """Supply-chain facts used to verify the image's signature: the same fields in ToolHive's registry
     format and in its publisher extension of server.json, which differ only in `attestation`."""
+
+    model_config = _MODEL_CONFIG
 
     cert_issuer: UriString | None = None
     repository_uri: UriString | None = None
@@ -156,10 +161,11 @@ class ProvenanceFacts(BaseModel):
     runner_environment: str | None = None
     signer_identity: str | None = None
     sigstore_url: HostnameString | None = None
+    attestation: AttestationT | None = None
 
 
-class Provenance(_ToolHiveObject, ProvenanceFacts):
-    attestation: VerifiedAttestation | None = None
+class Provenance(_ToolHiveObject, ProvenanceFacts[VerifiedAttestation]):
+    """ToolHive's provenance (no nulls, a typed attestation)."""
 
 
 class OAuthConfig(_ToolHiveObject):

@@ -208,10 +208,6 @@ class ExtMetadata(BaseModel):
     kubernetes: ExtKubernetesMetadata | None = None
 
 
-class ExtProvenance(_ExtObject, ProvenanceFacts):
-    attestation: dict[str, Any] | None = None
-
-
 class ExtEnvVar(_ExtObject):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     description: str | None = None
@@ -242,7 +238,7 @@ class StacklokExtensions(_ExtObject):
     metadata: ExtMetadata | None = None
     permissions: ExtPermissions | None = None
     args: list[str] | None = None
-    provenance: ExtProvenance | None = None
+    provenance: ProvenanceFacts[dict[str, Any]] | None = None
     docker_tags: Annotated[list[str], unique_list_validator()] | None = None
     proxy_port: Port | None = None
     oauth_config: dict[str, Any] | None = None
