@@ -81,24 +81,26 @@ Description = Annotated[str, StringConstraints(min_length=10, max_length=500)]
 ShortDescription = Annotated[str, StringConstraints(min_length=5, max_length=200)]
 
 
-class EnvVar(_ToolHiveObject):
+NameT = TypeVar("NameT")
+
+
+class _Setting(_ToolHiveObject, Generic[NameT]):
+    """A value the user may have to give the server: an environment variable or an HTTP header."""
+
+    name: NameT
+    description: ShortDescription
+    required: bool
+    secret: bool | None = None
+    default: str | None = None
+
+
+class EnvVar(_Setting[Annotated[str, StringConstraints(pattern=ENV_VAR_NAME_PATTERN)]]):
     """An environment variable the server reads."""
 
-    name: Annotated[str, StringConstraints(pattern=ENV_VAR_NAME_PATTERN)]
-    description: ShortDescription
-    required: bool
-    secret: bool | None = None
-    default: str | None = None
 
-
-class Header(_ToolHiveObject):
+class Header(_Setting[Annotated[str, StringConstraints(pattern=HEADER_NAME_PATTERN)]]):
     """An HTTP header a remote server expects (usually for authentication)."""
 
-    name: Annotated[str, StringConstraints(pattern=HEADER_NAME_PATTERN)]
-    description: ShortDescription
-    required: bool
-    secret: bool | None = None
-    default: str | None = None
     choices: Annotated[list[str], unique_list_validator()] | None = None
 
 
@@ -120,8 +122,19 @@ class OutboundPermissions(_ToolHiveObject, OutboundRules[AllowedHostString]):
     """ToolHive's outbound rules (no nulls, its own host pattern)."""
 
 
-class NetworkPermissions(_ToolHiveObject):
-    outbound: OutboundPermissions | None = None
+OutboundT = TypeVar("OutboundT")
+
+
+class NetworkRules(BaseModel, Generic[OutboundT]):
+    """The network part of a server's permissions (only outbound rules so far), in either form."""
+
+    model_config = _MODEL_CONFIG
+
+    outbound: OutboundT | None = None
+
+
+class NetworkPermissions(_ToolHiveObject, NetworkRules[OutboundPermissions]):
+    """ToolHive's network permissions (no nulls)."""
 
 
 class Permissions(_ToolHiveObject):

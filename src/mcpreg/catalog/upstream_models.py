@@ -20,7 +20,7 @@ from mcpreg.catalog.fieldtypes import (
     UriString,
     unique_list_validator,
 )
-from mcpreg.catalog.toolhive_models import OutboundRules, ProvenanceFacts
+from mcpreg.catalog.toolhive_models import NetworkRules, OutboundRules, ProvenanceFacts
 
 SERVER_SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 PUBLISHER_PROVIDED_KEY = "io.modelcontextprotocol.registry/publisher-provided"
@@ -178,13 +178,9 @@ class _ExtObject(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class ExtNetworkPermissions(_ExtObject):
-    outbound: OutboundRules[KeptAllowedHostString] | None = None
-
-
 class ExtPermissions(_ExtObject):
     name: str | None = None
-    network: ExtNetworkPermissions | None = None
+    network: NetworkRules[OutboundRules[KeptAllowedHostString]] | None = None
     read: Annotated[list[str], unique_list_validator()] | None = None
     write: Annotated[list[str], unique_list_validator()] | None = None
     privileged: bool | None = None
