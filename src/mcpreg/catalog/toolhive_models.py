@@ -181,20 +181,6 @@ class Provenance(_ToolHiveObject, ProvenanceFacts[VerifiedAttestation]):
     """ToolHive's provenance (no nulls, a typed attestation)."""
 
 
-class OAuthConfig(_ToolHiveObject):
-    """How a client authenticates to a remote server."""
-
-    issuer: UriString | None = None
-    authorize_url: UriString | None = None
-    token_url: UriString | None = None
-    client_id: str | None = None
-    scopes: list[str] | None = None
-    use_pkce: bool | None = None
-    oauth_params: dict[str, str] | None = None
-    callback_port: Port | None = None
-    resource: str | None = None
-
-
 class ContainerServer(_ToolHiveObject):
     """A server ToolHive runs from a container image (an entry of `servers`)."""
 
@@ -216,6 +202,20 @@ class ContainerServer(_ToolHiveObject):
     repository_url: UriString | None = None
     tags: TagList | None = None
     custom_metadata: dict[str, Any] | None = None
+
+
+class OAuthConfig(_ToolHiveObject):
+    """How a client authenticates to a remote server."""
+
+    issuer: UriString | None = None
+    authorize_url: UriString | None = None
+    token_url: UriString | None = None
+    client_id: str | None = None
+    scopes: list[str] | None = None
+    use_pkce: bool | None = None
+    oauth_params: dict[str, str] | None = None
+    callback_port: Port | None = None
+    resource: str | None = None
 
 
 class RemoteServer(_ToolHiveObject):
