@@ -398,7 +398,7 @@ class ControlPlane:
 
         client = issue_certificate(
             pki, self.state_dir / "pki", "apiserver-kubelet-client",
-            common_name="kube-apiserver-kubelet-client", organization="system:masters", client=True,
+            common_name="kube-apiserver-kubelet-client", organization="system:masters",
         )  # fmt: skip
         return [
             # The kubelet's own identity (system:node:…) is limited to its node by these two.

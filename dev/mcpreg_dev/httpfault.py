@@ -255,8 +255,7 @@ class HTTPFaultProxy(ThreadLoopServer):
             work_dir,
             "httpfault-serving",
             common_name="mcpreg-httpfault",
-            server_names=("localhost",),
-            server_ips=tuple(dict.fromkeys((host, "127.0.0.1"))),
+            alt_names=("localhost", host, "127.0.0.1"),
         )
         return cls(
             str(cluster["server"]),

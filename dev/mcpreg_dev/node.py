@@ -418,18 +418,16 @@ class Node:
         pki_dir = self.node_dir / "pki"
         self.kubelet_client = issue_certificate(
             self.pki, pki_dir, "kubelet-client",
-            common_name=f"system:node:{NODE_NAME}", organization="system:nodes", client=True,
+            common_name=f"system:node:{NODE_NAME}", organization="system:nodes",
         )  # fmt: skip
         self.kubelet_serving = issue_certificate(
             self.pki, pki_dir, "kubelet-serving",
-            common_name=NODE_NAME, server_names=(NODE_NAME,), server_ips=(NODE_IP,),
+            common_name=NODE_NAME, alt_names=(NODE_NAME, NODE_IP),
         )  # fmt: skip
         self.proxy_client = issue_certificate(
-            self.pki, pki_dir, "kube-proxy", common_name="system:kube-proxy", client=True
+            self.pki, pki_dir, "kube-proxy", common_name="system:kube-proxy"
         )
-        self.coredns_client = issue_certificate(
-            self.pki, pki_dir, "coredns", common_name="mcpreg:coredns", client=True
-        )
+        self.coredns_client = issue_certificate(self.pki, pki_dir, "coredns", common_name="mcpreg:coredns")
 
     def _kubeconfig(self, name: str, cert: tuple[Path, Path]) -> Path:
         return write_cert_kubeconfig(

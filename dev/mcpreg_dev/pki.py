@@ -63,6 +63,13 @@ def _name(common_name: str, organization: str | None = None) -> x509.Name:
     return x509.Name(attributes)
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def _issue(
     subject: x509.Name,
     public_key: ec.EllipticCurvePublicKey,
@@ -70,10 +77,10 @@ def _issue(
     issuer_key: ec.EllipticCurvePrivateKey,
     *,
     is_ca: bool = False,
-    server_names: tuple[str, ...] = (),
-    server_ips: tuple[str, ...] = (),
-    client: bool = False,
+    alt_names: tuple[str, ...] = (),
 ) -> x509.Certificate:
+    """A CA's certificate, a server's (for `alt_names`: DNS names and IP addresses) or, without
+    `alt_names`, a client's."""
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -101,15 +108,11 @@ def _issue(
             critical=True,
         )
     else:
-        usages = []
-        if server_names or server_ips:
-            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-            alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
-            alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in server_ips]
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        if client:
-            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        if alt_names:
+            names = [_general_name(name) for name in dict.fromkeys(alt_names)]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if alt_names else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -143,14 +146,16 @@ def generate_pki(
         serving_key.public_key(),
         ca_name,
         ca_key,
-        server_names=(
+        alt_names=(
             "localhost",
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
+            "127.0.0.1",
+            service_ip,
+            *extra_server_ips,
         ),
-        server_ips=("127.0.0.1", service_ip, *extra_server_ips),
     )
     _write_key(paths.serving_key, serving_key)
     _write_cert(paths.serving_cert, serving)
@@ -162,7 +167,7 @@ def generate_pki(
         (paths.controller_manager_cert, paths.controller_manager_key, "system:kube-controller-manager"),
     ):
         key = _new_key()
-        cert = _issue(_name(common_name, "system:masters"), key.public_key(), ca_name, ca_key, client=True)
+        cert = _issue(_name(common_name, "system:masters"), key.public_key(), ca_name, ca_key)
         _write_key(key_path, key)
         _write_cert(cert_path, cert)
 
@@ -191,23 +196,16 @@ def issue_certificate(
     *,
     common_name: str,
     organization: str | None = None,
-    client: bool = False,
-    server_names: tuple[str, ...] = (),
-    server_ips: tuple[str, ...] = (),
+    alt_names: tuple[str, ...] = (),
 ) -> tuple[Path, Path]:
-    """Issue one more certificate from the control plane's CA (a kubelet's, kube-proxy's, …);
-    returns the paths of `<name>.crt` and `<name>.key` in `directory`."""
+    """Issue one more certificate from the control plane's CA (a kubelet's, kube-proxy's, …): a
+    server's for `alt_names` (DNS names and IP addresses), else a client's. Returns the paths of
+    `<name>.crt` and `<name>.key` in `directory`."""
     ca_cert, ca_key = _load_ca(pki)
     directory.mkdir(parents=True, exist_ok=True)
     key = _new_key()
     cert = _issue(
-        _name(common_name, organization),
-        key.public_key(),
-        ca_cert.subject,
-        ca_key,
-        server_names=server_names,
-        server_ips=server_ips,
-        client=client,
+        _name(common_name, organization), key.public_key(), ca_cert.subject, ca_key, alt_names=alt_names
     )
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     _write_key(key_path, key)

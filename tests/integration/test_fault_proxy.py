@@ -313,7 +313,7 @@ def tls_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_TLSAPI]:
     directory = tmp_path_factory.mktemp("tls-api")
     pki = generate_pki(directory / "pki")
     cert, key = issue_certificate(
-        pki, directory, "upstream", common_name="upstream", server_ips=("127.0.0.1",)
+        pki, directory, "upstream", common_name="upstream", alt_names=("127.0.0.1",)
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca_cert))
     context.load_cert_chain(str(cert), str(key))

@@ -52,8 +52,7 @@ class Tls:
             directory / "serving",
             "files",
             common_name="mcpreg-files",
-            server_names=("localhost",),
-            server_ips=("127.0.0.1",),
+            alt_names=("localhost", "127.0.0.1"),
         )
 
 
