@@ -28,38 +28,17 @@ from typing import Any
 
 import cmdline  # bench/ is the script's directory: sys.path[0]
 
+from mcpreg_dev.samples import numbered_toolhive
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
 TIME_BUDGET_S = 2.0
 MEMORY_BUDGET_MB = 300.0
 
 
-def _real_toolhive_entries() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
-    containers: dict[str, Any] = {}
-    remotes: dict[str, Any] = {}
-    for path in sorted((SHARED_DATA / "toolhive").glob("*.json")):
-        document = json.loads(path.read_bytes())
-        containers.update(document.get("servers") or {})
-        remotes.update(document.get("remote_servers") or {})
-    return sorted(containers.items()), sorted(remotes.items())
-
-
 def generate_toolhive(count: int) -> bytes:
     """A ToolHive registry of `count` servers: the real entries, repeated under numbered names."""
-    containers, remotes = _real_toolhive_entries()
-    pool = [("servers", name, entry) for name, entry in containers] + [
-        ("remote_servers", name, entry) for name, entry in remotes
-    ]
-    document: dict[str, Any] = {
-        "version": "1.0.0",
-        "last_updated": "2026-02-18T00:24:11Z",
-        "servers": {},
-        "remote_servers": {},
-    }
-    for index in range(count):
-        section, name, entry = pool[index % len(pool)]
-        document[section][f"{name}-{index // len(pool)}"] = entry
-    return json.dumps(document, indent=2).encode()
+    return numbered_toolhive(SHARED_DATA, count)
 
 
 def generate_upstream(count: int) -> bytes:

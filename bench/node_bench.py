@@ -43,6 +43,7 @@ from mcpreg_dev.controlplane import ControlPlane
 from mcpreg_dev.gitserver import GitDaemonServer, create_bare_repo
 from mcpreg_dev.image import ensure_product_image
 from mcpreg_dev.node import NODE_IP
+from mcpreg_dev.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MCPREG_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -51,13 +52,10 @@ T = TypeVar("T")
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.02) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+    try:
+        return wait_until(probe, timeout=timeout, interval=interval, what=what)
+    except TimeoutError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> int:

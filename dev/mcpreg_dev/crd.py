@@ -162,9 +162,26 @@ def model_schema(model: type[BaseModel]) -> Schema:
     return to_structural(model.model_json_schema(by_alias=True, mode="validation"))
 
 
+def schema_nodes(schema: Schema, path: str = "") -> list[tuple[str, Schema]]:
+    """Every node of `schema` with its path (`.a.b`, `[]` for a list's items, `{}` for a map's values)."""
+    nodes = [(path, schema)]
+    for name, sub in schema.get("properties", {}).items():
+        nodes += schema_nodes(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        nodes += schema_nodes(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        nodes += schema_nodes(schema["additionalProperties"], f"{path}{{}}")
+    return nodes
+
+
 def structural_problems(schema: Schema, path: str = "") -> list[str]:
     """Ways ``schema`` breaks the rules of Kubernetes structural schemas or this project's own
     (every property described, lists and strings that CEL rules read bounded). Empty means fine."""
+    return [problem for where, node in schema_nodes(schema, path) for problem in _node_problems(node, where)]
+
+
+def _node_problems(schema: Schema, path: str) -> list[str]:
+    """What is wrong with the one node of a schema at `path`, its children aside."""
     problems: list[str] = []
     where = path or "<root>"
     for key in ("$ref", "allOf", "oneOf", "not", "definitions", "$defs", "nullable", "title"):
@@ -196,12 +213,6 @@ def structural_problems(schema: Schema, path: str = "") -> list[str]:
                 problems.append(f"{where}: CEL rule needs a one-line message: {rule['rule']!r}")
     if schema.get("type") == "array" and "maxItems" not in schema and path.startswith(".spec"):
         problems.append(f"{where}: spec list without maxItems (CEL cost estimation)")
-    for name, sub in schema.get("properties", {}).items():
-        problems += structural_problems(sub, f"{path}.{name}")
-    if isinstance(schema.get("items"), dict):
-        problems += structural_problems(schema["items"], f"{path}[]")
-    if isinstance(schema.get("additionalProperties"), dict):
-        problems += structural_problems(schema["additionalProperties"], f"{path}{{}}")
     return problems
 
 

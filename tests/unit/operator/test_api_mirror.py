@@ -12,26 +12,8 @@ import pytest
 from yarl import URL
 
 from mcpreg.catalog.parse import parse_catalog
+from mcpreg_operator.sources import api_mirror as mirror
 from mcpreg_operator.sources.api import base_url, not_a_registry
-from mcpreg_operator.sources.api_mirror import (
-    OFFICIAL_META,
-    EntryKey,
-    MirroredEntry,
-    NotARegistryAnswer,
-    Page,
-    WalkError,
-    apply_changes,
-    apply_lookup,
-    assemble,
-    full_walk_entries,
-    list_query,
-    next_cursor,
-    read_detail,
-    read_item,
-    read_page,
-    revision_of,
-    watermark,
-)
 from mcpreg_operator.sources.errors import SourceErrorKind
 from mcpreg_operator.sources.factory import build_source
 from mcpreg_operator.spec.registry import MCPRegistrySpec
@@ -59,12 +41,12 @@ def item(
             "description": description or f"Server {index}",
             "version": version,
         },
-        "_meta": {OFFICIAL_META: official},
+        "_meta": {mirror.OFFICIAL_META: official},
     }
 
 
-def entries_of(*items: dict[str, Any]) -> list[tuple[EntryKey, MirroredEntry]]:
-    return [read_item(raw, f"servers[{i}]") for i, raw in enumerate(items)]
+def entries_of(*items: dict[str, Any]) -> list[tuple[mirror.EntryKey, mirror.MirroredEntry]]:
+    return [mirror.read_item(raw, f"servers[{i}]") for i, raw in enumerate(items)]
 
 
 def page_body(*items: dict[str, Any], cursor: str | None = None) -> bytes:
@@ -74,7 +56,7 @@ def page_body(*items: dict[str, Any], cursor: str | None = None) -> bytes:
     return json.dumps({"servers": list(items), "metadata": metadata}).encode()
 
 
-def versions_of(entries: dict[EntryKey, MirroredEntry]) -> dict[str, list[str]]:
+def versions_of(entries: dict[mirror.EntryKey, mirror.MirroredEntry]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, version in sorted(entries):
         out.setdefault(name.rsplit("/", 1)[1], []).append(version)
@@ -85,7 +67,7 @@ def versions_of(entries: dict[EntryKey, MirroredEntry]) -> dict[str, list[str]]:
 
 
 def test_a_page_gives_its_entries_and_cursor() -> None:
-    page = read_page(page_body(item(1), item(2, status="deprecated"), cursor="c1"))
+    page = mirror.read_page(page_body(item(1), item(2, status="deprecated"), cursor="c1"))
     assert [key for key, _ in page.entries] == [(f"{NS}/server-1", "1.0.0"), (f"{NS}/server-2", "1.0.0")]
     assert page.next_cursor == "c1"
     first = page.entries[0][1]
@@ -93,8 +75,8 @@ def test_a_page_gives_its_entries_and_cursor() -> None:
     # The entry is kept as canonical JSON of the whole item, _meta included.
     assert json.loads(first.body) == item(1)
     # An empty cursor and a missing metadata both end the walk.
-    assert read_page(page_body(item(1), cursor="")).next_cursor is None
-    assert read_page(b'{"servers": []}') == Page([], None)
+    assert mirror.read_page(page_body(item(1), cursor="")).next_cursor is None
+    assert mirror.read_page(b'{"servers": []}') == mirror.Page([], None)
 
 
 @pytest.mark.parametrize(
@@ -109,8 +91,8 @@ def test_a_page_gives_its_entries_and_cursor() -> None:
     ],
 )
 def test_what_is_not_a_v01_list_is_named(body: bytes, detail: str) -> None:
-    with pytest.raises(NotARegistryAnswer) as caught:
-        read_page(body)
+    with pytest.raises(mirror.NotARegistryAnswer) as caught:
+        mirror.read_page(body)
     assert str(caught.value).startswith(detail)
 
 
@@ -123,7 +105,7 @@ def test_the_error_names_the_url_as_not_a_registry() -> None:
 
 
 def test_a_detail_answer_is_read_like_a_list_item() -> None:
-    key, entry = read_detail(json.dumps(item(3, "2.0.0", status="deprecated")).encode())
+    key, entry = mirror.read_detail(json.dumps(item(3, "2.0.0", status="deprecated")).encode())
     assert key == (f"{NS}/server-3", "2.0.0")
     assert not entry.deleted
 
@@ -132,7 +114,7 @@ def test_a_registry_without_official_metadata_is_still_read() -> None:
     (key, entry), *_ = entries_of({"server": {"name": "x/y", "version": "1"}})
     assert key == ("x/y", "1")
     assert (entry.updated_at, entry.updated_text, entry.is_latest, entry.deleted) == (None, None, None, False)
-    # A timestamp that is not RFC 3339 with a zone is no watermark.
+    # A timestamp that is not RFC 3339 with a zone is no mirror.watermark.
     odd = entries_of(item(1, updated="yesterday"), item(2, updated="2026-01-01T00:00:00"))
     assert [entry.updated_text for _, entry in odd] == [None, None]
 
@@ -142,19 +124,19 @@ def test_a_registry_without_official_metadata_is_still_read() -> None:
 
 def test_the_walk_follows_cursors_and_refuses_one_that_repeats() -> None:
     seen: set[str] = set()
-    assert next_cursor(Page([], "a"), seen) == "a"
-    assert next_cursor(Page([], "b"), seen) == "b"
-    assert next_cursor(Page([], None), seen) is None
-    with pytest.raises(WalkError, match="gave the cursor 'a' twice"):
-        next_cursor(Page([], "a"), seen)
+    assert mirror.next_cursor(mirror.Page([], "a"), seen) == "a"
+    assert mirror.next_cursor(mirror.Page([], "b"), seen) == "b"
+    assert mirror.next_cursor(mirror.Page([], None), seen) is None
+    with pytest.raises(mirror.WalkError, match="gave the cursor 'a' twice"):
+        mirror.next_cursor(mirror.Page([], "a"), seen)
 
 
 def test_queries_of_a_full_walk_and_a_refresh() -> None:
-    assert list_query(LATEST, cursor=None, since=None) == {"limit": "100", "version": "latest"}
-    assert list_query(ALL, cursor="c", since=None) == {"limit": "100", "cursor": "c"}
+    assert mirror.list_query(LATEST, cursor=None, since=None) == {"limit": "100", "version": "latest"}
+    assert mirror.list_query(ALL, cursor="c", since=None) == {"limit": "100", "cursor": "c"}
     # A refresh asks for every version changed, whatever the mode: a deleted latest loses its flag.
     for versions in (LATEST, ALL):
-        assert list_query(versions, cursor=None, since="2026-01-01T00:00:00.5Z") == {
+        assert mirror.list_query(versions, cursor=None, since="2026-01-01T00:00:00.5Z") == {
             "limit": "100",
             "updated_since": "2026-01-01T00:00:00.5Z",
         }
@@ -181,18 +163,18 @@ def test_a_full_walk_leaves_deleted_entries_out_and_keeps_the_flagged_latest() -
         item(5, "1.0.0", latest=None),
         item(5, "1.1.0", latest=None),
     )
-    latest = full_walk_entries(items, LATEST)
+    latest = mirror.full_walk_entries(items, LATEST)
     assert versions_of(latest) == {
         "server-1": ["1.0.0"],
         "server-3": ["1.0.0"],
         "server-4": ["2.0.0"],
         "server-5": ["1.0.0", "1.1.0"],
     }
-    assert versions_of(full_walk_entries(items, ALL))["server-4"] == ["1.0.0", "2.0.0"]
+    assert versions_of(mirror.full_walk_entries(items, ALL))["server-4"] == ["1.0.0", "2.0.0"]
 
 
 def test_latest_mode_follows_edits_new_versions_deprecations_and_deletions() -> None:
-    entries = full_walk_entries(entries_of(item(1), item(2), item(3), item(4), item(5)), LATEST)
+    entries = mirror.full_walk_entries(entries_of(item(1), item(2), item(3), item(4), item(5)), LATEST)
     changes = entries_of(
         item(1, description="Edited upstream"),  # an edit in place
         item(2, "2.0.0"),  # a new latest version
@@ -201,7 +183,7 @@ def test_latest_mode_follows_edits_new_versions_deprecations_and_deletions() -> 
         item(5, "0.9.0", latest=False),  # an older version published: not the latest
         item(6),  # a new server
     )
-    lookups = apply_changes(entries, changes, LATEST)
+    lookups = mirror.apply_changes(entries, changes, LATEST)
     assert versions_of(entries) == {
         "server-1": ["1.0.0"],
         "server-2": ["2.0.0"],
@@ -211,41 +193,44 @@ def test_latest_mode_follows_edits_new_versions_deprecations_and_deletions() -> 
     }
     assert json.loads(entries[(f"{NS}/server-1", "1.0.0")].body)["server"]["description"] == "Edited upstream"
     deprecated = json.loads(entries[(f"{NS}/server-3", "1.0.0")].body)
-    assert deprecated["_meta"][OFFICIAL_META]["status"] == "deprecated"
+    assert deprecated["_meta"][mirror.OFFICIAL_META]["status"] == "deprecated"
     # server-4's mirrored latest went away: the registry may have an older one as latest now.
     assert lookups == {f"{NS}/server-4"}
-    apply_lookup(entries, None)  # it has none
+    mirror.apply_lookup(entries, None)  # it has none
     assert f"{NS}/server-4" not in {name for name, _ in entries}
 
 
 def test_a_deleted_latest_is_replaced_by_what_the_look_up_finds() -> None:
-    entries = full_walk_entries(entries_of(item(1, "2.0.0")), LATEST)
-    lookups = apply_changes(entries, entries_of(item(1, "2.0.0", status="deleted", latest=False)), LATEST)
+    entries = mirror.full_walk_entries(entries_of(item(1, "2.0.0")), LATEST)
+    lookups = mirror.apply_changes(
+        entries, entries_of(item(1, "2.0.0", status="deleted", latest=False)), LATEST
+    )
     assert lookups == {f"{NS}/server-1"}
     (found,) = entries_of(item(1, "1.0.0"))
-    apply_lookup(entries, found)
+    mirror.apply_lookup(entries, found)
     assert versions_of(entries) == {"server-1": ["1.0.0"]}
     # A look-up answered with a deleted version adds nothing.
-    apply_lookup(entries, entries_of(item(7, status="deleted"))[0])
+    mirror.apply_lookup(entries, entries_of(item(7, status="deleted"))[0])
     assert versions_of(entries) == {"server-1": ["1.0.0"]}
 
 
 def test_no_look_up_when_the_same_refresh_reports_the_successor() -> None:
-    entries = full_walk_entries(entries_of(item(1, "1.0.0")), LATEST)
+    entries = mirror.full_walk_entries(entries_of(item(1, "1.0.0")), LATEST)
     changes = entries_of(item(1, "1.0.0", status="deleted", latest=False), item(1, "1.1.0"))
-    assert apply_changes(entries, changes, LATEST) == set()
+    assert mirror.apply_changes(entries, changes, LATEST) == set()
     assert versions_of(entries) == {"server-1": ["1.1.0"]}
     # A version deleted that the mirror does not hold (an older one) changes nothing.
     assert (
-        apply_changes(entries, entries_of(item(1, "0.1.0", status="deleted", latest=False)), LATEST) == set()
+        mirror.apply_changes(entries, entries_of(item(1, "0.1.0", status="deleted", latest=False)), LATEST)
+        == set()
     )
     assert versions_of(entries) == {"server-1": ["1.1.0"]}
 
 
 def test_all_mode_keeps_every_version_and_drops_deleted_ones() -> None:
-    entries = full_walk_entries(entries_of(item(1, "1.0.0", latest=False), item(1, "2.0.0")), ALL)
+    entries = mirror.full_walk_entries(entries_of(item(1, "1.0.0", latest=False), item(1, "2.0.0")), ALL)
     changes = entries_of(item(1, "3.0.0"), item(1, "1.0.0", status="deleted", latest=False))
-    assert apply_changes(entries, changes, ALL) == set()
+    assert mirror.apply_changes(entries, changes, ALL) == set()
     assert versions_of(entries) == {"server-1": ["2.0.0", "3.0.0"]}
 
 
@@ -255,10 +240,10 @@ def test_the_watermark_is_the_latest_update_seen_deleted_entries_included() -> N
         item(2, status="deleted", updated="2026-01-02T10:00:00.123456Z"),
         item(3, updated="2026-01-02T09:00:00Z"),
     )
-    mark = watermark(None, items)
+    mark = mirror.watermark(None, items)
     assert mark is not None and mark[1] == "2026-01-02T10:00:00.123456Z"  # sent back verbatim
-    assert watermark(mark, entries_of(item(4, updated="2025-01-01T00:00:00Z"))) == mark
-    assert watermark(None, entries_of({"server": {"name": "x/y", "version": "1"}})) is None
+    assert mirror.watermark(mark, entries_of(item(4, updated="2025-01-01T00:00:00Z"))) == mark
+    assert mirror.watermark(None, entries_of({"server": {"name": "x/y", "version": "1"}})) is None
 
 
 # --- the document -----------------------------------------------------------------------------------
@@ -268,26 +253,28 @@ def test_the_document_and_its_revision_do_not_depend_on_page_order() -> None:
     raw = [item(i, status="deprecated" if i == 3 else "active") for i in range(20)]
     shuffled = list(raw)
     random.Random(7).shuffle(shuffled)
-    first = assemble(full_walk_entries(entries_of(*raw), LATEST))
-    second = assemble(full_walk_entries(entries_of(*shuffled), LATEST))
+    first = mirror.assemble(mirror.full_walk_entries(entries_of(*raw), LATEST))
+    second = mirror.assemble(mirror.full_walk_entries(entries_of(*shuffled), LATEST))
     assert first == second
-    assert revision_of(first) == revision_of(second)
-    assert revision_of(first).startswith("sha256:") and len(revision_of(first)) == 71
-    changed = assemble(full_walk_entries(entries_of(*raw[:-1], item(19, description="x")), LATEST))
-    assert revision_of(changed) != revision_of(first)
+    assert mirror.revision_of(first) == mirror.revision_of(second)
+    assert mirror.revision_of(first).startswith("sha256:") and len(mirror.revision_of(first)) == 71
+    changed = mirror.assemble(
+        mirror.full_walk_entries(entries_of(*raw[:-1], item(19, description="x")), LATEST)
+    )
+    assert mirror.revision_of(changed) != mirror.revision_of(first)
 
 
 def test_the_document_is_an_upstream_list_the_catalogue_reads() -> None:
-    entries = full_walk_entries(
+    entries = mirror.full_walk_entries(
         entries_of(*(item(i) for i in range(5)), item(9, status="deprecated")), LATEST
     )
-    document = assemble(entries)
+    document = mirror.assemble(entries)
     assert json.loads(document)["metadata"] == {"count": 6}
     catalog = parse_catalog(document)
     assert catalog.server_count == 6
     deprecated = catalog.get(f"{NS}/server-9")
     assert deprecated is not None and deprecated.status == "deprecated"
-    assert parse_catalog(assemble({})).server_count == 0
+    assert parse_catalog(mirror.assemble({})).server_count == 0
 
 
 # --- the spec -----------------------------------------------------------------------------------------

@@ -19,17 +19,6 @@ COMMITTED = REPO_ROOT / "crds" / "mcpregistries.mcpregistry.dev.yaml"
 Schema = dict[str, Any]
 
 
-def _nodes(schema: Schema, path: str = "") -> list[tuple[str, Schema]]:
-    out = [(path, schema)]
-    for name, sub in schema.get("properties", {}).items():
-        out += _nodes(sub, f"{path}.{name}")
-    if isinstance(schema.get("items"), dict):
-        out += _nodes(schema["items"], f"{path}[]")
-    if isinstance(schema.get("additionalProperties"), dict):
-        out += _nodes(schema["additionalProperties"], f"{path}{{}}")
-    return out
-
-
 @pytest.fixture(scope="module")
 def committed() -> Schema:
     loaded: Schema = yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))
@@ -116,7 +105,7 @@ def test_schema_is_structural(root: Schema) -> None:
 
 def test_every_node_has_type_and_description(root: Schema) -> None:
     assert root["properties"]["metadata"] == {"type": "object"}  # the API server allows nothing else
-    for path, node in _nodes(root):
+    for path, node in crd.schema_nodes(root):
         if path == ".metadata":
             continue
         assert node.get("description"), f"{path or '<root>'} has no description (kubectl explain)"
@@ -132,7 +121,7 @@ def test_every_node_has_type_and_description(root: Schema) -> None:
 def test_spec_strings_and_lists_are_bounded(root: Schema) -> None:
     # CEL cost estimation multiplies by the worst-case size of what a rule can reach; unbounded
     # strings and lists in spec would make the API server refuse the CRD or need a high budget.
-    for path, node in _nodes(root["properties"]["spec"], ".spec"):
+    for path, node in crd.schema_nodes(root["properties"]["spec"], ".spec"):
         if node.get("type") == "string" and "enum" not in node:
             assert "maxLength" in node, path
         if node.get("type") == "array":
@@ -175,7 +164,7 @@ def test_enums_and_defaults(root: Schema) -> None:
 
 def test_status_has_no_defaults(root: Schema) -> None:
     # The API server would fill status defaults on every write and mask what the operator set.
-    for path, node in _nodes(root["properties"]["status"], ".status"):
+    for path, node in crd.schema_nodes(root["properties"]["status"], ".status"):
         assert "default" not in node, path
 
 
@@ -194,7 +183,7 @@ def test_conditions_are_metav1_conditions(root: Schema) -> None:
 
 def test_every_cel_field_path_resolves(root: Schema) -> None:
     # The API server refuses a CRD whose fieldPath names a field the schema does not have.
-    for path, node in _nodes(root):
+    for path, node in crd.schema_nodes(root):
         for rule in node.get("x-kubernetes-validations", []):
             if "fieldPath" in rule:
                 target = node
@@ -211,7 +200,9 @@ def test_every_cel_field_path_resolves(root: Schema) -> None:
 
 def test_expected_cel_rules_are_present(root: Schema) -> None:
     messages = [
-        rule["message"] for _, node in _nodes(root) for rule in node.get("x-kubernetes-validations", [])
+        rule["message"]
+        for _, node in crd.schema_nodes(root)
+        for rule in node.get("x-kubernetes-validations", [])
     ]
     for fragment in (
         "source.git is required when source.type is git",

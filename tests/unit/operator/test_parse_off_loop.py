@@ -14,7 +14,6 @@ too), and clear failures when the child dies.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from operator_testdata import MemoryStore
 from mcpreg.catalog import CatalogError, CatalogLimits, parse_catalog
 from mcpreg.catalog.served import render_served
 from mcpreg.storage.model import StoredCatalog, sha256_hash
+from mcpreg_dev.samples import numbered_toolhive
 from mcpreg_operator import parsing
 from mcpreg_operator.parsing import ParseOptions, ParsingFailed, prepare_in_child, prepare_stored
 from mcpreg_operator.quarantine import EntryReport
@@ -40,29 +40,9 @@ PROBE_INTERVAL = 0.010
 MAX_LAG = 0.100
 
 
-def generate_toolhive(shared_data: Path, count: int) -> bytes:
-    """A ToolHive registry of `count` servers: the real entries, repeated under numbered names."""
-    pool: list[tuple[str, str, Any]] = []
-    for path in sorted((shared_data / "toolhive").glob("*.json")):
-        document = json.loads(path.read_bytes())
-        pool += [("servers", n, e) for n, e in (document.get("servers") or {}).items()]
-        pool += [("remote_servers", n, e) for n, e in (document.get("remote_servers") or {}).items()]
-    pool = sorted({(s, n): (s, n, e) for s, n, e in pool}.values(), key=lambda t: (t[0], t[1]))
-    out: dict[str, Any] = {
-        "version": "1.0.0",
-        "last_updated": "2026-02-18T00:24:11Z",
-        "servers": {},
-        "remote_servers": {},
-    }
-    for index in range(count):
-        section, name, entry = pool[index % len(pool)]
-        out[section][f"{name}-{index // len(pool)}"] = entry
-    return json.dumps(out, indent=2).encode()
-
-
 @pytest.fixture(scope="module")
 def large_catalogue(require_shared_data: Path) -> bytes:
-    return generate_toolhive(require_shared_data, LARGE_SERVERS)
+    return numbered_toolhive(require_shared_data, LARGE_SERVERS)
 
 
 class FixedSource:
