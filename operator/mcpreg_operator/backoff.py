@@ -28,10 +28,15 @@ def next_due(
     last_attempt: datetime | None,
     attempt_count: int,
     interval_s: float | None,
+    source_failures: int = 0,
 ) -> datetime | None:
-    """The next time a sync is due without anyone asking; None means only on request."""
-    if attempt_count > 0 and last_attempt is not None:
-        return last_attempt + timedelta(seconds=retry_delay(attempt_count, interval_s))
+    """The next time a sync is due without anyone asking; None means only on request.
+
+    `source_failures`: after a sync that succeeded with some of its sources failing, the most
+    consecutive failures of one of them; they are retried on the same backoff as a failed sync."""
+    failures = attempt_count or source_failures
+    if failures > 0 and last_attempt is not None:
+        return last_attempt + timedelta(seconds=retry_delay(failures, interval_s))
     if interval_s and last_success is not None:
         return last_success + timedelta(seconds=interval_s)
     if interval_s:

@@ -60,7 +60,16 @@ def sync_due_at(spec: MCPRegistrySpec, status: MCPRegistryStatus, now: datetime)
         last_attempt=sync.last_attempt,
         attempt_count=sync.attempt_count or 0,
         interval_s=interval_seconds(spec),
+        source_failures=failing_source_count(spec, status),
     )
+
+
+def failing_source_count(spec: MCPRegistrySpec, status: MCPRegistryStatus) -> int:
+    """The most consecutive failures of one of `spec.sources` as of the latest sync (0: all work)."""
+    if spec.sources is None:
+        return 0
+    names = {source.name for source in spec.sources}
+    return max((s.consecutive_failures or 0 for s in status.sources or () if s.name in names), default=0)
 
 
 def sync_reason(spec: MCPRegistrySpec, status: MCPRegistryStatus, observed: Observed) -> str | None:
@@ -83,7 +92,7 @@ def sync_reason(spec: MCPRegistrySpec, status: MCPRegistryStatus, observed: Obse
             return reason
     due = sync_due_at(spec, status, observed.now)
     if due is not None and due <= observed.now:
-        return "Retry" if sync.attempt_count else "Interval"
+        return "Retry" if sync.attempt_count or failing_source_count(spec, status) else "Interval"
     return None
 
 

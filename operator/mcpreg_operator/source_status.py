@@ -109,6 +109,9 @@ def _source_status(report: SourceReport, before: SourceStatus | None, now: datet
     if report.failure is None:
         current.last_success_time = now
     else:
+        still_failing = before is not None and before.state is not SourceState.CURRENT
+        earlier = (before.consecutive_failures or 0) if before is not None and still_failing else 0
+        current.consecutive_failures = earlier + 1
         current.last_error = _short(report.failure.message)
         current.last_error_reason = report.failure.reason
         if before is None or before.last_error != current.last_error or before.state is SourceState.CURRENT:

@@ -242,3 +242,27 @@ def test_an_unreachable_git_source_fails_alone(
     )
     registries.wait("halfway", both_current(commit), timeout=60, what="team fixed")
     assert served(kube, namespace, "halfway")["tickets"] == (TEAM["tickets"], "team")
+
+
+def test_a_failing_source_is_retried_on_a_backoff_not_at_the_interval(
+    registries: Registries, kube: Kube, namespace: str, bare_repo: BareRepo, git_daemon: GitDaemonServer
+) -> None:
+    """The git source's repository has no commit yet, so it fails while the ConfigMap source is served;
+    the registry syncs once an hour, yet it retries on the failed-sync backoff (5 s, 10 s, …), and the
+    first commit is served without a trigger, long before the hour."""
+    platform_configmap(kube, namespace, PLATFORM)
+    registries.create("retrying", {**spec(git_daemon.url(bare_repo)), "syncPolicy": {"interval": "1h"}})
+
+    def team_failed_twice(status: dict[str, Any]) -> bool:
+        team = sources(status).get("team", {})
+        return team.get("state") == "Missing" and team.get("consecutiveFailures", 0) >= 2
+
+    obj = registries.wait("retrying", team_failed_twice, timeout=90, what="team retried before the interval")
+    assert obj["status"]["phase"] == "Ready"
+    assert set(served(kube, namespace, "retrying")) == {"time-teller", "fetcher"}
+    assert sources(obj["status"])["platform"].get("consecutiveFailures") is None
+
+    commit = bare_repo.commit({"registry.json": toolhive_catalogue(TEAM)})
+    obj = registries.wait("retrying", both_current(commit), timeout=90, what="the first commit, untriggered")
+    assert "consecutiveFailures" not in sources(obj["status"])["team"]
+    assert served(kube, namespace, "retrying")["tickets"] == (TEAM["tickets"], "team")

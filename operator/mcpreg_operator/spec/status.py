@@ -243,6 +243,16 @@ class SourceStatus(ResourceModel):
         default=None, max_length=128, description="Machine-readable reason of the latest failure."
     )
     last_error_time: K8sTime | None = Field(default=None, description="When the latest failure happened.")
+    consecutive_failures: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Syncs in a row in which this source failed (absent while it works). While any source fails, "
+            "the registry syncs again after 5 s, 10 s, 20 s, … doubling with the largest count, at most "
+            "the sync interval apart (10 minutes without one), so a source that recovers is served again "
+            "without waiting for the interval."
+        ),
+    )
 
 
 class NameConflict(ResourceModel):

@@ -196,6 +196,38 @@ async def test_a_failing_source_keeps_its_last_good_entries_and_stops_no_other(r
     assert synced is not None and synced.status == "True"
 
 
+async def test_a_failing_source_is_retried_on_the_backoff_not_at_the_next_interval() -> None:
+    spec = MCPRegistrySpec.model_validate(
+        {**SPEC.model_dump(by_alias=True), "syncPolicy": {"interval": "1h"}}
+    )
+    registry = Registry(spec)
+    registry.sources["platform"].document = toolhive("fetch", description="the platform's server")
+    registry.sources["team"].document = toolhive("tickets", description="the team's own server")
+    await registry.sync()
+    assert decisions.sync_due_at(spec, registry.status, NOW) == NOW + timedelta(hours=1)
+
+    registry.sources["team"].error = unreachable()
+    delays = []
+    for _ in range(4):
+        await registry.sync()
+        due = decisions.sync_due_at(spec, registry.status, NOW)
+        assert due is not None
+        delays.append((due - NOW).total_seconds())
+    assert delays == [5.0, 10.0, 20.0, 40.0]  # the failed sync's backoff, though every sync succeeded
+    assert registry.source_status("team").consecutive_failures == 4
+    assert registry.source_status("platform").consecutive_failures is None
+    observed = decisions.Observed(
+        now=NOW + timedelta(seconds=40), generation=1, trigger=None, first_pass=False
+    )
+    assert decisions.sync_reason(spec, registry.status, observed) == "Retry"
+
+    registry.sources["team"].error = None
+    registry.sources["team"].rev = "r2"
+    await registry.sync()
+    assert registry.source_status("team").consecutive_failures is None
+    assert decisions.sync_due_at(spec, registry.status, NOW) == NOW + timedelta(hours=1)
+
+
 async def test_after_a_restart_a_failing_sources_entries_come_from_storage(registry: Registry) -> None:
     await registry.sync()
     registry.memos.clear()  # a new process: nothing in memory
